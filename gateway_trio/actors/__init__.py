@@ -1,0 +1,1 @@
+"""Long-lived tasks that own state and talk over bounded channels."""

@@ -1,0 +1,144 @@
+"""A provider actor: one per deployment, owning its HTTP client and its concurrency bound.
+
+Each `Dispatch` becomes a task in the actor's nursery, so one slow upstream never holds the
+inbox.  The task runs inside the cancel scope the caller handed over: cancelling it (client
+gone, deadline, another attempt) closes the upstream connection at once.  Answers go back on
+the dispatch's own reply channel, which is small: a slow client slows the upstream read.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+import httpx
+import trio
+
+from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway_trio.providers import adapter_for
+from gateway_trio.transport import make_transport
+
+log = logging.getLogger(__name__)
+
+INBOX_SIZE = 256
+CONNECT_TIMEOUT_S = 10.0
+WRITE_TIMEOUT_S = 30.0
+
+
+class ProviderActor:
+    def __init__(self, deployment: Deployment, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.deployment = deployment
+        self.adapter = adapter_for(deployment.provider)
+        limit = deployment.max_parallel_requests
+        self.client = httpx.AsyncClient(
+            transport=transport or self.adapter.local_transport(deployment) or make_transport(limit),
+            timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None, write=WRITE_TIMEOUT_S, pool=None),
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+        )
+        self.slots = trio.Semaphore(limit)
+        self._inbox_send, self._inbox = trio.open_memory_channel[Dispatch](INBOX_SIZE)
+
+    async def dispatch(self, message: Dispatch) -> None:
+        await self._inbox_send.send(message)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with self.client, trio.open_nursery() as nursery:
+            task_status.started()
+            async for message in self._inbox:
+                nursery.start_soon(self._attempt, message)
+
+    async def _attempt(self, message: Dispatch) -> None:
+        with message.cancel_scope, message.reply:
+            try:
+                async with self.slots:
+                    if message.stream:
+                        await self._stream(message)
+                    else:
+                        await self._complete(message)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the caller stopped listening: nothing left to do
+            except GatewayError as error:
+                await _send_quietly(message, Failure(error))
+            except httpx.TimeoutException:
+                await _send_quietly(message, Failure(UpstreamTimeout("upstream timed out")))
+            except httpx.TransportError as error:
+                await _send_quietly(message, Failure(_transport_failure(error)))
+
+    async def _complete(self, message: Dispatch) -> None:
+        request = self._request(message)
+        response = await self.client.send(request)
+        payload = await response.aread()
+        if response.status_code >= 400:
+            raise self._error(response, payload)
+        body = self.adapter.chat_response(payload, message.model)
+        await message.reply.send(Reply(body, body.get("usage")))
+
+    async def _stream(self, message: Dispatch) -> None:
+        request = self._request(message)
+        response = await self.client.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                raise self._error(response, await response.aread())
+            decoder = self.adapter.chat_stream(message.model)
+            async for raw in response.aiter_bytes():
+                payloads = decoder.feed(raw)
+                if payloads:
+                    await message.reply.send(Chunks(payloads))
+                if decoder.done:
+                    break
+            if not decoder.done:
+                raise UpstreamError("upstream stream ended before it was complete")
+            await message.reply.send(StreamEnd(decoder.usage, getattr(decoder, "usage_chunk", None)))
+        finally:
+            await _aclose_now(response)
+
+    def _request(self, message: Dispatch) -> httpx.Request:
+        spec = self.adapter.chat_request(self.deployment, message.body, message.model, message.stream)
+        return self.client.build_request(spec.method, spec.url, headers=spec.headers, content=spec.content)
+
+    def _error(self, response: httpx.Response, payload: bytes) -> UpstreamError:
+        status = response.status_code
+        return UpstreamError(
+            self.adapter.error_message(status, payload),
+            upstream_status=status,
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
+
+
+async def _aclose_now(response: httpx.Response) -> None:
+    """Close the upstream response even when our scope is already cancelled."""
+    with trio.CancelScope(shield=True):
+        with trio.move_on_after(1.0):
+            await response.aclose()
+
+
+async def _send_quietly(message: Dispatch, event: ProviderEvent) -> None:
+    try:
+        await message.reply.send(event)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+def _transport_failure(error: httpx.TransportError) -> UpstreamError:
+    if isinstance(error, httpx.ConnectError):
+        return UpstreamError("could not connect to the upstream")
+    if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return UpstreamError("the upstream connection dropped")
+    return UpstreamError(f"upstream transport error ({type(error).__name__})")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

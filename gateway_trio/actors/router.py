@@ -1,0 +1,167 @@
+"""The router actor: owns model groups, aliases, wildcards, cooldowns and load counters.
+
+It never does I/O and never awaits an upstream: it answers `Pick` messages with a deployment
+and folds `Outcome` messages into its counters.  Being the only owner of that state, it needs
+no locks; callers talk to it through `pick` and `report`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import random
+from collections import defaultdict
+from typing import Iterable, Union
+
+import trio
+
+from gateway_trio.channels.messages import Outcome, Pick
+from gateway_trio.config import RouterConfig
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import GatewayError, NoDeployment, NotFound
+from gateway_trio.strategies import STRATEGIES, Load
+
+log = logging.getLogger(__name__)
+
+FAILURE_WINDOW_S = 60.0
+LATENCY_SMOOTHING = 0.3
+INBOX_SIZE = 1024
+
+
+class RouterActor:
+    def __init__(self, config: RouterConfig, deployments: Iterable[Deployment], *, seed: int | None = None) -> None:
+        self.config = config
+        self.groups: dict[str, list[Deployment]] = defaultdict(list)
+        for deployment in deployments:
+            self.groups[deployment.group].append(deployment)
+        self.wildcards = sorted(
+            (name for name in self.groups if "*" in name), key=lambda name: -len(name.split("*", 1)[0])
+        )
+        self.loads: dict[str, Load] = {d.id: Load() for group in self.groups.values() for d in group}
+        self.choose = STRATEGIES[config.strategy]
+        self.rng = random.Random(seed)
+        self.dropped_outcomes = 0
+        self._inbox_send, self._inbox = trio.open_memory_channel[Union[Pick, Outcome]](INBOX_SIZE)
+
+    # --- the caller's side ---------------------------------------------------------------
+
+    async def pick(self, group: str, tried: frozenset[str] = frozenset(), input_tokens: int = 0) -> Deployment:
+        """Ask for a deployment of `group` (a name, alias or wildcard match)."""
+        reply_send, reply = trio.open_memory_channel[Union[Deployment, GatewayError]](1)
+        await self._inbox_send.send(Pick(group, tried, input_tokens, reply_send))
+        answer = await reply.receive()
+        if isinstance(answer, GatewayError):
+            raise answer
+        return answer
+
+    def report(self, outcome: Outcome) -> None:
+        """Tell the router how an attempt went; never blocks the request path."""
+        try:
+            self._inbox_send.send_nowait(outcome)
+        except trio.WouldBlock:
+            self.dropped_outcomes += 1
+            log.warning("router inbox full: dropped an outcome (%d so far)", self.dropped_outcomes)
+
+    def resolve(self, name: str) -> str | None:
+        """The group a client's model name refers to, or None.  Pure: safe from any task."""
+        name = self.config.aliases.get(name, name)
+        if name in self.groups:
+            return name
+        for pattern in self.wildcards:
+            prefix, _, suffix = pattern.partition("*")
+            if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix):
+                return pattern
+        return None
+
+    def group_names(self) -> list[str]:
+        return sorted(self.groups)
+
+    # --- the actor -----------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async for message in self._inbox:
+            if isinstance(message, Pick):
+                answer = self._pick(message)
+                try:
+                    message.reply.send_nowait(answer)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    # The caller was cancelled while waiting: give the slot back.
+                    if isinstance(answer, Deployment):
+                        self.loads[answer.id].inflight -= 1
+            else:
+                self._record(message)
+
+    def _pick(self, pick: Pick) -> Deployment | GatewayError:
+        group = self.resolve(pick.group)
+        if group is None:
+            return self._unknown_model(pick.group)
+        now = trio.current_time()
+        minute = int(now // 60)
+        healthy = [d for d in self.groups[group] if self._available(d, now, minute, pick.input_tokens)]
+        if not healthy:
+            return self._nothing_available(group, now)
+        fresh = [d for d in healthy if d.id not in pick.tried] or healthy
+        chosen = self.choose(fresh, self.loads, self.rng)
+        load = self.loads[chosen.id]
+        load.inflight += 1
+        load.requests_this_minute += 1
+        return chosen
+
+    def _available(self, deployment: Deployment, now: float, minute: int, input_tokens: int) -> bool:
+        load = self.loads[deployment.id]
+        if load.cooled_until > now:
+            return False
+        if load.minute != minute:
+            load.minute, load.tokens_this_minute, load.requests_this_minute = minute, 0, 0
+        if deployment.rpm is not None and load.requests_this_minute >= deployment.rpm:
+            return False
+        if deployment.tpm is not None and load.tokens_this_minute + input_tokens > deployment.tpm:
+            return False
+        max_input = deployment.info.max_input_tokens
+        if self.config.pre_call_checks and max_input is not None and input_tokens > max_input:
+            return False
+        return True
+
+    def _unknown_model(self, name: str) -> GatewayError:
+        known = self.group_names() + sorted(self.config.aliases)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        return NotFound(f"model {name!r} is not served here.{hint}", param="model", code="model_not_found")
+
+    def _nothing_available(self, group: str, now: float) -> GatewayError:
+        cooling = [self.loads[d.id].cooled_until for d in self.groups[group] if self.loads[d.id].cooled_until > now]
+        if cooling:
+            wait = min(cooling) - now
+        else:
+            wait = 60 - now % 60  # rate limits reset at the next minute
+        return NoDeployment(
+            f"no deployment of {group!r} is available right now", retry_after=max(1.0, math.ceil(wait))
+        )
+
+    def _record(self, outcome: Outcome) -> None:
+        load = self.loads.get(outcome.deployment_id)
+        if load is None:
+            return
+        load.inflight = max(0, load.inflight - 1)
+        load.tokens_this_minute += outcome.tokens
+        if outcome.ok:
+            previous = load.latency_s
+            load.latency_s = outcome.latency_s if previous is None else (
+                previous + LATENCY_SMOOTHING * (outcome.latency_s - previous)
+            )
+            return
+        if not outcome.counts_as_failure:
+            return
+        now = trio.current_time()
+        load.recent_failures = [t for t in load.recent_failures if now - t < FAILURE_WINDOW_S]
+        load.recent_failures.append(now)
+        if len(load.recent_failures) >= self.config.allowed_fails:
+            self.cool_down(outcome.deployment_id, now)
+
+    def cool_down(self, deployment_id: str, now: float) -> None:
+        load = self.loads[deployment_id]
+        load.cooled_until = now + self.config.cooldown_s
+        load.recent_failures.clear()
+        log.warning("deployment %s cooled down for %.0f s", deployment_id, self.config.cooldown_s)

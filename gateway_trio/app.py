@@ -1,0 +1,61 @@
+"""The Quart-Trio frontend: routes in, actors started in the app's nursery."""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+
+import httpx
+import orjson
+from quart import Response
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from gateway_trio.config import GatewayConfig
+from gateway_trio.errors import BadRequest, GatewayError, NotFound, PayloadTooLarge
+from gateway_trio.gateway import Gateway
+from gateway_trio.routes.admin import admin_routes
+from gateway_trio.routes.llm import llm_routes
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: GatewayConfig, *, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None
+) -> QuartTrio:
+    gateway = Gateway(config, transports=transports)
+    app = QuartTrio("gateway_trio")
+    app.config["MAX_CONTENT_LENGTH"] = int(config.server.max_request_mb * 1024 * 1024)
+    app.config["BODY_TIMEOUT"] = 60
+    app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = config.server.graceful_timeout_s
+    app.gateway = gateway  # type: ignore[attr-defined]
+    if config.server.master_key is None:
+        log.warning("no server.master_key configured: every caller is admitted")
+
+    @app.before_serving
+    async def start_actors() -> None:
+        await app.nursery.start(gateway.run)
+
+    app.register_blueprint(llm_routes(gateway))
+    app.register_blueprint(admin_routes(gateway))
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        mapped: GatewayError
+        if error.code == 413:
+            mapped = PayloadTooLarge(f"the request body is larger than {config.server.max_request_mb:g} MB")
+        elif error.code == 404:
+            mapped = NotFound("no such route")
+        elif error.code == 405:
+            mapped = GatewayError("method not allowed", status=405)
+        else:
+            mapped = BadRequest(error.description or "bad request", status=error.code or 400)
+        return Response(mapped.openai_json(), mapped.status, content_type="application/json")
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unexpected error while serving a request")
+        body = {"error": {"message": "internal gateway error", "type": "internal_error", "param": None, "code": "500"}}
+        return Response(orjson.dumps(body), 500, content_type="application/json")
+
+    return app

@@ -1,0 +1,1 @@
+"""Message types the actors exchange, and the channel plumbing they share."""

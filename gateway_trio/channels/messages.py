@@ -1,0 +1,87 @@
+"""The small immutable vocabulary the actors speak.
+
+Requests carry their own reply channel; answers come back on it.  Provider answers are a
+stream of events on a per-call channel: one `Reply` (non-streaming), or `Chunks`... then
+`StreamEnd` (streaming), or a `Failure` at any point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+import trio
+
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import GatewayError
+
+
+# --- to the router ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """Ask the router for a deployment of `group`, preferring ones not in `tried`."""
+
+    group: str
+    tried: frozenset[str]
+    input_tokens: int
+    reply: trio.MemorySendChannel[Union[Deployment, GatewayError]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt on a deployment ended; feeds cooldowns and the routing strategies."""
+
+    deployment_id: str
+    ok: bool
+    latency_s: float
+    tokens: int = 0
+    # A failure the client caused (a 4xx) says nothing about the deployment's health.
+    counts_as_failure: bool = True
+
+
+# --- to a provider ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """One attempt of a call on one deployment.
+
+    `cancel_scope` is entered by the provider's task for this attempt; the caller cancels it
+    to stop the upstream call (client gone, deadline passed, another attempt won).
+    """
+
+    call_type: str
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    reply: trio.MemorySendChannel["ProviderEvent"]
+    cancel_scope: trio.CancelScope
+
+
+# --- from a provider -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    body: dict[str, Any]
+    usage: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunks:
+    """Chunk payloads (JSON bytes, no SSE framing) read from the upstream in one go."""
+
+    payloads: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    usage: dict[str, Any] | None
+    usage_chunk: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    error: GatewayError
+
+
+ProviderEvent = Union[Reply, Chunks, StreamEnd, Failure]

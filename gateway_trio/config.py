@@ -1,0 +1,232 @@
+"""The TOML config, validated into typed objects (SPEC §3).
+
+Loading is strict: unknown keys and wrong types are errors that name the key and the file,
+because a typo in a gateway config (say `fallback` for `fallbacks`) must not pass silently.
+Strings of the form `os.environ/NAME` are read from the environment at load time.
+Secrets are kept as `SecretStr` so that no repr, log line or error can print them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomli as tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "os.environ/"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "gateway.toml"
+
+
+class ConfigError(Exception):
+    """A config that cannot be loaded; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(4000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    master_key: SecretStr | None = None
+    max_request_mb: float = Field(16, gt=0)
+    graceful_timeout_s: float = Field(30, ge=0)
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite:///gateway.db"
+    flush_interval_s: float = Field(1.0, gt=0)
+
+
+Strategy = Literal["simple-shuffle", "least-busy", "usage-based", "latency-based", "cost-based"]
+
+
+class RouterConfig(_Strict):
+    strategy: Strategy = "simple-shuffle"
+    num_retries: int = Field(2, ge=0)
+    timeout_s: float = Field(600, gt=0)
+    stream_timeout_s: float = Field(60, gt=0)
+    allowed_fails: int = Field(3, ge=1)
+    cooldown_s: float = Field(30, ge=0)
+    retry_backoff_s: float = Field(0.5, ge=0)
+    fallbacks: dict[str, list[str]] = {}
+    context_window_fallbacks: dict[str, list[str]] = {}
+    aliases: dict[str, str] = {}
+    pre_call_checks: bool = False
+    redis_url: str | None = None
+
+
+Mode = Literal["chat", "completion", "embedding", "responses", "audio_transcription", "moderation"]
+
+
+class ModelInfo(_Strict):
+    id: str | None = None
+    mode: Mode = "chat"
+    input_cost_per_token: float | None = Field(None, ge=0)
+    output_cost_per_token: float | None = Field(None, ge=0)
+    max_input_tokens: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+
+
+class ModelConfig(_Strict):
+    """One deployment. Entries sharing `name` form a model group."""
+
+    name: str
+    model: str
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    api_version: str | None = None
+    headers: dict[str, str] = {}
+    mock_response: str | None = None
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    weight: float = Field(1, gt=0)
+    timeout_s: float | None = Field(None, gt=0)
+    stream_timeout_s: float | None = Field(None, gt=0)
+    num_retries: int | None = Field(None, ge=0)
+    max_parallel_requests: int = Field(100, ge=1)
+    guardrails: list[str] = []
+    info: ModelInfo = ModelInfo()
+
+    @field_validator("model")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        from gateway_trio.providers import PROVIDERS
+
+        provider = value.split("/", 1)[0] if "/" in value else "openai"
+        if provider not in PROVIDERS:
+            raise ValueError(f"unknown provider {provider!r} (known: {', '.join(sorted(PROVIDERS))})")
+        return value
+
+
+GuardrailMode = Literal["pre_call", "during_call", "post_call", "logging_only"]
+
+
+class GuardrailConfig(_Strict):
+    name: str
+    guardrail: str
+    mode: GuardrailMode | list[GuardrailMode] = "pre_call"
+    default_on: bool = False
+    fail_open: bool = False
+    timeout_s: float = Field(10, gt=0)
+    params: dict[str, Any] = {}
+
+
+class HooksConfig(_Strict):
+    callbacks: list[str] = []
+    actors: list[str] = []
+    input_callback: list[str] = []
+    success_callback: list[str] = []
+    failure_callback: list[str] = []
+    timeout_s: float = Field(5, gt=0)
+
+    @field_validator("callbacks", "actors", "input_callback", "success_callback", "failure_callback")
+    @classmethod
+    def _module_object(cls, names: list[str]) -> list[str]:
+        for name in names:
+            module, _, attr = name.partition(":")
+            if not module or not attr:
+                raise ValueError(f"{name!r} must be 'package.module:object'")
+        return names
+
+
+class PassThroughConfig(_Strict):
+    path: str
+    target: str
+    headers: dict[str, str] = {}
+    forward_headers: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError("must start with '/'")
+        return path
+
+
+class GatewayConfig(_Strict):
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    router: RouterConfig = RouterConfig()
+    models: list[ModelConfig] = []
+    guardrails: list[GuardrailConfig] = []
+    hooks: HooksConfig = HooksConfig()
+    pass_through: list[PassThroughConfig] = []
+    source: str = Field("<memory>", exclude=True)
+
+    @field_validator("guardrails")
+    @classmethod
+    def _unique_guardrails(cls, guardrails: list[GuardrailConfig]) -> list[GuardrailConfig]:
+        names = [g.name for g in guardrails]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate guardrail names: {', '.join(duplicates)}")
+        return guardrails
+
+    def model_post_init(self, __context: Any) -> None:
+        known = {g.name for g in self.guardrails}
+        for index, model in enumerate(self.models):
+            for name in model.guardrails:
+                if name not in known:
+                    raise ValueError(f"models[{index}].guardrails: unknown guardrail {name!r}")
+        groups = {m.name for m in self.models}
+        for alias, target in self.router.aliases.items():
+            if target not in groups:
+                raise ValueError(f"router.aliases.{alias}: unknown model group {target!r}")
+
+
+def _resolve_env(value: Any, path: str) -> Any:
+    """Replace every `os.environ/NAME` string, naming the key when the variable is missing."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX):]
+        if name not in os.environ:
+            raise ConfigError(f"{path}: environment variable {name!r} is not set")
+        return os.environ[name]
+    if isinstance(value, dict):
+        return {k: _resolve_env(v, f"{path}.{k}" if path else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in item["loc"]).replace(".[", "[")
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key {key!r}")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {key or '<top>'}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict[str, Any], source: str = "<memory>") -> GatewayConfig:
+    """Validate an already-parsed TOML document."""
+    try:
+        resolved = _resolve_env(raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        return GatewayConfig.model_validate({**resolved, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
+    """Load the config at `path`, `$GATEWAY_CONFIG`, or the embedded default."""
+    chosen = Path(path or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{chosen}: cannot read: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{chosen}: invalid TOML: {exc}") from None
+    return parse_config(raw, str(chosen))

@@ -1,0 +1,143 @@
+"""One exception hierarchy for everything a client can be told, mapped to HTTP in one place.
+
+Each error knows its HTTP status and its OpenAI `type`; `openai_body` and `anthropic_body`
+render it for the two wire formats.  Messages must never carry a secret: they are built from
+names and statuses, never from upstream URLs with credentials or from keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway turns into an HTTP answer."""
+
+    status: int = 500
+    error_type: str = "internal_error"
+    anthropic_type: str = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.retry_after = retry_after
+        if status is not None:
+            self.status = status
+
+    def openai_body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code if self.code is not None else str(self.status),
+            }
+        }
+
+    def anthropic_body(self) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": self.anthropic_type, "message": self.message}}
+
+    def openai_json(self) -> bytes:
+        return orjson.dumps(self.openai_body())
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(max(1, round(self.retry_after)))}
+
+
+class BadRequest(GatewayError):
+    status = 400
+    error_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+
+
+class AuthError(GatewayError):
+    status = 401
+    error_type = "authentication_error"
+    anthropic_type = "authentication_error"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    error_type = "permission_error"
+    anthropic_type = "permission_error"
+
+
+class NotFound(GatewayError):
+    status = 404
+    error_type = "not_found_error"
+    anthropic_type = "not_found_error"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    error_type = "invalid_request_error"
+    anthropic_type = "request_too_large"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    error_type = "rate_limit_error"
+    anthropic_type = "rate_limit_error"
+
+
+class UpstreamError(GatewayError):
+    """The upstream failed or answered something we could not read.
+
+    `upstream_status` keeps the provider's own status so the retry policy can tell a 429 or a
+    5xx (worth retrying) from a 4xx (the request itself is wrong, never retried).
+    """
+
+    status = 502
+    error_type = "upstream_error"
+    anthropic_type = "api_error"
+
+    def __init__(self, message: str, *, upstream_status: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.upstream_status = upstream_status
+        if upstream_status is not None and 400 <= upstream_status < 500 and upstream_status != 429:
+            # The upstream refused the request itself: pass its verdict on as-is.
+            self.status = upstream_status
+            self.error_type = "invalid_request_error" if upstream_status != 401 else "authentication_error"
+
+    @property
+    def retryable(self) -> bool:
+        status = self.upstream_status
+        return status is None or status == 429 or status >= 500 or status in (408, 409)
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    error_type = "timeout_error"
+    anthropic_type = "timeout_error"
+    retryable = True
+
+
+class NoDeployment(GatewayError):
+    status = 503
+    error_type = "service_unavailable_error"
+    anthropic_type = "overloaded_error"
+
+
+class GuardrailBlocked(GatewayError):
+    status = 400
+    error_type = "guardrail_blocked"
+    anthropic_type = "invalid_request_error"
+
+
+def is_retryable(error: GatewayError) -> bool:
+    """True for failures another attempt might not hit: timeouts, connect errors, 429, 5xx."""
+    return bool(getattr(error, "retryable", False))

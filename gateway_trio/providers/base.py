@@ -1,0 +1,62 @@
+"""What every provider adapter offers: pure translation between our wire format and its own.
+
+The gateway speaks OpenAI's chat-completions format internally.  An adapter turns a request
+body into the `UpstreamRequest` its provider expects, and turns the provider's answer back:
+a JSON body into a `chat.completion` dict, and raw stream bytes into `chat.completion.chunk`
+payloads through a stateful `StreamDecoder`.  Adapters do no I/O, so they are unit-tested
+with `httpx.MockTransport` and the real wire formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gateway_trio.deployment import Deployment
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes = b""
+    # Transport-level extras (timeouts etc.) stay out: the provider actor owns those.
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+class StreamDecoder(Protocol):
+    """Turns the upstream's raw stream bytes into OpenAI `chat.completion.chunk` payloads.
+
+    `feed` takes bytes exactly as read from the socket (events may be split anywhere) and
+    returns the complete chunk payloads (JSON bytes, no `data: ` framing) ready for the client.
+    It raises `UpstreamError` on an error event or a chunk it cannot parse.  `usage` holds the
+    latest usage seen (OpenAI shape: prompt_tokens, completion_tokens, total_tokens); `done`
+    turns true once the upstream marked the end of its stream.
+    """
+
+    usage: dict[str, Any] | None
+    done: bool
+
+    def feed(self, data: bytes) -> list[bytes]: ...
+
+
+class Adapter(Protocol):
+    name: str
+
+    def chat_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        """Build the upstream request for an OpenAI chat body sent to `model`.
+
+        When `stream` is true the adapter asks the upstream for usage in the stream.
+        """
+
+    def chat_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        """Parse a successful non-streaming answer into an OpenAI `chat.completion` dict."""
+
+    def chat_stream(self, model: str) -> StreamDecoder:
+        """A fresh decoder for one streaming answer."""
+
+    def error_message(self, status: int, payload: bytes) -> str:
+        """A short client-safe description of an upstream error answer."""

@@ -1,0 +1,1 @@
+"""HTTP routes: thin adapters that turn requests into Calls for the pipeline."""

@@ -1,0 +1,71 @@
+"""Running the app under hypercorn's trio worker, with our limits and graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import signal
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from gateway_trio.config import GatewayConfig
+
+log = logging.getLogger(__name__)
+
+LISTEN_BACKLOG = 4096  # LLM calls are long: many clients connect at once
+
+
+def hypercorn_config(config: GatewayConfig, host: str, port: int) -> HypercornConfig:
+    hyper = HypercornConfig()
+    hyper.bind = [f"{host}:{port}"]
+    hyper.backlog = LISTEN_BACKLOG
+    hyper.graceful_timeout = config.server.graceful_timeout_s
+    hyper.keep_alive_timeout = 75
+    hyper.accesslog = None
+    hyper.errorlog = logging.getLogger("hypercorn.error")
+    return hyper
+
+
+def raise_open_file_limit() -> None:
+    """Each open call holds a client and an upstream socket: allow as many as the system lets us."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+async def wait_for_termination() -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s: finishing in-flight requests", signal.Signals(signum).name)
+            return
+
+
+async def serve_app(config: GatewayConfig, host: str, port: int) -> None:
+    from gateway_trio.app import create_app
+
+    app = create_app(config)
+    hyper = hypercorn_config(config, host, port)
+    await serve(app, hyper, shutdown_trigger=wait_for_termination)  # type: ignore[arg-type]
+
+
+def run_single(config: GatewayConfig, host: str, port: int) -> None:
+    raise_open_file_limit()
+    trio.run(serve_app, config, host, port)
+
+
+def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, workers: int) -> None:
+    """Several worker processes sharing one socket, each with its own actors."""
+    import os
+
+    from hypercorn.run import run
+
+    raise_open_file_limit()
+    os.environ["GATEWAY_CONFIG"] = config_path
+    hyper = hypercorn_config(config, host, port)
+    hyper.application_path = "gateway_trio.asgi:app"
+    hyper.worker_class = "trio"
+    hyper.workers = workers
+    run(hyper)
