@@ -108,7 +108,9 @@ class UpstreamError(GatewayError):
     def __init__(self, message: str, *, upstream_status: int | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.upstream_status = upstream_status
-        if upstream_status is not None and 400 <= upstream_status < 500 and upstream_status != 429:
+        if upstream_status == 429:
+            self.status, self.error_type, self.anthropic_type = 429, "rate_limit_error", "rate_limit_error"
+        elif upstream_status is not None and 400 <= upstream_status < 500:
             # The upstream refused the request itself: pass its verdict on as-is.
             self.status = upstream_status
             self.error_type = "invalid_request_error" if upstream_status != 401 else "authentication_error"

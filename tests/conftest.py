@@ -1,0 +1,17 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+# The mock upstream lives in scripts/ (it is also run standalone by the benchmark).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+from mock_upstream import MockUpstream  # noqa: E402
+
+
+@pytest.fixture
+async def upstream(nursery) -> MockUpstream:
+    """A mock LLM upstream on 127.0.0.1:<ephemeral>, stopped with the test's nursery."""
+    mock = MockUpstream()
+    await nursery.start(mock.serve)
+    return mock

@@ -1,0 +1,55 @@
+"""Start the real gateway on 127.0.0.1:0 (real hypercorn, real sockets) for end-to-end tests."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any, AsyncIterator
+
+import httpx
+import trio
+from hypercorn.trio import serve
+
+from gateway_trio.app import create_app
+from gateway_trio.config import GatewayConfig, parse_config
+from gateway_trio.server import hypercorn_config
+
+
+def make_config(**sections: Any) -> GatewayConfig:
+    """A config from plain dicts, validated exactly like a TOML file."""
+    sections.setdefault("server", {})
+    sections["server"].setdefault("graceful_timeout_s", 2)
+    return parse_config(sections, "<test>")
+
+
+@asynccontextmanager
+async def running_gateway(
+    config: GatewayConfig, *, quart_config: dict[str, Any] | None = None, **app_options: Any
+) -> AsyncIterator[str]:
+    """Serve `config` and yield its base URL; shuts down gracefully on exit."""
+    app = create_app(config, **app_options)
+    app.config.update(quart_config or {})
+    hyper = hypercorn_config(config, "127.0.0.1", 0)
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(serve, app, hyper, shutdown_trigger=shutdown.wait))
+        try:
+            yield binds[0]
+        finally:
+            shutdown.set()
+
+
+@asynccontextmanager
+async def gateway_client(config: GatewayConfig, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_gateway(config, **options) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            yield client
+
+
+def chat(model: str, text: str = "hello there", **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+
+
+def sse_payloads(body: str) -> list[str]:
+    """The `data:` payloads of an SSE body, in order."""
+    return [line[len("data: "):] for line in body.split("\n") if line.startswith("data: ")]

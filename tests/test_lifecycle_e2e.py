@@ -1,0 +1,111 @@
+"""Cancellation, backpressure, long streams and graceful shutdown, against real sockets."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import orjson
+import trio
+
+from harness import chat, gateway_client, make_config, running_gateway, sse_payloads
+from mock_upstream import Behavior
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def config_for(upstream, **router):
+    model = {"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1"}
+    return make_config(models=[model], router=router)
+
+
+async def test_client_disconnect_mid_stream_closes_the_upstream_within_a_second(upstream):
+    upstream.default = Behavior(chunks=10, stall_after=3)
+    async with gateway_client(config_for(upstream)) as client:
+        async with client.stream("POST", "/v1/chat/completions", json=chat("gpt", stream=True)) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if '"content"' in line:
+                    break
+        left_at = trio.current_time()  # leaving the block closed our connection mid-stream
+        record = upstream.received[0]
+        await upstream.wait_for(lambda: record.closed_at is not None, timeout=1.0)
+    assert record.disconnected_early
+    assert record.closed_at - left_at < 1.0
+
+
+async def test_client_disconnect_before_a_non_streaming_answer_closes_the_upstream(upstream):
+    upstream.default = Behavior(delay_s=30)
+    async with running_gateway(config_for(upstream)) as base_url:
+        async with trio.open_nursery() as nursery:
+            async def ask() -> None:
+                async with httpx.AsyncClient(base_url=base_url) as client:
+                    await client.post("/v1/chat/completions", json=chat("gpt"))
+
+            nursery.start_soon(ask)
+            record = await upstream.wait_for_request(1)
+            nursery.cancel_scope.cancel()  # the client goes away while the upstream thinks
+        left_at = trio.current_time()
+        await upstream.wait_for(lambda: record.closed_at is not None, timeout=1.0)
+    assert record.closed_at - left_at < 1.0
+
+
+async def test_slow_reader_does_not_make_the_gateway_buffer_the_answer(upstream):
+    # 20,000 chunks of ~1 kB: far more than every socket buffer on the way can hold.
+    upstream.default = Behavior(content="x" * 1000, chunks=20_000)
+    async with gateway_client(config_for(upstream)) as client:
+        async with client.stream("POST", "/v1/chat/completions", json=chat("gpt", stream=True)) as response:
+            pieces = response.aiter_bytes()
+            received = len(await pieces.__anext__())
+            record = upstream.received[0]
+            await trio.sleep(1.0)  # the client reads nothing meanwhile
+            # Bounded channels all the way: the upstream is held back, not drained into memory.
+            assert record.finished_at is None
+            async for piece in pieces:
+                received += len(piece)
+    assert received > 20_000_000
+    assert record.finished_at is not None
+
+
+async def test_long_streams_outlive_quarts_response_timeout(upstream):
+    upstream.default = Behavior(chunks=6, chunk_delay_s=0.25)
+    async with gateway_client(config_for(upstream), quart_config={"RESPONSE_TIMEOUT": 0.5}) as client:
+        response = await client.post("/v1/chat/completions", json=chat("gpt", stream=True))
+    assert sse_payloads(response.text)[-1] == "[DONE]"
+
+
+async def test_sigterm_lets_in_flight_streams_finish(upstream, tmp_path):
+    upstream.default = Behavior(chunks=8, chunk_delay_s=0.25)
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'[server]\ngraceful_timeout_s = 10\n[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\n'
+        f'api_base = "{upstream.base_url}/v1"\n'
+    )
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0"],
+        stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        log = b""
+        with trio.fail_after(20):
+            while not (match := re.search(rb"Running on (http://127\.0\.0\.1:\d+)", log)):
+                log += await process.stderr.receive_some()
+        base_url = match.group(1).decode()
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            async with client.stream("POST", "/v1/chat/completions", json=chat("gpt", stream=True)) as response:
+                lines = response.aiter_lines()
+                async for line in lines:
+                    if line.startswith("data: "):
+                        break
+                process.send_signal(signal.SIGTERM)
+                rest = [line async for line in lines]
+        assert [p for p in sse_payloads("\n".join(rest))][-1] == "[DONE]"
+        with trio.fail_after(15):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
