@@ -19,7 +19,7 @@ from gateway_trio.deployment import Deployment
 class UpstreamRequest:
     method: str
     url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)
     content: bytes = b""
     # Transport-level extras (timeouts etc.) stay out: the provider actor owns those.
     extensions: dict[str, Any] = field(default_factory=dict)

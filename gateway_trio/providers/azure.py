@@ -1,0 +1,26 @@
+"""Azure OpenAI: OpenAI's wire format behind a per-deployment URL and an `api-key` header."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from gateway_trio.deployment import Deployment
+from gateway_trio.providers.openai import OpenAIAdapter
+
+DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when this was written
+
+
+class AzureAdapter(OpenAIAdapter):
+    """Azure routes by deployment name in the path; the body's `model` is ignored there."""
+
+    name = "azure"
+
+    def chat_url(self, deployment: Deployment, model: str) -> str:
+        version = quote(deployment.api_version or DEFAULT_API_VERSION, safe="")
+        return (
+            f"{self.api_base(deployment)}/openai/deployments/{quote(model, safe='')}"
+            f"/chat/completions?api-version={version}"
+        )
+
+    def auth_headers(self, deployment: Deployment) -> dict[str, str]:
+        return {"api-key": deployment.api_key} if deployment.api_key else {}
