@@ -274,3 +274,21 @@ async def test_failure_before_first_byte_is_retried_on_streams(upstream):
     assert response.status_code == 200
     assert response.headers["x-gateway-attempted-retries"] == "1"
     assert sse_payloads(response.text)[-1] == "[DONE]"
+
+
+async def test_max_parallel_requests_bounds_upstream_concurrency(upstream):
+    import trio
+
+    upstream.default = Behavior(delay_s=0.3)
+    model = openai_model(upstream, max_parallel_requests=2)
+    async with gateway_client(config_for(upstream, model)) as client:
+        statuses = []
+
+        async def ask() -> None:
+            statuses.append((await client.post("/v1/chat/completions", json=chat("gpt"))).status_code)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(6):
+                nursery.start_soon(ask)
+    assert statuses == [200] * 6
+    assert upstream.max_open_connections <= 2
