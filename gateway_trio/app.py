@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from typing import Any, Mapping
 
 import httpx
 import orjson
+import trio
 from quart import Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -21,9 +22,12 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    config: GatewayConfig, *, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None
+    config: GatewayConfig,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    hooks: list[Any] | None = None,
 ) -> QuartTrio:
-    gateway = Gateway(config, transports=transports)
+    gateway = Gateway(config, transports=transports, hooks=hooks)
     app = QuartTrio("gateway_trio")
     app.config["MAX_CONTENT_LENGTH"] = int(config.server.max_request_mb * 1024 * 1024)
     app.config["BODY_TIMEOUT"] = 60
@@ -35,6 +39,12 @@ def create_app(
     @app.before_serving
     async def start_actors() -> None:
         await app.nursery.start(gateway.run)
+
+    @app.after_serving
+    async def drain_actors() -> None:
+        # Runs once hypercorn has finished the in-flight requests; the actors stop after it.
+        with trio.move_on_after(config.server.graceful_timeout_s + 5):
+            await gateway.drain()
 
     app.register_blueprint(llm_routes(gateway))
     app.register_blueprint(admin_routes(gateway))

@@ -1,17 +1,20 @@
-"""Who is calling: the master key for now (virtual keys build on this)."""
+"""Who is calling: the master key for now (virtual keys build on this).
+
+Callers are known to the rest of the gateway by the sha256 of their key, never the key.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import Mapping
 
 from gateway_trio.errors import AuthError
+from gateway_trio.hooks import UserAPIKeyAuth
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    is_master: bool
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def bearer_token(headers: Mapping[str, str], *, allow_x_api_key: bool = False) -> str | None:
@@ -26,13 +29,20 @@ def bearer_token(headers: Mapping[str, str], *, allow_x_api_key: bool = False) -
     return None
 
 
-def authenticate(headers: Mapping[str, str], master_key: str | None, *, allow_x_api_key: bool = False) -> Caller:
-    """Check the caller's key; without a configured master key everybody is master."""
-    if master_key is None:
-        return Caller(is_master=True)
-    token = bearer_token(headers, allow_x_api_key=allow_x_api_key)
-    if token is None:
-        raise AuthError("missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key")
-    if hmac.compare_digest(token.encode(), master_key.encode()):
-        return Caller(is_master=True)
-    raise AuthError("invalid API key", code="invalid_api_key")
+class Authenticator:
+    def __init__(self, master_key: str | None) -> None:
+        self.master_key = master_key
+        self.master = UserAPIKeyAuth(
+            api_key=hash_key(master_key) if master_key else None, user_id="default_user_id"
+        )
+
+    def __call__(self, headers: Mapping[str, str], *, allow_x_api_key: bool = False) -> UserAPIKeyAuth:
+        """Check the caller's key; without a configured master key everybody is master."""
+        if self.master_key is None:
+            return self.master
+        token = bearer_token(headers, allow_x_api_key=allow_x_api_key)
+        if token is None:
+            raise AuthError("missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key")
+        if hmac.compare_digest(token.encode(), self.master_key.encode()):
+            return self.master
+        raise AuthError("invalid API key", code="invalid_api_key")

@@ -10,6 +10,8 @@ from typing import Any
 import trio
 
 from gateway_trio.deployment import Deployment
+from gateway_trio.hooks import UserAPIKeyAuth
+from gateway_trio.records import GuardrailRun
 
 # Headers that carry credentials: never forwarded to hooks, logs or upstreams.
 CREDENTIAL_HEADERS = frozenset(
@@ -40,6 +42,13 @@ class Call:
     upstream_wait_s: float = 0.0
     first_chunk_at: float | None = None
     usage: dict[str, Any] | None = None
+    user: UserAPIKeyAuth = field(default_factory=UserAPIKeyAuth)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    requested_guardrails: list[str] = field(default_factory=list)
+    guardrail_runs: list[GuardrailRun] = field(default_factory=list)
+    cache_hit: bool = False
+    finished: bool = False  # its one spend record / final event has been posted
 
     @property
     def upstream_model(self) -> str | None:

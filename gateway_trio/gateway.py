@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from typing import Any, Mapping
 
 import httpx
 import trio
 
+from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.actors.provider import ProviderActor
 from gateway_trio.actors.router import RouterActor
+from gateway_trio.actors.spend import SpendWriter
+from gateway_trio.attempts import Dispatcher
 from gateway_trio.config import GatewayConfig
 from gateway_trio.deployment import Deployment
+from gateway_trio.hookset import HookSet
+from gateway_trio.loader import load_hook, load_object
 from gateway_trio.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
 
 class Gateway:
-    """Owns the router and provider actors and the pipeline that uses them.
+    """Owns every actor and the pipeline that uses them.
 
-    `transports` lets tests put an `httpx.MockTransport` in front of chosen deployments.
+    `transports` lets tests put an `httpx.MockTransport` in front of chosen deployments;
+    `hooks` adds hook objects on top of those named in the config.
     """
 
     def __init__(
-        self, config: GatewayConfig, *, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None
+        self,
+        config: GatewayConfig,
+        *,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+        hooks: list[Any] | None = None,
     ) -> None:
         self.config = config
         self.deployments = [Deployment.from_config(model) for model in config.models]
@@ -33,17 +43,46 @@ class Gateway:
         if duplicates:
             raise ValueError(f"duplicate deployment ids: {', '.join(duplicates)}")
         transports = transports or {}
+        hook_config = config.hooks
+        self.hooks = HookSet([*(load_hook(name) for name in hook_config.callbacks), *(hooks or [])],
+                             timeout_s=hook_config.timeout_s)
+        self.spend = SpendWriter(config.database.url, config.database.flush_interval_s)
+        self.callbacks = CallbackActor(
+            self.hooks,
+            input_callbacks=[load_object(n) for n in hook_config.input_callback],
+            success_callbacks=[load_object(n) for n in hook_config.success_callback],
+            failure_callbacks=[load_object(n) for n in hook_config.failure_callback],
+            actors=[(n, load_object(n, what="actor")) for n in hook_config.actors],
+            spend=self.spend,
+            timeout_s=hook_config.timeout_s,
+        )
         self.router = RouterActor(config.router, self.deployments)
         self.providers = {d.id: ProviderActor(d, transport=transports.get(d.id)) for d in self.deployments}
-        self.pipeline = Pipeline(config.router, self.router, self.providers)
+        self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks)
+        self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks)
         self.ready = trio.Event()
+        self._callbacks_done = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every actor; returns only when they are all cancelled."""
         async with trio.open_nursery() as nursery:
+            await nursery.start(self.spend.run)
+            await nursery.start(self._run_callbacks)
             await nursery.start(self.router.run)
             for provider in self.providers.values():
                 await nursery.start(provider.run)
             self.ready.set()
             log.info("gateway ready: %d deployments in %d groups", len(self.deployments), len(self.router.groups))
             task_status.started()
+
+    async def _run_callbacks(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await self.callbacks.run(task_status=task_status)
+        finally:
+            self._callbacks_done.set()
+
+    async def drain(self) -> None:
+        """After the last request: deliver pending events, then write every spend record."""
+        self.callbacks.close()
+        await self._callbacks_done.wait()
+        await self.spend.flush()

@@ -1,267 +1,253 @@
-"""The one pipeline every LLM route goes through: routing, retries, fallbacks, deadlines.
+"""The one pipeline every LLM route goes through.
 
-`Pipeline.complete` returns a finished answer; `Pipeline.open_stream` returns a `Stream` once
-the first chunk has arrived, so that every failure before the client's first byte can be
-retried or fallen back invisibly.  After that, a failure ends the stream with an error event.
+`Pipeline.serve` takes a `Call` from any route and returns an `Answer` (status, headers, and
+a body or a stream of frames).  Pre-call hooks, dispatch with retries and fallbacks, the
+post-call and streaming hooks, the response-headers hook, and the final logging event with
+its spend record all happen here, once, in the same order for every route, streaming or
+not, success or failure.  Routes only translate HTTP to a Call and an Answer back to HTTP.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-from typing import Any, AsyncIterator, Mapping
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
 
 import orjson
 import trio
 
-from gateway_trio.actors.provider import ProviderActor
-from gateway_trio.actors.router import RouterActor
+from gateway_trio.accounting import spend_record
+from gateway_trio.actors.callbacks import CallbackActor
+from gateway_trio.assembly import StreamAssembler
+from gateway_trio.attempts import Dispatcher
+from gateway_trio.callback_kwargs import call_info
 from gateway_trio.calls import Call
-from gateway_trio.channels.messages import Chunks, Dispatch, Failure, Outcome, ProviderEvent, Reply, StreamEnd
-from gateway_trio.config import RouterConfig
-from gateway_trio.deployment import Deployment
-from gateway_trio.errors import GatewayError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable
+from gateway_trio.channels.messages import Chunks, StreamEnd
+from gateway_trio.errors import BadRequest, GatewayError
+from gateway_trio.headers import gateway_headers
+from gateway_trio.hookset import HookRefusal, HookSet
+from gateway_trio.objects import ModelResponse, ModelResponseStream, unwrap
+from gateway_trio.streams import Stream, sse_frames
 
 log = logging.getLogger(__name__)
 
-# Small on purpose: a slow client must slow the upstream read, not grow a queue.
-CHUNK_BUFFER = 4
-DONE_FRAME = b"data: [DONE]\n\n"
-CONTEXT_WINDOW_HINTS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window")
+JSON = "application/json"
+SSE = "text/event-stream"
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+CHAT = "completion"
 
 
-def sse_frames(payloads: list[bytes]) -> bytes:
-    return b"".join([b"data: " + payload + b"\n\n" for payload in payloads])
+@dataclass(slots=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    frames: AsyncIterator[bytes] | None = None
+    content_type: str = JSON
 
 
-def error_frame(error: GatewayError) -> bytes:
-    return b"data: " + error.openai_json() + b"\n\n"
+def hidden_params(call: Call) -> dict[str, Any]:
+    """What LiteLLM keeps in `response._hidden_params`: where the answer came from."""
+    info = call_info(call)
+    return {
+        "custom_llm_provider": info["provider"],
+        "model_id": info["model_id"],
+        "api_base": info["api_base"],
+        "model_group": info["model_group"],
+        "additional_headers": {},
+    }
 
 
-def estimate_tokens(body: Mapping[str, Any]) -> int:
-    """A cheap upper-bound guess (4 characters a token) for context-window and tpm checks."""
-    text = body.get("messages") or body.get("input") or body.get("prompt") or ""
-    return len(orjson.dumps(text)) // 4
-
-
-def is_context_window_error(error: GatewayError) -> bool:
-    message = error.message.lower()
-    return isinstance(error, UpstreamError) and error.status == 400 and any(h in message for h in CONTEXT_WINDOW_HINTS)
+def rejection(error: Exception) -> GatewayError:
+    """A pre-call hook raised: reject with its status (HTTPException style) or 400."""
+    if isinstance(error, GatewayError):
+        return error
+    status = getattr(error, "status_code", None)
+    detail = getattr(error, "detail", None) or str(error) or type(error).__name__
+    if not isinstance(status, int) or not 400 <= status < 600:
+        status = 400
+    return GatewayError(str(detail), status=status, code=str(status))
 
 
 class Pipeline:
-    def __init__(self, config: RouterConfig, router: RouterActor, providers: Mapping[str, ProviderActor]) -> None:
-        self.config = config
-        self.router = router
-        self.providers = providers
-        self.rng = random.Random()
-        self.counts_tokens = config.pre_call_checks or any(
-            p.deployment.tpm is not None for p in providers.values()
+    def __init__(self, dispatcher: Dispatcher, hooks: HookSet, callbacks: CallbackActor) -> None:
+        self.dispatcher = dispatcher
+        self.hooks = hooks
+        self.callbacks = callbacks
+
+    async def serve(self, call: Call) -> Answer:
+        try:
+            return await self._serve(call)
+        except Exception as error:
+            self.finish(call, "failure", None, error)
+            raise
+        except BaseException:
+            self.finish(call, "client_disconnected", None, None)
+            raise
+
+    async def _serve(self, call: Call) -> Answer:
+        try:
+            if self.hooks.pre_call:
+                await self._pre_call(call)
+            if call.stream:
+                return await self._stream_answer(call, await self.dispatcher.open_stream(call))
+            return await self._json_answer(call, await self.dispatcher.complete(call))
+        except HookRefusal as refusal:
+            return await self._refusal(call, refusal.text)
+        except GatewayError as error:
+            return await self._error_answer(call, error)
+
+    async def _pre_call(self, call: Call) -> None:
+        try:
+            call.body = await self.hooks.run_pre_call(call.user, call.body, call.call_type)
+        except (HookRefusal, GatewayError):
+            raise
+        except Exception as error:
+            raise rejection(error) from error
+
+    # --- answers ------------------------------------------------------------------------
+
+    async def _json_answer(self, call: Call, body: dict[str, Any]) -> Answer:
+        extra: dict[str, str] = {}
+        response: Any = None
+        if self.hooks.post_success or self.hooks.header_hooks:
+            response = ModelResponse(body, hidden_params(call))
+            if self.hooks.post_success:
+                response = await self.hooks.run_post_success(call.body, call.user, response)
+                body = unwrap(response)
+            extra.update(getattr(response, "_hidden_params", {}).get("additional_headers") or {})
+        headers = gateway_headers(call, with_cost=True)
+        headers.update(extra)
+        headers.update(await self._hook_headers(call, response))
+        payload = orjson.dumps(body)
+        self.finish(call, "success", body, None)
+        return Answer(200, headers, payload)
+
+    async def _error_answer(self, call: Call, error: GatewayError) -> Answer:
+        if self.hooks.post_failure:
+            replaced = await self.hooks.run_post_failure(call.body, error, call.user, traceback.format_exc())
+            if replaced is not error:
+                error = rejection(replaced)
+        headers = gateway_headers(call)
+        headers.update(error.headers())
+        headers.update(await self._hook_headers(call, None))
+        self.finish(call, "failure", None, error)
+        return Answer(error.status, headers, error.openai_json())
+
+    async def _stream_answer(self, call: Call, stream: Stream) -> Answer:
+        headers = {**SSE_HEADERS, **gateway_headers(call)}
+        if self.hooks.header_hooks:
+            first = stream.first
+            chunk = None
+            if isinstance(first, Chunks) and first.payloads:
+                chunk = ModelResponseStream(orjson.loads(first.payloads[0]), hidden_params(call))
+            headers.update(await self._hook_headers(call, chunk))
+        return Answer(200, headers, frames=self._frames(call, stream), content_type=SSE)
+
+    async def _refusal(self, call: Call, text: str) -> Answer:
+        """A pre-call hook refused with `text`: the answer on chat routes, a 400 elsewhere."""
+        if call.call_type != CHAT:
+            return await self._error_answer(call, BadRequest(text, code="refused"))
+        call.metadata["refused_by_hook"] = True
+        created = int(time.time())
+        ident = f"chatcmpl-{call.call_id}"
+        if not call.stream:
+            body = {
+                "id": ident, "object": "chat.completion", "created": created, "model": call.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            }
+            return await self._json_answer(call, body)
+        chunk = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": call.model}
+        frames = sse_frames([
+            orjson.dumps({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]}),
+            orjson.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        ]) + b"data: [DONE]\n\n"
+        headers = {**SSE_HEADERS, **gateway_headers(call)}
+        headers.update(await self._hook_headers(call, None))
+        self.finish(call, "success", None, None)
+        return Answer(200, headers, frames=_once(frames), content_type=SSE)
+
+    async def _hook_headers(self, call: Call, response: Any) -> dict[str, str]:
+        if not self.hooks.header_hooks:
+            return {}
+        return await self.hooks.run_response_headers(
+            call.body, call.user, response, call.request_headers, call_info(call)
         )
 
-    # --- entry points --------------------------------------------------------------------
+    # --- streams ------------------------------------------------------------------------
 
-    async def complete(self, call: Call) -> dict[str, Any]:
-        """Run a non-streaming call to its answer."""
-        deadline = call.started_at + self.config.timeout_s
-        event, events, _ = await self._first_event(call, deadline)
-        events.close()
-        assert isinstance(event, Reply)
-        call.usage = event.usage
-        self._report(call, ok=True)
-        return event.body
-
-    async def open_stream(self, call: Call) -> Stream:
-        """Run a streaming call until its first chunk; the rest is read from the `Stream`."""
-        deadline = call.started_at + self.config.timeout_s
-        event, events, scope = await self._first_event(call, deadline)
-        return Stream(self, call, event, events, scope, deadline)
-
-    # --- retries and fallbacks -----------------------------------------------------------
-
-    async def _first_event(
-        self, call: Call, deadline: float
-    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
-        group = self.router.resolve(call.model) or call.model
-        call.model_group = group
-        input_tokens = estimate_tokens(call.body) if self.counts_tokens else 0
-        candidates = [group, *self.config.fallbacks.get(group, [])]
-        last_error: GatewayError | None = None
-        index = 0
-        while index < len(candidates):
-            group = candidates[index]
-            if index:
-                call.attempted_fallbacks += 1
-                log.info("call %s falls back to %s", call.call_id, group)
-            try:
-                return await self._try_group(call, group, input_tokens, deadline)
-            except GatewayError as error:
-                last_error = error
-                if is_context_window_error(error):
-                    extra = [g for g in self.config.context_window_fallbacks.get(group, []) if g not in candidates]
-                    candidates[index + 1:index + 1] = extra
-                elif not (is_retryable(error) or isinstance(error, NoDeployment)):
-                    raise
-            index += 1
-        assert last_error is not None
-        raise last_error
-
-    async def _try_group(
-        self, call: Call, group: str, input_tokens: int, deadline: float
-    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
-        tried: set[str] = set()
-        attempt = 0
-        while True:
-            deployment = await self.router.pick(group, frozenset(tried), input_tokens)
-            tried.add(deployment.id)
-            call.deployment = deployment
-            try:
-                return await self._attempt(call, deployment, deadline)
-            except GatewayError as error:
-                self._report(call, ok=False, counts_as_failure=is_retryable(error))
-                retries = deployment.num_retries if deployment.num_retries is not None else self.config.num_retries
-                if attempt >= retries or not is_retryable(error):
-                    raise
-                await self._back_off(call, attempt + 1, error, deadline)
-                attempt += 1
-                call.attempted_retries += 1
-
-    async def _back_off(self, call: Call, attempt: int, error: GatewayError, deadline: float) -> None:
-        if error.retry_after is not None:
-            delay = error.retry_after
-        else:
-            delay = self.config.retry_backoff_s * 2 ** (attempt - 1) * self.rng.uniform(0.5, 1.5)
-        if trio.current_time() + delay >= deadline:
-            raise error  # waiting would outlive the request: tell the client now
-        call.upstream_wait_s += delay
-        await trio.sleep(delay)
-
-    async def _attempt(
-        self, call: Call, deployment: Deployment, deadline: float
-    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
-        reply, events = trio.open_memory_channel[ProviderEvent](CHUNK_BUFFER)
-        scope = trio.CancelScope()
-        if call.stream:
-            wait = deployment.stream_timeout_s or self.config.stream_timeout_s
-        else:
-            wait = deployment.timeout_s or self.config.timeout_s
-        sent_at = trio.current_time()
+    async def _frames(self, call: Call, stream: Stream) -> AsyncIterator[bytes]:
+        assembler = StreamAssembler() if self.callbacks.wants_responses else None
         try:
-            model = deployment.upstream_model(call.model)
-            await self.providers[deployment.id].dispatch(
-                Dispatch(call.call_type, call.body, model, call.stream, reply, scope)
-            )
-            with trio.move_on_at(min(deadline, sent_at + wait)) as waiting:
-                try:
-                    event = await events.receive()
-                except trio.EndOfChannel:
-                    raise UpstreamError("the provider ended without an answer") from None
-            if waiting.cancelled_caught:
-                what = "first chunk" if call.stream else "answer"
-                raise UpstreamTimeout(f"no {what} from the upstream within {min(wait, deadline - sent_at):.0f} s")
-            if isinstance(event, Failure):
-                raise event.error
-        except BaseException:
-            scope.cancel()
-            events.close()
-            raise
+            batches = stream.batches()
+            if self.hooks.sees_chunks:
+                batches = self._hooked(call, batches)
+            async for batch in batches:
+                if assembler is not None:
+                    for payload in batch:
+                        assembler.add(payload)
+                if self.callbacks.wants_chunks:
+                    for payload in batch:
+                        self.callbacks.stream_chunk(call, payload)
+                yield sse_frames(batch)
+            tail = stream.tail()
+            outcome = stream.outcome
+            response = assembler.result(call.usage) if assembler is not None else None
+            if isinstance(outcome, StreamEnd):
+                self.finish(call, "success", response, None)
+            else:
+                self.finish(call, "failure", response, outcome)
+            yield tail
         finally:
-            now = trio.current_time()
-            call.upstream_wait_s += now - sent_at
-            if call.stream:
-                call.first_chunk_at = now
-        return event, events, scope
+            stream.close()  # synchronous: safe while cancellation is under way
+            if not call.finished:
+                self.finish(call, "client_disconnected", assembler.result(call.usage) if assembler else None, None)
 
-    def _report(self, call: Call, *, ok: bool, counts_as_failure: bool = True) -> None:
-        deployment = call.deployment
-        if deployment is None:
+    async def _hooked(self, call: Call, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
+        """Run the per-chunk and iterator hooks over parsed chunks; a failing hook is skipped."""
+        hidden = hidden_params(call)
+
+        async def chunk_objects() -> AsyncIterator[Any]:
+            async for batch in batches:
+                for payload in batch:
+                    yield ModelResponseStream(orjson.loads(payload), hidden)
+
+        chunks = self.hooks.wrap_stream(call.user, chunk_objects(), call.body)
+        try:
+            async for chunk in chunks:
+                if self.hooks.per_chunk:
+                    chunk = await self.hooks.run_per_chunk(call.user, chunk)
+                encoded = _encode_chunk(chunk)
+                if encoded is not None:
+                    yield [encoded]
+        except Exception as error:
+            for hook in self.hooks.stream_wrappers:
+                self.hooks.count_failure(hook, "async_post_call_streaming_iterator_hook", error)
+            async for batch in batches:  # the rest of the stream goes on unhooked
+                yield batch
+
+    # --- the end of every call -------------------------------------------------------------
+
+    def finish(self, call: Call, status: str, response: dict[str, Any] | None, error: BaseException | None) -> None:
+        """Post the call's one final event and spend record. Synchronous: safe in `finally`."""
+        if call.finished:
             return
-        tokens = int((call.usage or {}).get("total_tokens") or 0)
-        latency = (call.first_chunk_at or trio.current_time()) - call.started_at
-        self.router.report(Outcome(deployment.id, ok, latency, tokens, counts_as_failure))
+        call.finished = True
+        self.callbacks.finished(call, spend_record(call, status, error), response, error)
 
 
-class Stream:
-    """The rest of a streaming answer, as SSE bytes, after its first chunk arrived."""
+def _encode_chunk(chunk: Any) -> bytes | None:
+    if chunk is None:
+        return None
+    if isinstance(chunk, bytes):
+        return chunk
+    if isinstance(chunk, str):
+        return chunk.encode()
+    return orjson.dumps(unwrap(chunk))
 
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        call: Call,
-        first: ProviderEvent,
-        events: trio.MemoryReceiveChannel[ProviderEvent],
-        scope: trio.CancelScope,
-        deadline: float,
-    ) -> None:
-        self.pipeline = pipeline
-        self.call = call
-        self.first = first
-        self.events = events
-        self.scope = scope
-        self.deadline = deadline
-        self.finished = False
 
-    def __del__(self) -> None:
-        # A response dropped before its body was ever iterated still owes the upstream a close.
-        self.close()
-
-    def close(self) -> None:
-        """Stop the upstream call. Synchronous: safe in a `finally` during cancellation."""
-        self.scope.cancel()
-        self.events.close()
-        if not self.finished:
-            self.finished = True
-            self.pipeline._report(self.call, ok=False, counts_as_failure=False)
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        """SSE frames for the client, batching whatever chunks are already waiting."""
-        try:
-            event = self.first
-            while True:
-                out, ended = self._render(event)
-                if out:
-                    yield out
-                if ended:
-                    return
-                event = await self._next()
-        finally:
-            self.close()
-
-    def _render(self, event: ProviderEvent) -> tuple[bytes, bool]:
-        """Frames for `event` and any already-queued ones, and whether the stream ended."""
-        payloads: list[bytes] = []
-        while True:
-            if isinstance(event, Chunks):
-                payloads.extend(event.payloads)
-            elif isinstance(event, StreamEnd):
-                return sse_frames(payloads) + self._end(event), True
-            elif isinstance(event, Failure):
-                return sse_frames(payloads) + self._fail(event.error), True
-            try:
-                event = self.events.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                return sse_frames(payloads), False
-
-    async def _next(self) -> ProviderEvent:
-        with trio.move_on_at(self.deadline):
-            try:
-                return await self.events.receive()
-            except trio.EndOfChannel:
-                return Failure(UpstreamError("the provider ended the stream without finishing it"))
-        return Failure(UpstreamTimeout("the request deadline passed during the stream"))
-
-    def _end(self, end: StreamEnd) -> bytes:
-        call = self.call
-        call.usage = end.usage
-        self.finished = True
-        self.pipeline._report(call, ok=True)
-        tail = DONE_FRAME
-        if call.include_usage and end.usage_chunk is not None:
-            tail = sse_frames([end.usage_chunk]) + DONE_FRAME
-        return tail
-
-    def _fail(self, error: GatewayError) -> bytes:
-        self.finished = True
-        log.warning("call %s: stream failed after its first byte: %s", self.call.call_id, error.message)
-        self.pipeline._report(self.call, ok=False, counts_as_failure=is_retryable(error))
-        return error_frame(error)
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

@@ -10,12 +10,13 @@ from typing import Any
 
 import orjson
 
+from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest
 
 # Nothing a client sends may change where the upstream call goes or what credentials it uses.
 FORBIDDEN_FIELDS = ("api_base", "api_key", "base_url", "extra_headers")
-# Fields the gateway itself consumes; they are not sent upstream.
-GATEWAY_FIELDS = ("guardrails",)
+# Fields the gateway itself consumes (LiteLLM's names); they are not sent upstream.
+GATEWAY_FIELDS = ("guardrails", "metadata", "tags")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -67,8 +68,20 @@ def check_chat(body: dict[str, Any]) -> None:
             raise BadRequest(f"'messages[{index}]' must be an object with a 'role'", param=f"messages[{index}]")
 
 
-def upstream_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The body to send upstream: the client's, minus fields meant for the gateway."""
-    if any(name in body for name in GATEWAY_FIELDS):
-        return {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
-    return body
+def call_options(call: Call) -> None:
+    """Move the gateway's own fields (metadata, tags, guardrails) from the body to the call."""
+    body = call.body
+    if not any(name in body for name in GATEWAY_FIELDS):
+        return
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be an object", param="metadata")
+    tags = body.get("tags", metadata.get("tags")) or []
+    guardrails = body.get("guardrails", metadata.get("guardrails")) or []
+    for name, value in (("tags", tags), ("guardrails", guardrails)):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise BadRequest(f"'{name}' must be an array of strings", param=name)
+    call.metadata = {k: v for k, v in metadata.items() if k not in ("tags", "guardrails")}
+    call.tags = tags
+    call.requested_guardrails = guardrails
+    call.body = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}

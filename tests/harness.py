@@ -19,6 +19,7 @@ def make_config(**sections: Any) -> GatewayConfig:
     """A config from plain dicts, validated exactly like a TOML file."""
     sections.setdefault("server", {})
     sections["server"].setdefault("graceful_timeout_s", 2)
+    sections.setdefault("database", {"url": "sqlite:///:memory:"})
     return parse_config(sections, "<test>")
 
 

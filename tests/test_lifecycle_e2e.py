@@ -81,7 +81,7 @@ async def test_sigterm_lets_in_flight_streams_finish(upstream, tmp_path):
     upstream.default = Behavior(chunks=8, chunk_delay_s=0.25)
     config = tmp_path / "gateway.toml"
     config.write_text(
-        f'[server]\ngraceful_timeout_s = 10\n[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\n'
+        f'[server]\ngraceful_timeout_s = 10\n[database]\nurl = "sqlite:///{tmp_path}/spend.db"\n[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\n'
         f'api_base = "{upstream.base_url}/v1"\n'
     )
     process = await trio.lowlevel.open_process(

@@ -78,6 +78,7 @@ async def test_azure_uses_deployment_url_api_version_and_api_key(upstream):
 
 async def test_embedded_default_config_answers_with_no_network():
     config = load_config()
+    config = config.model_copy(update={"database": config.database.model_copy(update={"url": "sqlite:///:memory:"})})
     async with gateway_client(config) as client:
         plain = await client.post("/v1/chat/completions", json=chat("mock-gpt", "echo this"))
         fixed = await client.post("/v1/chat/completions", json=chat("mock-fixed", "anything"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from quart import Blueprint, Response, request
 
-from gateway_trio.auth import authenticate
+from gateway_trio.auth import Authenticator
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
 
@@ -15,13 +15,13 @@ JSON = "application/json"
 def admin_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("admin", __name__)
     master_key = gateway.config.server.master_key
-    master = master_key.get_secret_value() if master_key else None
+    authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
 
     @routes.get("/v1/models")
     @routes.get("/models")
     async def models() -> Response:
         try:
-            authenticate(request.headers, master)
+            authenticate(request.headers)
         except GatewayError as error:
             return Response(error.openai_json(), error.status, content_type=JSON)
         names = gateway.router.group_names() + sorted(gateway.config.router.aliases)

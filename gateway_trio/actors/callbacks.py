@@ -1,0 +1,252 @@
+"""The callback actor: logging events leave the request path here.
+
+The pipeline posts an event to the bounded mailbox and returns at once.  The actor fans each
+event out to hook objects, plain callback functions, user actors and the spend writer, each
+delivery a task bounded by a semaphore and a per-hook timeout.  Sync callables run in worker
+threads with a bounded limiter.  A hook that raises, hangs or is slow is counted and logged;
+a full mailbox drops the event and counts it.  Nothing here can fail or delay a request.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import trio
+
+from gateway_trio.actors.spend import SpendWriter
+from gateway_trio.actors.supervisor import SupervisedState, supervise
+from gateway_trio.callback_kwargs import logging_kwargs, pre_api_call_kwargs
+from gateway_trio.channels.events import HookEvent
+from gateway_trio.hookset import HookSet, hook_name
+from gateway_trio.objects import ModelResponse
+from gateway_trio.records import SpendRecord
+
+if TYPE_CHECKING:
+    from gateway_trio.calls import Call
+
+log = logging.getLogger(__name__)
+
+INBOX_SIZE = 10_000
+ACTOR_INBOX_SIZE = 1_000
+CONCURRENT_DELIVERIES = 64
+HOOK_THREADS = 8
+
+
+class UserActor:
+    """A user's `async def actor(events)`, its channel and its supervision state."""
+
+    def __init__(self, name: str, fn: Callable[[trio.MemoryReceiveChannel[HookEvent]], Any]) -> None:
+        self.name = name
+        self.fn = fn
+        self.send, self.receive = trio.open_memory_channel[HookEvent](ACTOR_INBOX_SIZE)
+        self.state = SupervisedState(name)
+        self.dropped = 0
+
+    async def run(self) -> None:
+        await self.fn(self.receive)
+
+
+class CallbackActor:
+    def __init__(
+        self,
+        hooks: HookSet,
+        *,
+        input_callbacks: Sequence[Callable[..., Any]] = (),
+        success_callbacks: Sequence[Callable[..., Any]] = (),
+        failure_callbacks: Sequence[Callable[..., Any]] = (),
+        actors: Sequence[tuple[str, Callable[..., Any]]] = (),
+        spend: SpendWriter | None = None,
+        timeout_s: float = 5.0,
+        inbox_size: int = INBOX_SIZE,
+    ) -> None:
+        self.hooks = hooks
+        self.input_callbacks = list(input_callbacks)
+        self.success_callbacks = list(success_callbacks)
+        self.failure_callbacks = list(failure_callbacks)
+        self.actors = [UserActor(name, fn) for name, fn in actors]
+        self.spend = spend
+        self.timeout_s = timeout_s
+        self.dropped = 0
+        self.failures: Counter[str] = Counter()
+        self.delivered = 0
+        self._slots = trio.Semaphore(CONCURRENT_DELIVERIES)
+        self._threads = trio.CapacityLimiter(HOOK_THREADS)
+        self._inbox_send, self._inbox = trio.open_memory_channel[HookEvent](inbox_size)
+        by_method = hooks.by_method
+        self.wants_pre_api_call = bool(
+            by_method["log_pre_api_call"] or by_method["async_log_pre_api_call"] or self.input_callbacks or self.actors
+        )
+        self.wants_chunks = bool(self.actors)
+        self.wants_responses = bool(hooks.logs or self.success_callbacks or self.failure_callbacks or self.actors)
+
+    # --- the pipeline's side: never blocks ---------------------------------------------------
+
+    def post(self, event: HookEvent) -> None:
+        try:
+            self._inbox_send.send_nowait(event)
+        except trio.WouldBlock:
+            self._count_drop(event.kind)
+        except trio.ClosedResourceError:
+            self._count_drop(event.kind)
+
+    def pre_api_call(self, call: Call) -> None:
+        if self.wants_pre_api_call:
+            self.post(HookEvent("pre_api_call", {"call": call}))
+
+    def stream_chunk(self, call: Call, chunk: bytes) -> None:
+        if self.wants_chunks:
+            self.post(HookEvent("stream_chunk", {"call_id": call.call_id, "chunk": chunk}))
+
+    def finished(self, call: Call, record: SpendRecord, response: dict[str, Any] | None, error: BaseException | None) -> None:
+        kind = "success" if record.status == "success" else "failure"
+        self.post(HookEvent(kind, {"call": call, "record": record, "response": response, "error": error}))
+
+    def _count_drop(self, kind: str) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            log.warning("callback mailbox full: dropped a %s event (%d dropped so far)", kind, self.dropped)
+
+    # --- the actor ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            for actor in self.actors:
+                nursery.start_soon(self._run_user_actor, actor)
+            task_status.started()
+            async with self._inbox:
+                async for event in self._inbox:
+                    await self._fan_out(nursery, event)
+            # Mailbox closed (shutdown): let deliveries finish, then let user actors see the end.
+            async with self._slots_all():
+                pass
+            for actor in self.actors:
+                actor.send.close()
+
+    def close(self) -> None:
+        """No more events: the actor delivers what it has and returns."""
+        self._inbox_send.close()
+
+    def _slots_all(self) -> Any:
+        return _AcquireAll(self._slots, CONCURRENT_DELIVERIES)
+
+    async def _run_user_actor(self, actor: UserActor) -> None:
+        await supervise(actor.name, actor.run, actor.state)
+        if actor.state.stopped:
+            actor.receive.close()  # further events are dropped and counted
+
+    async def _fan_out(self, nursery: trio.Nursery, event: HookEvent) -> None:
+        payload = event.payload
+        if event.kind == "stream_chunk":
+            self._to_actors(event)
+            return
+        call: Call = payload["call"]
+        if event.kind == "pre_api_call":
+            kwargs = pre_api_call_kwargs(call)
+            model, messages = kwargs["model"], kwargs["messages"]
+            self._to_actors(HookEvent("pre_api_call", {"model": model, "messages": messages, "kwargs": kwargs}))
+            for hook in self.hooks.by_method["log_pre_api_call"]:
+                await self._deliver(nursery, hook_name(hook) + ".log_pre_api_call", hook.log_pre_api_call, (model, messages, kwargs), sync=True)
+            for hook in self.hooks.by_method["async_log_pre_api_call"]:
+                await self._deliver(nursery, hook_name(hook) + ".async_log_pre_api_call", hook.async_log_pre_api_call, (model, messages, kwargs), sync=False)
+            for fn in self.input_callbacks:
+                await self._deliver(nursery, _fn_name(fn), fn, (kwargs,), sync=not _is_async(fn))
+            return
+
+        record: SpendRecord = payload["record"]
+        if self.spend is not None:
+            self.spend.submit(record)
+        if not self.wants_responses:
+            return
+        error = payload["error"]
+        kwargs = logging_kwargs(call, record, error)
+        response = ModelResponse(payload["response"], _hidden(call)) if payload["response"] is not None else None
+        args = (kwargs, response, kwargs["start_time"], kwargs["end_time"])
+        self._to_actors(HookEvent(event.kind, {"kwargs": kwargs, "response_obj": response,
+                                               "start_time": args[2], "end_time": args[3]}))
+        success = event.kind == "success"
+        sync_method = "log_success_event" if success else "log_failure_event"
+        async_method = "async_log_success_event" if success else "async_log_failure_event"
+        for hook in self.hooks.by_method["log_post_api_call"]:
+            await self._deliver(nursery, hook_name(hook) + ".log_post_api_call", hook.log_post_api_call, args, sync=True)
+        for hook in self.hooks.by_method[sync_method]:
+            await self._deliver(nursery, f"{hook_name(hook)}.{sync_method}", getattr(hook, sync_method), args, sync=True)
+        for hook in self.hooks.by_method[async_method]:
+            await self._deliver(nursery, f"{hook_name(hook)}.{async_method}", getattr(hook, async_method), args, sync=False)
+        for fn in self.success_callbacks if success else self.failure_callbacks:
+            await self._deliver(nursery, _fn_name(fn), fn, args, sync=not _is_async(fn))
+
+    def _to_actors(self, event: HookEvent) -> None:
+        for actor in self.actors:
+            if actor.state.stopped:
+                continue
+            try:
+                actor.send.send_nowait(event)
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                actor.dropped += 1
+                self._count_drop(event.kind)
+
+    async def _deliver(self, nursery: trio.Nursery, name: str, fn: Callable[..., Any], args: tuple[Any, ...], *, sync: bool) -> None:
+        await self._slots.acquire()
+        nursery.start_soon(self._run_one, name, fn, args, sync)
+
+    async def _run_one(self, name: str, fn: Callable[..., Any], args: tuple[Any, ...], sync: bool) -> None:
+        try:
+            with trio.move_on_after(self.timeout_s) as waiting:
+                try:
+                    if sync:
+                        await trio.to_thread.run_sync(fn, *args, limiter=self._threads, abandon_on_cancel=True)
+                    else:
+                        await fn(*args)
+                    self.delivered += 1
+                except Exception as error:
+                    self.failures[name] += 1
+                    log.warning("callback %s failed: %r (%d failures)", name, error, self.failures[name])
+            if waiting.cancelled_caught:
+                self.failures[name] += 1
+                log.warning("callback %s timed out after %.1f s", name, self.timeout_s)
+        finally:
+            self._slots.release()
+
+
+class _AcquireAll:
+    """Acquire every slot of a semaphore: waits until all deliveries in flight are done."""
+
+    def __init__(self, slots: trio.Semaphore, count: int) -> None:
+        self.slots, self.count = slots, count
+
+    async def __aenter__(self) -> None:
+        for _ in range(self.count):
+            await self.slots.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        for _ in range(self.count):
+            self.slots.release()
+
+
+def _hidden(call: Call) -> dict[str, Any]:
+    deployment = call.deployment
+    return {
+        "custom_llm_provider": deployment.provider if deployment else None,
+        "model_id": deployment.id if deployment else None,
+        "api_base": deployment.public_api_base if deployment else None,
+        "response_cost": None,
+    }
+
+
+_ASYNC_CACHE: dict[Any, bool] = {}
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    known = _ASYNC_CACHE.get(fn)
+    if known is None:
+        known = _ASYNC_CACHE[fn] = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)
+        )
+    return known
+
+
+def _fn_name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__qualname__

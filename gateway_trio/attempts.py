@@ -1,0 +1,178 @@
+"""Attempts: routing, dispatch to provider actors, retries, fallbacks and deadlines.
+
+Every failure before the first chunk (or the whole answer) reaches the client is retried or
+fallen back here, invisibly; `Dispatcher` hands back the first provider event of the winning
+attempt together with the channel the rest arrives on.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Mapping
+
+import orjson
+import trio
+
+from gateway_trio.actors.callbacks import CallbackActor
+from gateway_trio.actors.provider import ProviderActor
+from gateway_trio.actors.router import RouterActor
+from gateway_trio.calls import Call
+from gateway_trio.channels.messages import Dispatch, Failure, Outcome, ProviderEvent, Reply
+from gateway_trio.config import RouterConfig
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import GatewayError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable
+from gateway_trio.streams import CHUNK_BUFFER, Stream
+
+log = logging.getLogger(__name__)
+
+CONTEXT_WINDOW_HINTS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window")
+
+
+def estimate_tokens(body: Mapping[str, Any]) -> int:
+    """A cheap upper-bound guess (4 characters a token) for context-window and tpm checks."""
+    text = body.get("messages") or body.get("input") or body.get("prompt") or ""
+    return len(orjson.dumps(text)) // 4
+
+
+def is_context_window_error(error: GatewayError) -> bool:
+    message = error.message.lower()
+    return isinstance(error, UpstreamError) and error.status == 400 and any(h in message for h in CONTEXT_WINDOW_HINTS)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: RouterConfig,
+        router: RouterActor,
+        providers: Mapping[str, ProviderActor],
+        callbacks: CallbackActor,
+    ) -> None:
+        self.config = config
+        self.callbacks = callbacks
+        self.router = router
+        self.providers = providers
+        self.rng = random.Random()
+        self.counts_tokens = config.pre_call_checks or any(
+            p.deployment.tpm is not None for p in providers.values()
+        )
+
+    async def complete(self, call: Call) -> dict[str, Any]:
+        """Run a non-streaming call to its answer."""
+        event, events, _ = await self.first_event(call)
+        events.close()
+        assert isinstance(event, Reply)
+        call.usage = event.usage
+        self.report(call, ok=True)
+        return event.body
+
+    async def open_stream(self, call: Call) -> Stream:
+        """Run a streaming call until its first chunk; the rest is read from the `Stream`."""
+        event, events, scope = await self.first_event(call)
+        return Stream(self, call, event, events, scope, self.deadline(call))
+
+    def deadline(self, call: Call) -> float:
+        return call.started_at + self.config.timeout_s
+
+    async def first_event(
+        self, call: Call
+    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+        """Route, dispatch, retry and fall back until an attempt yields its first event."""
+        deadline = self.deadline(call)
+        group = self.router.resolve(call.model) or call.model
+        call.model_group = group
+        input_tokens = estimate_tokens(call.body) if self.counts_tokens else 0
+        candidates = [group, *self.config.fallbacks.get(group, [])]
+        last_error: GatewayError | None = None
+        index = 0
+        while index < len(candidates):
+            group = candidates[index]
+            if index:
+                call.attempted_fallbacks += 1
+                log.info("call %s falls back to %s", call.call_id, group)
+            try:
+                return await self._try_group(call, group, input_tokens, deadline)
+            except GatewayError as error:
+                last_error = error
+                if is_context_window_error(error):
+                    extra = [g for g in self.config.context_window_fallbacks.get(group, []) if g not in candidates]
+                    candidates[index + 1:index + 1] = extra
+                elif not (is_retryable(error) or isinstance(error, NoDeployment)):
+                    raise
+            index += 1
+        assert last_error is not None
+        raise last_error
+
+    async def _try_group(
+        self, call: Call, group: str, input_tokens: int, deadline: float
+    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+        tried: set[str] = set()
+        attempt = 0
+        while True:
+            deployment = await self.router.pick(group, frozenset(tried), input_tokens)
+            tried.add(deployment.id)
+            call.deployment = deployment
+            try:
+                return await self._attempt(call, deployment, deadline)
+            except GatewayError as error:
+                self.report(call, ok=False, counts_as_failure=is_retryable(error))
+                retries = deployment.num_retries if deployment.num_retries is not None else self.config.num_retries
+                if attempt >= retries or not is_retryable(error):
+                    raise
+                await self._back_off(call, attempt + 1, error, deadline)
+                attempt += 1
+                call.attempted_retries += 1
+
+    async def _back_off(self, call: Call, attempt: int, error: GatewayError, deadline: float) -> None:
+        if error.retry_after is not None:
+            delay = error.retry_after
+        else:
+            delay = self.config.retry_backoff_s * 2 ** (attempt - 1) * self.rng.uniform(0.5, 1.5)
+        if trio.current_time() + delay >= deadline:
+            raise error  # waiting would outlive the request: tell the client now
+        call.upstream_wait_s += delay
+        await trio.sleep(delay)
+
+    async def _attempt(
+        self, call: Call, deployment: Deployment, deadline: float
+    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+        reply, events = trio.open_memory_channel[ProviderEvent](CHUNK_BUFFER)
+        scope = trio.CancelScope()
+        if call.stream:
+            wait = deployment.stream_timeout_s or self.config.stream_timeout_s
+        else:
+            wait = deployment.timeout_s or self.config.timeout_s
+        sent_at = trio.current_time()
+        try:
+            model = deployment.upstream_model(call.model)
+            self.callbacks.pre_api_call(call)
+            await self.providers[deployment.id].dispatch(
+                Dispatch(call.call_type, call.body, model, call.stream, reply, scope)
+            )
+            with trio.move_on_at(min(deadline, sent_at + wait)) as waiting:
+                try:
+                    event = await events.receive()
+                except trio.EndOfChannel:
+                    raise UpstreamError("the provider ended without an answer") from None
+            if waiting.cancelled_caught:
+                what = "first chunk" if call.stream else "answer"
+                raise UpstreamTimeout(f"no {what} from the upstream within {min(wait, deadline - sent_at):.0f} s")
+            if isinstance(event, Failure):
+                raise event.error
+        except BaseException:
+            scope.cancel()
+            events.close()
+            raise
+        finally:
+            now = trio.current_time()
+            call.upstream_wait_s += now - sent_at
+            call.first_chunk_at = now
+        return event, events, scope
+
+    def report(self, call: Call, *, ok: bool, counts_as_failure: bool = True) -> None:
+        deployment = call.deployment
+        if deployment is None:
+            return
+        tokens = int((call.usage or {}).get("total_tokens") or 0)
+        latency = (call.first_chunk_at or trio.current_time()) - call.started_at
+        self.router.report(Outcome(deployment.id, ok, latency, tokens, counts_as_failure))

@@ -1,0 +1,200 @@
+"""The in-line hooks, run by the pipeline for every route, each with a timeout.
+
+A `HookSet` sorts the configured hook objects by the methods they actually override, once at
+start-up, so a call pays only for the hooks that exist.  A hook that raises or times out is
+logged and counted and the call goes on; the exceptions are pre-call refusals (meant to stop
+a call) and the failure hook's replacement error.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections import Counter
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
+
+import trio
+
+from gateway_trio.hooks import CustomLogger, DualCache, UserAPIKeyAuth
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+IN_LINE = (
+    "async_pre_call_hook",
+    "async_post_call_success_hook",
+    "async_post_call_failure_hook",
+    "async_post_call_streaming_hook",
+    "async_post_call_streaming_iterator_hook",
+    "async_post_call_response_headers_hook",
+)
+LOGGING = (
+    "log_pre_api_call",
+    "async_log_pre_api_call",
+    "log_post_api_call",
+    "log_success_event",
+    "log_failure_event",
+    "async_log_success_event",
+    "async_log_failure_event",
+)
+
+
+def overrides(hook: Any, method: str) -> bool:
+    """True when `hook` brings its own `method` rather than the base class's no-op."""
+    own = getattr(type(hook), method, None)
+    if own is None:
+        return False
+    return own is not getattr(CustomLogger, method, None)
+
+
+def hook_name(hook: Any) -> str:
+    return type(hook).__qualname__
+
+
+@functools.lru_cache(maxsize=None)
+def headers_hook_form(cls: type) -> str:
+    """How a class's response-headers hook wants `call_info`: checked once per class.
+
+    "call_info" and "litellm_call_info" name the keyword; "kwargs" means it takes **kwargs;
+    "none" is the old form without it.
+    """
+    parameters = inspect.signature(cls.async_post_call_response_headers_hook).parameters
+    if "call_info" in parameters:
+        return "call_info"
+    if "litellm_call_info" in parameters:
+        return "litellm_call_info"
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return "kwargs"
+    return "none"
+
+
+class HookRefusal(Exception):
+    """`async_pre_call_hook` returned a string: the call is refused with that text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class HookSet:
+    def __init__(self, hooks: Iterable[Any], *, timeout_s: float = 5.0) -> None:
+        self.hooks = list(hooks)
+        self.timeout_s = timeout_s
+        self.cache = DualCache()
+        self.failures: Counter[str] = Counter()
+        self.by_method = {m: [h for h in self.hooks if overrides(h, m)] for m in IN_LINE + LOGGING}
+        self.pre_call = self.by_method["async_pre_call_hook"]
+        self.post_success = self.by_method["async_post_call_success_hook"]
+        self.post_failure = self.by_method["async_post_call_failure_hook"]
+        self.per_chunk = self.by_method["async_post_call_streaming_hook"]
+        self.stream_wrappers = self.by_method["async_post_call_streaming_iterator_hook"]
+        self.header_hooks = self.by_method["async_post_call_response_headers_hook"]
+        self.logs = any(self.by_method[m] for m in LOGGING)
+
+    @property
+    def sees_chunks(self) -> bool:
+        return bool(self.per_chunk or self.stream_wrappers)
+
+    def count_failure(self, hook: Any, what: str, error: BaseException | None) -> None:
+        key = f"{hook_name(hook)}.{what}"
+        self.failures[key] += 1
+        if error is None:
+            log.warning("hook %s timed out after %.1f s (%d failures)", key, self.timeout_s, self.failures[key])
+        else:
+            log.warning("hook %s failed: %r (%d failures)", key, error, self.failures[key])
+
+    async def _guarded(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
+        """Run one hook call with the timeout; (ok, result). Failures are counted, not raised."""
+        with trio.move_on_after(self.timeout_s):
+            try:
+                return True, await run()
+            except Exception as error:
+                self.count_failure(hook, what, error)
+                return False, None
+        self.count_failure(hook, what, None)
+        return False, None
+
+    # --- pre call ------------------------------------------------------------------------
+
+    async def run_pre_call(self, user: UserAPIKeyAuth, data: dict[str, Any], call_type: str) -> dict[str, Any]:
+        """Let each hook edit, refuse (HookRefusal) or reject (its exception) the request."""
+        for hook in self.pre_call:
+            with trio.move_on_after(self.timeout_s) as waiting:
+                result = await hook.async_pre_call_hook(user, self.cache, data, call_type)
+            if waiting.cancelled_caught:
+                self.count_failure(hook, "async_pre_call_hook", None)
+                continue
+            if isinstance(result, str):
+                raise HookRefusal(result)
+            if isinstance(result, dict):
+                data = result
+        return data
+
+    # --- after the answer ----------------------------------------------------------------
+
+    async def run_post_success(self, data: dict[str, Any], user: UserAPIKeyAuth, response: Any) -> Any:
+        for hook in self.post_success:
+            ok, result = await self._guarded(
+                hook, "async_post_call_success_hook",
+                lambda: hook.async_post_call_success_hook(data=data, user_api_key_dict=user, response=response),
+            )
+            if ok and result is not None:
+                response = result
+        return response
+
+    async def run_post_failure(
+        self, data: dict[str, Any], error: Exception, user: UserAPIKeyAuth, traceback_str: str | None
+    ) -> Exception:
+        for hook in self.post_failure:
+            ok, result = await self._guarded(
+                hook, "async_post_call_failure_hook",
+                lambda: hook.async_post_call_failure_hook(data, error, user, traceback_str),
+            )
+            if ok and isinstance(result, Exception):
+                error = result
+        return error
+
+    async def run_response_headers(
+        self,
+        data: dict[str, Any],
+        user: UserAPIKeyAuth,
+        response: Any,
+        request_headers: dict[str, str],
+        call_info: dict[str, Any],
+    ) -> dict[str, str]:
+        """Merged headers from every headers hook; later hooks win."""
+        merged: dict[str, str] = {}
+        for hook in self.header_hooks:
+            form = headers_hook_form(type(hook))
+            method = hook.async_post_call_response_headers_hook
+            if form == "none":
+                run = functools.partial(method, data, user, response, request_headers)
+            elif form == "litellm_call_info":
+                run = functools.partial(method, data, user, response, request_headers, litellm_call_info=call_info)
+            else:
+                run = functools.partial(method, data, user, response, request_headers, call_info=call_info)
+            ok, headers = await self._guarded(hook, "async_post_call_response_headers_hook", run)
+            if ok and isinstance(headers, dict):
+                merged.update({str(k): str(v) for k, v in headers.items()})
+        return merged
+
+    # --- streams ------------------------------------------------------------------------
+
+    async def run_per_chunk(self, user: UserAPIKeyAuth, chunk: Any) -> Any:
+        for hook in self.per_chunk:
+            ok, result = await self._guarded(
+                hook, "async_post_call_streaming_hook",
+                lambda: hook.async_post_call_streaming_hook(user_api_key_dict=user, response=chunk),
+            )
+            if ok and result is not None:
+                chunk = result
+        return chunk
+
+    def wrap_stream(self, user: UserAPIKeyAuth, chunks: AsyncIterator[Any], data: dict[str, Any]) -> AsyncIterator[Any]:
+        """Chain every iterator hook around the stream, first configured innermost."""
+        for hook in self.stream_wrappers:
+            chunks = hook.async_post_call_streaming_iterator_hook(
+                user_api_key_dict=user, response=chunks, request_data=data
+            )
+        return chunks

@@ -1,0 +1,109 @@
+"""A streaming answer after its first chunk: payload batches in, SSE frames out.
+
+The provider's chunks arrive on a small channel; `batches` hands on whatever is already
+waiting in one go (one task switch per batch, not per chunk).  When the upstream is done,
+`outcome` holds the `StreamEnd` or the error that ended it; the pipeline decides the tail.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, AsyncIterator
+
+import trio
+
+from gateway_trio.calls import Call
+from gateway_trio.channels.messages import Chunks, Failure, ProviderEvent, StreamEnd
+from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout, is_retryable
+
+if TYPE_CHECKING:
+    from gateway_trio.attempts import Dispatcher
+
+# Small on purpose: a slow client must slow the upstream read, not grow a queue.
+CHUNK_BUFFER = 4
+DONE_FRAME = b"data: [DONE]\n\n"
+
+
+def sse_frames(payloads: list[bytes]) -> bytes:
+    return b"".join([b"data: " + payload + b"\n\n" for payload in payloads])
+
+
+def error_frame(error: GatewayError) -> bytes:
+    return b"data: " + error.openai_json() + b"\n\n"
+
+
+class Stream:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        call: Call,
+        first: ProviderEvent,
+        events: trio.MemoryReceiveChannel[ProviderEvent],
+        scope: trio.CancelScope,
+        deadline: float,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.call = call
+        self.first: ProviderEvent | None = first
+        self.events = events
+        self.scope = scope
+        self.deadline = deadline
+        self.outcome: StreamEnd | GatewayError | None = None
+
+    def __del__(self) -> None:
+        # A response dropped before its body was ever read still owes the upstream a close.
+        self.close()
+
+    def close(self) -> None:
+        """Stop the upstream call. Synchronous: safe in a `finally` during cancellation."""
+        self.scope.cancel()
+        self.events.close()
+        if self.outcome is None:
+            self.outcome = UpstreamError("the client went away")
+            self.dispatcher.report(self.call, ok=False, counts_as_failure=False)
+
+    async def batches(self) -> AsyncIterator[list[bytes]]:
+        """Chunk payloads (JSON bytes) in arrival order, batched; ends when `outcome` is set."""
+        event = self.first
+        self.first = None
+        while event is not None:
+            payloads = self._collect(event)
+            if payloads:
+                yield payloads
+            event = None if self.outcome is not None else await self._next()
+
+    def _collect(self, event: ProviderEvent) -> list[bytes]:
+        payloads: list[bytes] = []
+        while True:
+            if isinstance(event, Chunks):
+                payloads.extend(event.payloads)
+            elif isinstance(event, StreamEnd):
+                self.call.usage = event.usage
+                self.outcome = event
+                self.dispatcher.report(self.call, ok=True)
+                return payloads
+            elif isinstance(event, Failure):
+                self.outcome = event.error
+                self.dispatcher.report(self.call, ok=False, counts_as_failure=is_retryable(event.error))
+                return payloads
+            try:
+                event = self.events.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return payloads
+
+    async def _next(self) -> ProviderEvent:
+        with trio.move_on_at(self.deadline):
+            try:
+                return await self.events.receive()
+            except trio.EndOfChannel:
+                return Failure(UpstreamError("the provider ended the stream without finishing it"))
+        return Failure(UpstreamTimeout("the request deadline passed during the stream"))
+
+    def tail(self) -> bytes:
+        """The last frames: usage (if the client asked) and [DONE], or an error event."""
+        outcome = self.outcome
+        if isinstance(outcome, StreamEnd):
+            if self.call.include_usage and outcome.usage_chunk is not None:
+                return sse_frames([outcome.usage_chunk]) + DONE_FRAME
+            return DONE_FRAME
+        assert outcome is not None
+        return error_frame(outcome)
