@@ -38,7 +38,7 @@ def spend_record(call: Call, status: Status, error: BaseException | None) -> Spe
         ttft_ms=ttft_ms,
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
-        cost=response_cost(deployment, call.usage),
+        cost=response_cost(deployment, call.usage, call.upstream_model),
         cache_hit=call.cache_hit,
         attempted_retries=call.attempted_retries,
         attempted_fallbacks=call.attempted_fallbacks,

@@ -16,7 +16,7 @@ from gateway_trio.attempts import Dispatcher
 from gateway_trio.config import GatewayConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.hookset import HookSet
-from gateway_trio.loader import load_hook, load_object
+from gateway_trio.loader import allow_imports_beside, load_hook, load_object
 from gateway_trio.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Gateway:
             raise ValueError(f"duplicate deployment ids: {', '.join(duplicates)}")
         transports = transports or {}
         hook_config = config.hooks
+        allow_imports_beside(config.source)
         self.hooks = HookSet([*(load_hook(name) for name in hook_config.callbacks), *(hooks or [])],
                              timeout_s=hook_config.timeout_s)
         self.spend = SpendWriter(config.database.url, config.database.flush_interval_s)

@@ -26,7 +26,7 @@ def gateway_headers(call: Call, *, with_cost: bool = False) -> dict[str, str]:
         if deployment.public_api_base:
             headers["x-gateway-model-api-base"] = deployment.public_api_base
     if with_cost:
-        cost = response_cost(deployment, call.usage)
+        cost = response_cost(deployment, call.usage, call.upstream_model)
         if cost is not None:
             headers["x-gateway-response-cost"] = f"{cost:.10g}"
     return headers

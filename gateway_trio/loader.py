@@ -7,6 +7,8 @@ getattr, never with eval.
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 from typing import Any
 
 from gateway_trio.config import ConfigError
@@ -37,3 +39,13 @@ def load_hook(name: str) -> Any:
         except Exception as exc:  # the operator's constructor: report, never crash startup silently
             raise ConfigError(f"hook {name!r}: constructing it failed: {exc}") from None
     return target
+
+
+def allow_imports_beside(config_source: str) -> None:
+    """Make modules next to the config file importable, as LiteLLM users expect."""
+    path = Path(config_source)
+    if not path.is_file():
+        return
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)

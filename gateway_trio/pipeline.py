@@ -21,7 +21,7 @@ import trio
 from gateway_trio.accounting import spend_record
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.assembly import StreamAssembler
-from gateway_trio.attempts import Dispatcher
+from gateway_trio.attempts import Dispatcher, estimate_tokens
 from gateway_trio.callback_kwargs import call_info
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, StreamEnd
@@ -204,6 +204,8 @@ class Pipeline:
         finally:
             stream.close()  # synchronous: safe while cancellation is under way
             if not call.finished:
+                if call.usage is None:
+                    call.usage = estimated_usage(call, stream.relayed)
                 self.finish(call, "client_disconnected", assembler.result(call.usage) if assembler else None, None)
 
     async def _hooked(self, call: Call, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
@@ -219,6 +221,8 @@ class Pipeline:
         try:
             async for chunk in chunks:
                 if self.hooks.per_chunk:
+                    if isinstance(chunk, dict):  # iterator hooks may yield plain dicts
+                        chunk = ModelResponseStream(chunk, hidden)
                     chunk = await self.hooks.run_per_chunk(call.user, chunk)
                 encoded = _encode_chunk(chunk)
                 if encoded is not None:
@@ -237,6 +241,12 @@ class Pipeline:
             return
         call.finished = True
         self.callbacks.finished(call, spend_record(call, status, error), response, error)
+
+
+def estimated_usage(call: Call, chunks: int) -> dict[str, Any]:
+    """Usage of a stream cut before the upstream reported it: about a token per chunk."""
+    prompt = estimate_tokens(call.body)
+    return {"prompt_tokens": prompt, "completion_tokens": chunks, "total_tokens": prompt + chunks, "estimated": True}
 
 
 def _encode_chunk(chunk: Any) -> bytes | None:

@@ -48,6 +48,7 @@ class Stream:
         self.scope = scope
         self.deadline = deadline
         self.outcome: StreamEnd | GatewayError | None = None
+        self.relayed = 0  # chunks handed on: the usage estimate when a stream is cut short
 
     def __del__(self) -> None:
         # A response dropped before its body was ever read still owes the upstream a close.
@@ -68,6 +69,7 @@ class Stream:
         while event is not None:
             payloads = self._collect(event)
             if payloads:
+                self.relayed += len(payloads)
                 yield payloads
             event = None if self.outcome is not None else await self._next()
 

@@ -12,6 +12,7 @@ from hypercorn.trio import serve
 
 from gateway_trio.app import create_app
 from gateway_trio.config import GatewayConfig, parse_config
+from gateway_trio.gateway import Gateway
 from gateway_trio.server import hypercorn_config
 
 
@@ -24,10 +25,10 @@ def make_config(**sections: Any) -> GatewayConfig:
 
 
 @asynccontextmanager
-async def running_gateway(
+async def serving(
     config: GatewayConfig, *, quart_config: dict[str, Any] | None = None, **app_options: Any
-) -> AsyncIterator[str]:
-    """Serve `config` and yield its base URL; shuts down gracefully on exit."""
+) -> AsyncIterator[tuple[str, Gateway]]:
+    """Serve `config`; yield its base URL and its Gateway. Shuts down gracefully on exit."""
     app = create_app(config, **app_options)
     app.config.update(quart_config or {})
     hyper = hypercorn_config(config, "127.0.0.1", 0)
@@ -35,9 +36,22 @@ async def running_gateway(
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(partial(serve, app, hyper, shutdown_trigger=shutdown.wait))
         try:
-            yield binds[0]
+            yield binds[0], app.gateway
         finally:
             shutdown.set()
+
+
+@asynccontextmanager
+async def running_gateway(config: GatewayConfig, **options: Any) -> AsyncIterator[str]:
+    async with serving(config, **options) as (base_url, _):
+        yield base_url
+
+
+@asynccontextmanager
+async def client_and_gateway(config: GatewayConfig, **options: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Gateway]]:
+    async with serving(config, **options) as (base_url, gateway):
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            yield client, gateway
 
 
 @asynccontextmanager
@@ -54,3 +68,11 @@ def chat(model: str, text: str = "hello there", **extra: Any) -> dict[str, Any]:
 def sse_payloads(body: str) -> list[str]:
     """The `data:` payloads of an SSE body, in order."""
     return [line[len("data: "):] for line in body.split("\n") if line.startswith("data: ")]
+
+
+async def eventually(predicate: Any, timeout: float = 5.0) -> Any:
+    """Wait until `predicate()` is truthy (events reach hooks off the request path)."""
+    with trio.fail_after(timeout):
+        while not (value := predicate()):
+            await trio.sleep(0.01)
+        return value

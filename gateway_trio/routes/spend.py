@@ -1,0 +1,68 @@
+"""`GET /spend/logs` (master key): the spend records, filtered."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import orjson
+from quart import Blueprint, Response, request
+
+from gateway_trio.auth import Authenticator, hash_key
+from gateway_trio.errors import BadRequest, Forbidden, GatewayError
+from gateway_trio.gateway import Gateway
+
+JSON = "application/json"
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_time(name: str, value: str | None) -> float | None:
+    """Unix seconds, or an ISO 8601 date/time (UTC when no zone is given)."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"'{name}' must be unix seconds or an ISO 8601 date", param=name) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def spend_routes(gateway: Gateway) -> Blueprint:
+    routes = Blueprint("spend", __name__)
+    master_key = gateway.config.server.master_key
+    authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
+
+    @routes.get("/spend/logs")
+    async def spend_logs() -> Response:
+        try:
+            if authenticate(request.headers) is not authenticate.master:
+                raise Forbidden("only the master key may read spend logs")
+            args = request.args
+            api_key = args.get("api_key")
+            if api_key and not SHA256_HEX.fullmatch(api_key):
+                api_key = hash_key(api_key)  # a raw key: records only know its hash
+            try:
+                limit = int(args.get("limit", 100))
+            except ValueError:
+                raise BadRequest("'limit' must be an integer", param="limit") from None
+            if limit < 1:
+                raise BadRequest("'limit' must be at least 1", param="limit")
+            records = await gateway.spend.query(
+                call_id=args.get("call_id") or None,
+                api_key_hash=api_key or None,
+                model=args.get("model") or None,
+                start=parse_time("start", args.get("start")),
+                end=parse_time("end", args.get("end")),
+                limit=limit,
+            )
+        except GatewayError as error:
+            return Response(error.openai_json(), error.status, content_type=JSON)
+        return Response(orjson.dumps(records), 200, content_type=JSON)
+
+    return routes
