@@ -72,8 +72,11 @@ class ProviderActor:
         payload = await response.aread()
         if response.status_code >= 400:
             raise self._error(response, payload)
-        body = self.adapter.chat_response(payload, message.model)
-        await message.reply.send(Reply(body, body.get("usage")))
+        body = self.adapter.response(
+            message.call_type, payload, message.model, response.headers.get("content-type", "application/json")
+        )
+        usage = body.get("usage") if isinstance(body, dict) else None
+        await message.reply.send(Reply(body, usage))
 
     async def _stream(self, message: Dispatch) -> None:
         request = self._request(message)
@@ -81,7 +84,7 @@ class ProviderActor:
         try:
             if response.status_code >= 400:
                 raise self._error(response, await response.aread())
-            decoder = self.adapter.chat_stream(message.model)
+            decoder = self.adapter.stream(message.call_type, message.model)
             async for raw in response.aiter_bytes():
                 payloads = decoder.feed(raw)
                 if payloads:
@@ -95,7 +98,7 @@ class ProviderActor:
             await _aclose_now(response)
 
     def _request(self, message: Dispatch) -> httpx.Request:
-        spec = self.adapter.chat_request(self.deployment, message.body, message.model, message.stream)
+        spec = self.adapter.request(message.call_type, self.deployment, message.body, message.model, message.stream)
         return self.client.build_request(spec.method, spec.url, headers=spec.headers, content=spec.content)
 
     def _error(self, response: httpx.Response, payload: bytes) -> UpstreamError:

@@ -17,7 +17,7 @@ import orjson
 
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
-from gateway_trio.providers.base import UpstreamRequest
+from gateway_trio.providers.base import AdapterBase, UpstreamRequest
 from gateway_trio.providers.openai import client_safe, malformed, upstream_error_message
 from gateway_trio.providers.sse import SSEParser
 
@@ -392,7 +392,7 @@ class AnthropicStreamDecoder:
         return orjson.dumps(self._envelope([{"index": 0, "delta": delta, "finish_reason": reason}]))
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(AdapterBase):
     """Anthropic's `/v1/messages`, spoken as OpenAI chat completions."""
 
     name = "anthropic"

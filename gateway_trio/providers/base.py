@@ -13,6 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway_trio.deployment import Deployment
+from gateway_trio.errors import BadRequest
+
+# Call types (LiteLLM's names) and the prefix of the adapter methods serving each:
+# `<prefix>_request`, `<prefix>_response` and, for streams, `<prefix>_stream`.
+METHOD_PREFIX = {
+    "completion": "chat",
+    "text_completion": "text_completion",
+    "embeddings": "embeddings",
+    "moderation": "moderation",
+    "responses": "responses",
+    "anthropic_messages": "messages",
+    "audio_transcription": "transcription",
+}
 
 
 @dataclass(slots=True)
@@ -23,6 +36,24 @@ class UpstreamRequest:
     content: bytes = b""
     # Transport-level extras (timeouts etc.) stay out: the provider actor owns those.
     extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RawBody:
+    """An upstream answer passed on as it came (e.g. a transcription asked for as text)."""
+
+    content: bytes
+    content_type: str
+
+
+@dataclass(slots=True)
+class Upload:
+    """A multipart file upload (audio transcription) as the route read it."""
+
+    fields: dict[str, str]
+    filename: str
+    content: bytes = field(repr=False)
+    content_type: str = "application/octet-stream"
 
 
 class StreamDecoder(Protocol):
@@ -60,3 +91,33 @@ class Adapter(Protocol):
 
     def error_message(self, status: int, payload: bytes) -> str:
         """A short client-safe description of an upstream error answer."""
+
+
+class AdapterBase:
+    """Dispatch by call type to the `<prefix>_request/_response/_stream` methods an adapter has.
+
+    A provider without a method for a call type refuses it with a clear 400, for example
+    embeddings on an Anthropic deployment.
+    """
+
+    name: str = "base"
+
+    def _method(self, call_type: str, suffix: str) -> Any:
+        prefix = METHOD_PREFIX.get(call_type)
+        method = getattr(self, f"{prefix}_{suffix}", None) if prefix else None
+        if method is None:
+            raise BadRequest(f"{self.name} deployments do not serve {call_type.replace('_', ' ')} requests", param="model")
+        return method
+
+    def request(self, call_type: str, deployment: Deployment, body: Any, model: str, stream: bool) -> UpstreamRequest:
+        return self._method(call_type, "request")(deployment, body, model, stream)
+
+    def response(self, call_type: str, payload: bytes, model: str, content_type: str = "application/json") -> Any:
+        """A dict in the route's wire format, or a `RawBody`."""
+        method = self._method(call_type, "response")
+        if call_type == "audio_transcription":
+            return method(payload, model, content_type)
+        return method(payload, model)
+
+    def stream(self, call_type: str, model: str) -> StreamDecoder:
+        return self._method(call_type, "stream")(model)

@@ -14,7 +14,7 @@ import orjson
 
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import UpstreamError
-from gateway_trio.providers.base import UpstreamRequest
+from gateway_trio.providers.base import AdapterBase, UpstreamRequest
 from gateway_trio.providers.sse import SSEParser
 
 MAX_ERROR_CHARS = 500
@@ -104,7 +104,7 @@ class OpenAIStreamDecoder:
         return out
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(AdapterBase):
     """OpenAI `/chat/completions`, and servers that copy it (vLLM, LM Studio, Ollama)."""
 
     name = "openai"
