@@ -16,6 +16,7 @@ from gateway_trio.config import GatewayConfig
 from gateway_trio.errors import BadRequest, GatewayError, NotFound, PayloadTooLarge
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.admin import admin_routes
+from gateway_trio.routes.guardrails import guardrail_routes
 from gateway_trio.routes.llm import llm_routes
 from gateway_trio.routes.spend import spend_routes
 
@@ -50,6 +51,7 @@ def create_app(
     app.register_blueprint(llm_routes(gateway))
     app.register_blueprint(admin_routes(gateway))
     app.register_blueprint(spend_routes(gateway))
+    app.register_blueprint(guardrail_routes(gateway))
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:

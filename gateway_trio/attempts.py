@@ -22,6 +22,7 @@ from gateway_trio.channels.messages import Dispatch, Failure, Outcome, ProviderE
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable
+from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.streams import CHUNK_BUFFER, Stream
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,11 @@ class Dispatcher:
         router: RouterActor,
         providers: Mapping[str, ProviderActor],
         callbacks: CallbackActor,
+        guardrails: GuardrailStage,
     ) -> None:
         self.config = config
         self.callbacks = callbacks
+        self.guardrails = guardrails
         self.router = router
         self.providers = providers
         self.rng = random.Random()
@@ -144,16 +147,20 @@ class Dispatcher:
             wait = deployment.timeout_s or self.config.timeout_s
         sent_at = trio.current_time()
         try:
+            if self.guardrails:
+                # The chosen deployment's guardrails join here, after routing, for every route.
+                await self.guardrails.check_body(call, "pre_call", call.body, response=False)
+            during = self.guardrails.active(call, "during_call") if self.guardrails else []
             model = deployment.upstream_model(call.model)
             self.callbacks.pre_api_call(call)
             await self.providers[deployment.id].dispatch(
                 Dispatch(call.call_type, call.body, model, call.stream, reply, scope)
             )
             with trio.move_on_at(min(deadline, sent_at + wait)) as waiting:
-                try:
-                    event = await events.receive()
-                except trio.EndOfChannel:
-                    raise UpstreamError("the provider ended without an answer") from None
+                if during:
+                    event = await self._first_event_guarded(call, events)
+                else:
+                    event = await _receive_first(events)
             if waiting.cancelled_caught:
                 what = "first chunk" if call.stream else "answer"
                 raise UpstreamTimeout(f"no {what} from the upstream within {min(wait, deadline - sent_at):.0f} s")
@@ -169,6 +176,30 @@ class Dispatcher:
             call.first_chunk_at = now
         return event, events, scope
 
+    async def _first_event_guarded(self, call: Call, events: trio.MemoryReceiveChannel[ProviderEvent]) -> ProviderEvent:
+        """Wait for the first event while during-call guardrails check the request.
+
+        Nothing reaches the client before they pass; a block cancels the upstream call.
+        """
+        outcome: dict[str, Any] = {}
+
+        async def check(cancel: trio.CancelScope) -> None:
+            try:
+                await self.guardrails.check_body(call, "during_call", call.body, response=False)
+            except GatewayError as error:
+                outcome["blocked"] = error
+                cancel.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(check, nursery.cancel_scope)
+            try:
+                outcome["event"] = await events.receive()
+            except trio.EndOfChannel:
+                outcome["event"] = Failure(UpstreamError("the provider ended without an answer"))
+        if "blocked" in outcome:
+            raise outcome["blocked"]
+        return outcome["event"]
+
     def report(self, call: Call, *, ok: bool, counts_as_failure: bool = True) -> None:
         deployment = call.deployment
         if deployment is None:
@@ -176,3 +207,10 @@ class Dispatcher:
         tokens = int((call.usage or {}).get("total_tokens") or 0)
         latency = (call.first_chunk_at or trio.current_time()) - call.started_at
         self.router.report(Outcome(deployment.id, ok, latency, tokens, counts_as_failure))
+
+
+async def _receive_first(events: trio.MemoryReceiveChannel[ProviderEvent]) -> ProviderEvent:
+    try:
+        return await events.receive()
+    except trio.EndOfChannel:
+        raise UpstreamError("the provider ended without an answer") from None

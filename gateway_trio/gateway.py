@@ -15,6 +15,7 @@ from gateway_trio.actors.spend import SpendWriter
 from gateway_trio.attempts import Dispatcher
 from gateway_trio.config import GatewayConfig
 from gateway_trio.deployment import Deployment
+from gateway_trio.guardrails.stage import GuardrailStage, configure
 from gateway_trio.hookset import HookSet
 from gateway_trio.loader import allow_imports_beside, load_hook, load_object
 from gateway_trio.pipeline import Pipeline
@@ -48,6 +49,7 @@ class Gateway:
         self.hooks = HookSet([*(load_hook(name) for name in hook_config.callbacks), *(hooks or [])],
                              timeout_s=hook_config.timeout_s)
         self.spend = SpendWriter(config.database.url, config.database.flush_interval_s)
+        self.guardrails = GuardrailStage([configure(g) for g in config.guardrails])
         self.callbacks = CallbackActor(
             self.hooks,
             input_callbacks=[load_object(n) for n in hook_config.input_callback],
@@ -55,12 +57,13 @@ class Gateway:
             failure_callbacks=[load_object(n) for n in hook_config.failure_callback],
             actors=[(n, load_object(n, what="actor")) for n in hook_config.actors],
             spend=self.spend,
+            guardrails=self.guardrails,
             timeout_s=hook_config.timeout_s,
         )
         self.router = RouterActor(config.router, self.deployments)
         self.providers = {d.id: ProviderActor(d, transport=transports.get(d.id)) for d in self.deployments}
-        self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks)
-        self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks)
+        self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks, self.guardrails)
+        self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails)
         self.ready = trio.Event()
         self._callbacks_done = trio.Event()
 

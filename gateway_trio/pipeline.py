@@ -29,7 +29,8 @@ from gateway_trio.errors import BadRequest, GatewayError
 from gateway_trio.headers import gateway_headers
 from gateway_trio.hookset import HookRefusal, HookSet
 from gateway_trio.objects import ModelResponse, ModelResponseStream, unwrap
-from gateway_trio.streams import Stream, sse_frames
+from gateway_trio.guardrails.stage import GuardrailStage
+from gateway_trio.streams import Stream, error_frame, sse_frames
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,11 @@ def rejection(error: Exception) -> GatewayError:
 
 
 class Pipeline:
-    def __init__(self, dispatcher: Dispatcher, hooks: HookSet, callbacks: CallbackActor) -> None:
+    def __init__(self, dispatcher: Dispatcher, hooks: HookSet, callbacks: CallbackActor, guardrails: GuardrailStage) -> None:
         self.dispatcher = dispatcher
         self.hooks = hooks
         self.callbacks = callbacks
+        self.guardrails = guardrails
 
     async def serve(self, call: Call) -> Answer:
         try:
@@ -91,6 +93,7 @@ class Pipeline:
         try:
             if self.hooks.pre_call:
                 await self._pre_call(call)
+            self.guardrails.check_requested(call)
             if call.stream:
                 return await self._stream_answer(call, await self.dispatcher.open_stream(call))
             return await self._json_answer(call, await self.dispatcher.complete(call))
@@ -110,6 +113,8 @@ class Pipeline:
     # --- answers ------------------------------------------------------------------------
 
     async def _json_answer(self, call: Call, body: dict[str, Any]) -> Answer:
+        if self.guardrails:
+            await self.guardrails.check_body(call, "post_call", body, response=True)
         extra: dict[str, str] = {}
         response: Any = None
         if self.hooks.post_success or self.hooks.header_hooks:
@@ -118,7 +123,7 @@ class Pipeline:
                 response = await self.hooks.run_post_success(call.body, call.user, response)
                 body = unwrap(response)
             extra.update(getattr(response, "_hidden_params", {}).get("additional_headers") or {})
-        headers = gateway_headers(call, with_cost=True)
+        headers = self._headers(call, with_cost=True)
         headers.update(extra)
         headers.update(await self._hook_headers(call, response))
         payload = orjson.dumps(body)
@@ -130,14 +135,14 @@ class Pipeline:
             replaced = await self.hooks.run_post_failure(call.body, error, call.user, traceback.format_exc())
             if replaced is not error:
                 error = rejection(replaced)
-        headers = gateway_headers(call)
+        headers = self._headers(call)
         headers.update(error.headers())
         headers.update(await self._hook_headers(call, None))
         self.finish(call, "failure", None, error)
         return Answer(error.status, headers, error.openai_json())
 
     async def _stream_answer(self, call: Call, stream: Stream) -> Answer:
-        headers = {**SSE_HEADERS, **gateway_headers(call)}
+        headers = {**SSE_HEADERS, **self._headers(call)}
         if self.hooks.header_hooks:
             first = stream.first
             chunk = None
@@ -165,10 +170,18 @@ class Pipeline:
             orjson.dumps({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]}),
             orjson.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
         ]) + b"data: [DONE]\n\n"
-        headers = {**SSE_HEADERS, **gateway_headers(call)}
+        headers = {**SSE_HEADERS, **self._headers(call)}
         headers.update(await self._hook_headers(call, None))
         self.finish(call, "success", None, None)
         return Answer(200, headers, frames=_once(frames), content_type=SSE)
+
+    def _headers(self, call: Call, *, with_cost: bool = False) -> dict[str, str]:
+        headers = gateway_headers(call, with_cost=with_cost)
+        if self.guardrails:
+            applied = self.guardrails.applied_names(call)
+            if applied:
+                headers["x-gateway-applied-guardrails"] = ",".join(applied)
+        return headers
 
     async def _hook_headers(self, call: Call, response: Any) -> dict[str, str]:
         if not self.hooks.header_hooks:
@@ -181,8 +194,11 @@ class Pipeline:
 
     async def _frames(self, call: Call, stream: Stream) -> AsyncIterator[bytes]:
         assembler = StreamAssembler() if self.callbacks.wants_responses else None
+        guard = self.guardrails.stream_guard(call) if self.guardrails else None
         try:
             batches = stream.batches()
+            if guard is not None:
+                batches = guard.filter(batches)
             if self.hooks.sees_chunks:
                 batches = self._hooked(call, batches)
             async for batch in batches:
@@ -193,13 +209,16 @@ class Pipeline:
                     for payload in batch:
                         self.callbacks.stream_chunk(call, payload)
                 yield sse_frames(batch)
-            tail = stream.tail()
-            outcome = stream.outcome
             response = assembler.result(call.usage) if assembler is not None else None
-            if isinstance(outcome, StreamEnd):
+            if guard is not None and guard.error is not None:
+                tail = error_frame(guard.error)
+                self.finish(call, "failure", response, guard.error)
+            elif isinstance(stream.outcome, StreamEnd):
+                tail = stream.tail()
                 self.finish(call, "success", response, None)
             else:
-                self.finish(call, "failure", response, outcome)
+                tail = stream.tail()
+                self.finish(call, "failure", response, stream.outcome)
             yield tail
         finally:
             stream.close()  # synchronous: safe while cancellation is under way

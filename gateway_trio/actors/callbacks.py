@@ -9,6 +9,8 @@ a full mailbox drops the event and counts it.  Nothing here can fail or delay a 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import inspect
 import logging
 from collections import Counter
@@ -20,6 +22,8 @@ from gateway_trio.actors.spend import SpendWriter
 from gateway_trio.actors.supervisor import SupervisedState, supervise
 from gateway_trio.callback_kwargs import logging_kwargs, pre_api_call_kwargs
 from gateway_trio.channels.events import HookEvent
+from gateway_trio.errors import GatewayError
+from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.hookset import HookSet, hook_name
 from gateway_trio.objects import ModelResponse
 from gateway_trio.records import SpendRecord
@@ -59,6 +63,7 @@ class CallbackActor:
         failure_callbacks: Sequence[Callable[..., Any]] = (),
         actors: Sequence[tuple[str, Callable[..., Any]]] = (),
         spend: SpendWriter | None = None,
+        guardrails: GuardrailStage | None = None,
         timeout_s: float = 5.0,
         inbox_size: int = INBOX_SIZE,
     ) -> None:
@@ -68,6 +73,7 @@ class CallbackActor:
         self.failure_callbacks = list(failure_callbacks)
         self.actors = [UserActor(name, fn) for name, fn in actors]
         self.spend = spend
+        self.guardrails = guardrails
         self.timeout_s = timeout_s
         self.dropped = 0
         self.failures: Counter[str] = Counter()
@@ -161,8 +167,11 @@ class CallbackActor:
         if not self.wants_responses:
             return
         error = payload["error"]
+        body = payload["response"]
+        if self.guardrails and self.guardrails.active(call, "logging_only"):
+            call, body = await self._mask_for_logging(call, body)
         kwargs = logging_kwargs(call, record, error)
-        response = ModelResponse(payload["response"], _hidden(call)) if payload["response"] is not None else None
+        response = ModelResponse(body, _hidden(call)) if body is not None else None
         args = (kwargs, response, kwargs["start_time"], kwargs["end_time"])
         self._to_actors(HookEvent(event.kind, {"kwargs": kwargs, "response_obj": response,
                                                "start_time": args[2], "end_time": args[3]}))
@@ -177,6 +186,19 @@ class CallbackActor:
             await self._deliver(nursery, f"{hook_name(hook)}.{async_method}", getattr(hook, async_method), args, sync=False)
         for fn in self.success_callbacks if success else self.failure_callbacks:
             await self._deliver(nursery, _fn_name(fn), fn, args, sync=not _is_async(fn))
+
+    async def _mask_for_logging(self, call: Call, body: dict[str, Any] | None) -> tuple[Call, dict[str, Any] | None]:
+        """`logging_only` guardrails edit copies: what hooks log is masked, the client's answer was not."""
+        assert self.guardrails is not None
+        logged = dataclasses.replace(call, body=copy.deepcopy(call.body), guardrail_runs=[])
+        logged_body = copy.deepcopy(body)
+        try:
+            await self.guardrails.check_body(logged, "logging_only", logged.body, response=False)
+            if logged_body is not None:
+                await self.guardrails.check_body(logged, "logging_only", logged_body, response=True)
+        except GatewayError as error:
+            log.warning("logging_only guardrail on call %s: %s", call.call_id, error.message)
+        return logged, logged_body
 
     def _to_actors(self, event: HookEvent) -> None:
         for actor in self.actors:

@@ -1,0 +1,58 @@
+"""`GET /guardrails/list` and `POST /guardrails/apply_guardrail` (master key)."""
+
+from __future__ import annotations
+
+import orjson
+from quart import Blueprint, Response, request
+
+from gateway_trio.auth import Authenticator
+from gateway_trio.calls import Call
+from gateway_trio.errors import BadRequest, Forbidden, GatewayError, NotFound
+from gateway_trio.gateway import Gateway
+from gateway_trio.requests import parse_json_object
+
+JSON = "application/json"
+
+
+def guardrail_routes(gateway: Gateway) -> Blueprint:
+    routes = Blueprint("guardrails", __name__)
+    master_key = gateway.config.server.master_key
+    authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
+    stage = gateway.guardrails
+
+    def require_master() -> None:
+        if authenticate(request.headers) is not authenticate.master:
+            raise Forbidden("only the master key may manage guardrails")
+
+    @routes.get("/guardrails/list")
+    async def list_guardrails() -> Response:
+        try:
+            require_master()
+        except GatewayError as error:
+            return Response(error.openai_json(), error.status, content_type=JSON)
+        body = {"guardrails": [g.describe() for g in stage.by_name.values()]}
+        return Response(orjson.dumps(body), 200, content_type=JSON)
+
+    @routes.post("/guardrails/apply_guardrail")
+    async def apply_guardrail() -> Response:
+        try:
+            require_master()
+            body = parse_json_object(await request.get_data(cache=False))
+            name, text = body.get("guardrail_name"), body.get("text")
+            if not isinstance(name, str) or not name:
+                raise BadRequest("'guardrail_name' is required", param="guardrail_name")
+            if not isinstance(text, str):
+                raise BadRequest("'text' is required and must be a string", param="text")
+            guardrail = stage.by_name.get(name)
+            if guardrail is None:
+                raise NotFound(f"no guardrail named {name!r}", param="guardrail_name")
+            probe = Call("completion", "", {"messages": [{"role": "user", "content": text}]})
+            mode = guardrail.modes[0]
+            texts = await stage.run(probe, guardrail, mode, [text], probe.body, "request")
+        except GatewayError as error:
+            return Response(error.openai_json(), error.status, error.headers(), content_type=JSON)
+        run = probe.guardrail_runs[-1]
+        answer = {"response_text": texts[0], "guardrail_name": name, "status": run.status, "duration_ms": run.duration_ms}
+        return Response(orjson.dumps(answer), 200, content_type=JSON)
+
+    return routes
