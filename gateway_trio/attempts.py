@@ -112,7 +112,7 @@ class Dispatcher:
         tried: set[str] = set()
         attempt = 0
         while True:
-            deployment = await self.router.pick(group, frozenset(tried), input_tokens)
+            deployment = await self.router.pick(group, frozenset(tried), input_tokens, call.pinned_deployment)
             tried.add(deployment.id)
             call.deployment = deployment
             try:

@@ -12,6 +12,7 @@ import trio
 from gateway_trio.deployment import Deployment
 from gateway_trio.hooks import UserAPIKeyAuth
 from gateway_trio.records import GuardrailRun
+from gateway_trio.wires import OPENAI, Wire
 
 # Headers that carry credentials: never forwarded to hooks, logs or upstreams.
 CREDENTIAL_HEADERS = frozenset(
@@ -49,6 +50,8 @@ class Call:
     guardrail_runs: list[GuardrailRun] = field(default_factory=list)
     cache_hit: bool = False
     finished: bool = False  # its one spend record / final event has been posted
+    wire: Wire = OPENAI  # how the route's answers look
+    pinned_deployment: str | None = None  # a follow-up that must reach the same deployment
 
     @property
     def upstream_model(self) -> str | None:

@@ -30,7 +30,9 @@ from gateway_trio.headers import gateway_headers
 from gateway_trio.hookset import HookRefusal, HookSet
 from gateway_trio.objects import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.guardrails.stage import GuardrailStage
-from gateway_trio.streams import Stream, error_frame, sse_frames
+from gateway_trio.providers.base import RawBody
+from gateway_trio.streams import Stream
+from gateway_trio.wires import OPENAI
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,11 @@ class Pipeline:
 
     # --- answers ------------------------------------------------------------------------
 
-    async def _json_answer(self, call: Call, body: dict[str, Any]) -> Answer:
+    async def _json_answer(self, call: Call, body: dict[str, Any] | RawBody) -> Answer:
+        if isinstance(body, RawBody):
+            return await self._raw_answer(call, body)
+        if call.wire.rewrites_ids and call.deployment is not None:
+            body = call.wire.rewrite_body(body, call.deployment.id)
         if self.guardrails:
             await self.guardrails.check_body(call, "post_call", body, response=True)
         extra: dict[str, str] = {}
@@ -130,6 +136,13 @@ class Pipeline:
         self.finish(call, "success", body, None)
         return Answer(200, headers, payload)
 
+    async def _raw_answer(self, call: Call, body: RawBody) -> Answer:
+        """An answer passed on as it came (a text transcription, a pass-through reply)."""
+        headers = self._headers(call, with_cost=True)
+        headers.update(await self._hook_headers(call, body))
+        self.finish(call, "success", None, None)
+        return Answer(200, headers, body.content, content_type=body.content_type)
+
     async def _error_answer(self, call: Call, error: GatewayError) -> Answer:
         if self.hooks.post_failure:
             replaced = await self.hooks.run_post_failure(call.body, error, call.user, traceback.format_exc())
@@ -139,7 +152,7 @@ class Pipeline:
         headers.update(error.headers())
         headers.update(await self._hook_headers(call, None))
         self.finish(call, "failure", None, error)
-        return Answer(error.status, headers, error.openai_json())
+        return Answer(error.status, headers, call.wire.error_body(error))
 
     async def _stream_answer(self, call: Call, stream: Stream) -> Answer:
         headers = {**SSE_HEADERS, **self._headers(call)}
@@ -166,7 +179,7 @@ class Pipeline:
             }
             return await self._json_answer(call, body)
         chunk = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": call.model}
-        frames = sse_frames([
+        frames = OPENAI.frames([
             orjson.dumps({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]}),
             orjson.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
         ]) + b"data: [DONE]\n\n"
@@ -208,10 +221,12 @@ class Pipeline:
                 if self.callbacks.wants_chunks:
                     for payload in batch:
                         self.callbacks.stream_chunk(call, payload)
-                yield sse_frames(batch)
+                if call.wire.rewrites_ids and call.deployment is not None:
+                    batch = [call.wire.rewrite_payload(p, call.deployment.id) for p in batch]
+                yield call.wire.frames(batch)
             response = assembler.result(call.usage) if assembler is not None else None
             if guard is not None and guard.error is not None:
-                tail = error_frame(guard.error)
+                tail = call.wire.error_frame(guard.error)
                 self.finish(call, "failure", response, guard.error)
             elif isinstance(stream.outcome, StreamEnd):
                 tail = stream.tail()

@@ -20,15 +20,6 @@ if TYPE_CHECKING:
 
 # Small on purpose: a slow client must slow the upstream read, not grow a queue.
 CHUNK_BUFFER = 4
-DONE_FRAME = b"data: [DONE]\n\n"
-
-
-def sse_frames(payloads: list[bytes]) -> bytes:
-    return b"".join([b"data: " + payload + b"\n\n" for payload in payloads])
-
-
-def error_frame(error: GatewayError) -> bytes:
-    return b"data: " + error.openai_json() + b"\n\n"
 
 
 class Stream:
@@ -101,11 +92,12 @@ class Stream:
         return Failure(UpstreamTimeout("the request deadline passed during the stream"))
 
     def tail(self) -> bytes:
-        """The last frames: usage (if the client asked) and [DONE], or an error event."""
+        """The last frames: usage (if the client asked) and the end mark, or an error event."""
         outcome = self.outcome
+        wire = self.call.wire
         if isinstance(outcome, StreamEnd):
             if self.call.include_usage and outcome.usage_chunk is not None:
-                return sse_frames([outcome.usage_chunk]) + DONE_FRAME
-            return DONE_FRAME
+                return wire.frames([outcome.usage_chunk]) + wire.done
+            return wire.done
         assert outcome is not None
-        return error_frame(outcome)
+        return wire.error_frame(outcome)

@@ -46,10 +46,12 @@ class RouterActor:
 
     # --- the caller's side ---------------------------------------------------------------
 
-    async def pick(self, group: str, tried: frozenset[str] = frozenset(), input_tokens: int = 0) -> Deployment:
-        """Ask for a deployment of `group` (a name, alias or wildcard match)."""
+    async def pick(
+        self, group: str, tried: frozenset[str] = frozenset(), input_tokens: int = 0, pinned: str | None = None
+    ) -> Deployment:
+        """Ask for a deployment of `group` (a name, alias or wildcard match), or the pinned one."""
         reply_send, reply = trio.open_memory_channel[Union[Deployment, GatewayError]](1)
-        await self._inbox_send.send(Pick(group, tried, input_tokens, reply_send))
+        await self._inbox_send.send(Pick(group, tried, input_tokens, pinned, reply_send))
         answer = await reply.receive()
         if isinstance(answer, GatewayError):
             raise answer
@@ -99,7 +101,10 @@ class RouterActor:
             return self._unknown_model(pick.group)
         now = trio.current_time()
         minute = int(now // 60)
-        healthy = [d for d in self.groups[group] if self._available(d, now, minute, pick.input_tokens)]
+        candidates = self.groups[group]
+        if pick.pinned is not None:
+            candidates = [d for group_ in self.groups.values() for d in group_ if d.id == pick.pinned] or candidates
+        healthy = [d for d in candidates if self._available(d, now, minute, pick.input_tokens)]
         if not healthy:
             return self._nothing_available(group, now)
         fresh = [d for d in healthy if d.id not in pick.tried] or healthy

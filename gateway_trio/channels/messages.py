@@ -25,6 +25,7 @@ class Pick:
     group: str
     tried: frozenset[str]
     input_tokens: int
+    pinned: str | None
     reply: trio.MemorySendChannel[Union[Deployment, GatewayError]]
 
 

@@ -1,8 +1,9 @@
-"""Anthropic's Messages API, translated to and from OpenAI chat completions.
+"""Anthropic's Messages API, translated to and from OpenAI chat and text completions.
 
 Requests are rewritten field by field (system prompt, content blocks, tools); answers are
 rebuilt as `chat.completion` dicts, and the event stream as `chat.completion.chunk` payloads,
-so that everything past the adapter sees one wire format.  Parameters Anthropic has no use for
+so that everything past the adapter sees one wire format.  Legacy text completions ride on the
+same translation: the prompt becomes one user message and the answer's text the completion.  Parameters Anthropic has no use for
 are dropped rather than refused, as clients send OpenAI defaults without thinking.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -67,6 +69,28 @@ def messages_body(body: dict[str, Any], model: str, stream: bool) -> dict[str, A
         out["metadata"] = {"user_id": body["user"]}
     _add_tools(out, body)
     return out
+
+
+def text_completion_body(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
+    """The Messages API body for an OpenAI legacy completions body: the prompt as one user turn.
+
+    Only the sampling fields both APIs share are carried over (through the chat translation,
+    so they map the same way); `suffix`, `echo`, `logprobs` and `best_of` have no counterpart.
+    """
+    chat = {key: body[key] for key in ("max_tokens", "stop", "temperature", "top_p", "n", "user") if key in body}
+    chat["messages"] = [{"role": "user", "content": _prompt_text(body.get("prompt"))}]
+    return messages_body(chat, model, stream)
+
+
+def _prompt_text(prompt: Any) -> str:
+    """A completions `prompt` as one text; several prompts are joined into a single turn."""
+    if isinstance(prompt, list) and prompt and all(isinstance(item, str) for item in prompt):
+        prompt = "\n".join(prompt)
+    if not isinstance(prompt, str):
+        raise BadRequest("prompt: anthropic needs text (a string or a list of strings)", param="prompt")
+    if not prompt:
+        raise BadRequest("prompt: must not be empty", param="prompt")
+    return prompt
 
 
 def _messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -248,7 +272,55 @@ def finish_reason(stop_reason: Any) -> str | None:
     return FINISH_REASONS.get(stop_reason, "stop")
 
 
+def load_message(payload: bytes) -> dict[str, Any]:
+    """A Messages answer as a dict; an error-typed body raises with its (client-safe) message."""
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise malformed("the body is not valid JSON") from None
+    if not isinstance(message, dict):
+        raise malformed("the body is not a JSON object")
+    if message.get("type") == "error":
+        raise UpstreamError(_error_event_message(message))
+    return message
+
+
 def completion_from_message(message: dict[str, Any], model: str) -> dict[str, Any]:
+    texts, tool_calls = _reply_parts(message)
+    reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if tool_calls:
+        reply["tool_calls"] = tool_calls
+    choice = {"index": 0, "message": reply, "finish_reason": finish_reason(message.get("stop_reason")) or "stop"}
+    return _answer(message, model, "chat.completion", _new_id, choice)
+
+
+def text_completion_from_message(message: dict[str, Any], model: str) -> dict[str, Any]:
+    texts, _ = _reply_parts(message)
+    choice = {
+        "text": "".join(texts),
+        "index": 0,
+        "logprobs": None,
+        "finish_reason": finish_reason(message.get("stop_reason")) or "stop",
+    }
+    return _answer(message, model, "text_completion", _new_text_id, choice)
+
+
+def _answer(
+    message: dict[str, Any], model: str, kind: str, new_id: Callable[[], str], choice: dict[str, Any]
+) -> dict[str, Any]:
+    usage = message.get("usage")
+    return {
+        "id": message.get("id") or new_id(),
+        "object": kind,
+        "created": int(time.time()),
+        "model": message.get("model") or model,
+        "choices": [choice],
+        "usage": openai_usage(usage if isinstance(usage, dict) else {}),
+    }
+
+
+def _reply_parts(message: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The text blocks and (OpenAI-shaped) tool calls of an answer, in order."""
     blocks = message.get("content")
     if not isinstance(blocks, list):
         raise malformed("no 'content' in the Anthropic message")
@@ -263,22 +335,15 @@ def completion_from_message(message: dict[str, Any], model: str) -> dict[str, An
             tool_calls.append(
                 {"id": block.get("id"), "type": "function", "function": {"name": block.get("name"), "arguments": arguments}}
             )
-    reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
-    if tool_calls:
-        reply["tool_calls"] = tool_calls
-    usage = message.get("usage")
-    return {
-        "id": message.get("id") or _new_id(),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": message.get("model") or model,
-        "choices": [{"index": 0, "message": reply, "finish_reason": finish_reason(message.get("stop_reason")) or "stop"}],
-        "usage": openai_usage(usage if isinstance(usage, dict) else {}),
-    }
+    return texts, tool_calls
 
 
 def _new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def _new_text_id() -> str:
+    return f"cmpl-{uuid.uuid4().hex}"
 
 
 def _error_event_message(event: dict[str, Any]) -> str:
@@ -293,12 +358,14 @@ def _error_event_message(event: dict[str, Any]) -> str:
 class AnthropicStreamDecoder:
     """Rebuilds OpenAI chunks from Anthropic's typed events, one event at a time."""
 
+    object_name = "chat.completion.chunk"
+
     def __init__(self, model: str) -> None:
         self.usage: dict[str, Any] | None = None
         self.usage_chunk: bytes | None = None
         self.done = False
         self._parser = SSEParser()
-        self._id = _new_id()
+        self._id = self._new_id()
         self._model = model
         self._created = int(time.time())
         self._raw_usage: dict[str, Any] = {}
@@ -378,34 +445,79 @@ class AnthropicStreamDecoder:
             self._raw_usage.update((k, v) for k, v in usage.items() if v is not None)
             self.usage = openai_usage(self._raw_usage)
 
+    def _new_id(self) -> str:
+        return _new_id()
+
     def _envelope(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return {
             "id": self._id,
-            "object": "chat.completion.chunk",
+            "object": self.object_name,
             "created": self._created,
             "model": self._model,
             "choices": choices,
             **extra,
         }
 
-    def _chunk(self, delta: dict[str, Any], reason: str | None = None) -> bytes:
+    def _chunk(self, delta: dict[str, Any], reason: str | None = None) -> bytes | None:
         return orjson.dumps(self._envelope([{"index": 0, "delta": delta, "finish_reason": reason}]))
 
 
+class AnthropicTextStreamDecoder(AnthropicStreamDecoder):
+    """The same event translation, rendered as legacy `text_completion` stream chunks.
+
+    Only text reaches the client: the opening role chunk and anything without text or a
+    finish reason (tool deltas cannot occur, as the request carries no tools) are skipped.
+    """
+
+    object_name = "text_completion"
+
+    def _new_id(self) -> str:
+        return _new_text_id()
+
+    def _chunk(self, delta: dict[str, Any], reason: str | None = None) -> bytes | None:
+        text = delta.get("content") or ""
+        if not text and reason is None:
+            return None
+        choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": reason}
+        return orjson.dumps(self._envelope([choice]))
+
+
 class AnthropicAdapter(AdapterBase):
-    """Anthropic's `/v1/messages`, spoken as OpenAI chat completions."""
+    """Anthropic's `/v1/messages`, spoken as OpenAI chat and text completions."""
 
     name = "anthropic"
 
     def chat_request(
         self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
     ) -> UpstreamRequest:
+        return self._messages_request(deployment, messages_body(body, model, stream))
+
+    def chat_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return completion_from_message(load_message(payload), model)
+
+    def chat_stream(self, model: str) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(model)
+
+    def text_completion_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return self._messages_request(deployment, text_completion_body(body, model, stream))
+
+    def text_completion_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return text_completion_from_message(load_message(payload), model)
+
+    def text_completion_stream(self, model: str) -> AnthropicTextStreamDecoder:
+        return AnthropicTextStreamDecoder(model)
+
+    # No embeddings, moderation or transcription methods: Anthropic serves none of them, so
+    # the dispatcher refuses those calls with a 400.
+
+    def _messages_request(self, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
         headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
         if deployment.api_key:
             headers["x-api-key"] = deployment.api_key
         headers.update(deployment.headers)
-        content = orjson.dumps(messages_body(body, model, stream))
-        return UpstreamRequest("POST", self.messages_url(deployment), headers, content)
+        return UpstreamRequest("POST", self.messages_url(deployment), headers, orjson.dumps(body))
 
     def messages_url(self, deployment: Deployment) -> str:
         if not deployment.api_base:
@@ -417,20 +529,6 @@ class AnthropicAdapter(AdapterBase):
         if base.endswith("/v1"):
             return f"{base}/messages"
         return f"{base}/v1/messages"
-
-    def chat_response(self, payload: bytes, model: str) -> dict[str, Any]:
-        try:
-            message = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            raise malformed("the body is not valid JSON") from None
-        if not isinstance(message, dict):
-            raise malformed("the body is not a JSON object")
-        if message.get("type") == "error":
-            raise UpstreamError(_error_event_message(message))
-        return completion_from_message(message, model)
-
-    def chat_stream(self, model: str) -> AnthropicStreamDecoder:
-        return AnthropicStreamDecoder(model)
 
     def error_message(self, status: int, payload: bytes) -> str:
         return upstream_error_message(status, payload)

@@ -15,11 +15,16 @@ class AzureAdapter(OpenAIAdapter):
 
     name = "azure"
 
-    def chat_url(self, deployment: Deployment, model: str) -> str:
+    # Azure OpenAI has no moderation endpoint (content filtering is built into each
+    # deployment), so these calls are refused with a 400 by the dispatcher.
+    moderation_request = None  # type: ignore[assignment]
+    moderation_response = None  # type: ignore[assignment]
+
+    def endpoint_url(self, deployment: Deployment, model: str, endpoint: str) -> str:
         version = quote(deployment.api_version or DEFAULT_API_VERSION, safe="")
         return (
             f"{self.api_base(deployment)}/openai/deployments/{quote(model, safe='')}"
-            f"/chat/completions?api-version={version}"
+            f"/{endpoint}?api-version={version}"
         )
 
     def auth_headers(self, deployment: Deployment) -> dict[str, str]:

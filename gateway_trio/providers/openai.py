@@ -1,4 +1,4 @@
-"""The OpenAI chat-completions adapter, also used for any OpenAI-compatible server.
+"""The OpenAI adapter, also used for any OpenAI-compatible server.
 
 Our internal format *is* OpenAI's, so the work here is mostly to leave bytes alone: stream
 chunks are parsed once (to see usage and errors) and forwarded as the upstream sent them.
@@ -7,14 +7,15 @@ chunks are parsed once (to see usage and errors) and forwarded as the upstream s
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 import httpx
 import orjson
 
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import UpstreamError
-from gateway_trio.providers.base import AdapterBase, UpstreamRequest
+from gateway_trio.errors import BadRequest, UpstreamError
+from gateway_trio.providers.base import AdapterBase, RawBody, Upload, UpstreamRequest
 from gateway_trio.providers.sse import SSEParser
 
 MAX_ERROR_CHARS = 500
@@ -105,12 +106,41 @@ class OpenAIStreamDecoder:
 
 
 class OpenAIAdapter(AdapterBase):
-    """OpenAI `/chat/completions`, and servers that copy it (vLLM, LM Studio, Ollama)."""
+    """OpenAI's API, and servers that copy it (vLLM, LM Studio, Ollama).
+
+    Every call type is the client's body with `model` swapped for the upstream name, sent to
+    the endpoint of the same name; answers are checked for their key field and passed on.
+    """
 
     name = "openai"
 
+    # -- chat and text completions ---------------------------------------------------------
+
     def chat_request(
         self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return self._completion_request(deployment, "chat/completions", body, model, stream)
+
+    def chat_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return parse_json_reply(payload, "choices", "chat completion")
+
+    def chat_stream(self, model: str) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder()
+
+    def text_completion_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return self._completion_request(deployment, "completions", body, model, stream)
+
+    def text_completion_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return parse_json_reply(payload, "choices", "text completion")
+
+    def text_completion_stream(self, model: str) -> OpenAIStreamDecoder:
+        # Legacy completions stream the same way as chat (data lines, a usage-only chunk, [DONE]).
+        return OpenAIStreamDecoder()
+
+    def _completion_request(
+        self, deployment: Deployment, endpoint: str, body: dict[str, Any], model: str, stream: bool
     ) -> UpstreamRequest:
         upstream = {**body, "model": model}
         if stream:
@@ -122,11 +152,61 @@ class OpenAIAdapter(AdapterBase):
             upstream.pop("stream_options", None)
             if "stream" in upstream:
                 upstream["stream"] = False
-        headers = {"content-type": "application/json", **self.auth_headers(deployment), **deployment.headers}
-        return UpstreamRequest("POST", self.chat_url(deployment, model), headers, orjson.dumps(upstream))
+        return self._json_request(deployment, self.endpoint_url(deployment, model, endpoint), upstream)
 
-    def chat_url(self, deployment: Deployment, model: str) -> str:
-        return f"{self.api_base(deployment)}/chat/completions"
+    # -- embeddings and moderations ----------------------------------------------------------
+
+    def embeddings_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        _refuse_stream(stream, "embeddings")
+        return self._json_request(deployment, self.endpoint_url(deployment, model, "embeddings"), {**body, "model": model})
+
+    def embeddings_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return parse_json_reply(payload, "data", "embeddings answer")
+
+    def moderation_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        _refuse_stream(stream, "moderation")
+        # The model is optional here: without one OpenAI picks its current default, which is
+        # what a client leaving it out asked for.
+        upstream = {**body, "model": model} if "model" in body else body
+        return self._json_request(deployment, self.endpoint_url(deployment, model, "moderations"), upstream)
+
+    def moderation_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return parse_json_reply(payload, "results", "moderation answer")
+
+    # -- audio transcriptions ----------------------------------------------------------------
+
+    def transcription_request(
+        self, deployment: Deployment, body: Upload, model: str, stream: bool
+    ) -> UpstreamRequest:
+        _refuse_stream(stream, "audio transcription")
+        # `stream` as a form field would make the upstream answer in SSE, which this call
+        # type does not relay; the client gets the whole transcript instead.
+        fields = {**body.fields, "model": model}
+        fields.pop("stream", None)
+        content, content_type = multipart_form(fields, body)
+        headers = {"content-type": content_type, **self.auth_headers(deployment), **_without_content_type(deployment.headers)}
+        return UpstreamRequest("POST", self.endpoint_url(deployment, model, "audio/transcriptions"), headers, content)
+
+    def transcription_response(self, payload: bytes, model: str, content_type: str) -> dict[str, Any] | RawBody:
+        media_type = content_type.partition(";")[0].strip().lower()
+        if media_type == "application/json" or media_type.endswith("+json"):
+            return parse_json_reply(payload, "text", "transcription")
+        # response_format text, srt or vtt: the transcript itself, passed on as it came.
+        return RawBody(payload, content_type)
+
+    # -- shared pieces -----------------------------------------------------------------------
+
+    def _json_request(self, deployment: Deployment, url: str, body: dict[str, Any]) -> UpstreamRequest:
+        headers = {"content-type": "application/json", **self.auth_headers(deployment), **deployment.headers}
+        return UpstreamRequest("POST", url, headers, orjson.dumps(body))
+
+    def endpoint_url(self, deployment: Deployment, model: str, endpoint: str) -> str:
+        """Where `endpoint` (e.g. `chat/completions`) lives for this deployment."""
+        return f"{self.api_base(deployment)}/{endpoint}"
 
     def api_base(self, deployment: Deployment) -> str:
         if not deployment.api_base:
@@ -136,21 +216,71 @@ class OpenAIAdapter(AdapterBase):
     def auth_headers(self, deployment: Deployment) -> dict[str, str]:
         return {"authorization": f"Bearer {deployment.api_key}"} if deployment.api_key else {}
 
-    def chat_response(self, payload: bytes, model: str) -> dict[str, Any]:
-        try:
-            body = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            raise malformed("the body is not valid JSON") from None
-        if not isinstance(body, dict) or "choices" not in body:
-            raise malformed("no 'choices' in the chat completion")
-        return body
-
-    def chat_stream(self, model: str) -> OpenAIStreamDecoder:
-        return OpenAIStreamDecoder()
-
     def error_message(self, status: int, payload: bytes) -> str:
         return upstream_error_message(status, payload)
 
     def local_transport(self, deployment: Deployment) -> httpx.AsyncBaseTransport | None:
         """Real upstreams are reached over the network; only the mock answers in-process."""
         return None
+
+
+def parse_json_reply(payload: bytes, required: str, what: str) -> dict[str, Any]:
+    """The JSON object of a successful answer, which must hold `required` to count as one."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise malformed("the body is not valid JSON") from None
+    if not isinstance(body, dict) or required not in body:
+        raise malformed(f"no {required!r} in the {what}")
+    return body
+
+
+def _refuse_stream(stream: bool, call_type: str) -> None:
+    if stream:
+        raise BadRequest(f"stream: {call_type} requests cannot be streamed", param="stream")
+
+
+def _without_content_type(headers: dict[str, str]) -> dict[str, str]:
+    """Configured headers minus any content-type: a multipart body needs its own boundary."""
+    return {name: value for name, value in headers.items() if name.lower() != "content-type"}
+
+
+# -- multipart/form-data ---------------------------------------------------------------------
+
+
+def multipart_form(fields: dict[str, str], upload: Upload) -> tuple[bytes, str]:
+    """`fields` then the uploaded file as a multipart/form-data body; returns (body, content-type).
+
+    Built by hand rather than through httpx so the adapter stays free of I/O objects and the
+    provider actor can send the bytes like any other body.
+    """
+    boundary = _boundary(upload.content)
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(_part_head(boundary, f'form-data; name="{_quote(name)}"'))
+        parts.append(b"\r\n" + str(value).encode() + b"\r\n")
+    disposition = f'form-data; name="file"; filename="{_quote(upload.filename or "audio")}"'
+    parts.append(_part_head(boundary, disposition, upload.content_type or "application/octet-stream"))
+    parts.append(b"\r\n" + upload.content + b"\r\n")
+    parts.append(b"--" + boundary.encode() + b"--\r\n")
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _boundary(content: bytes) -> str:
+    # 32 random hex digits practically never occur in the file; checking costs one scan.
+    while True:
+        boundary = f"gateway-trio-{secrets.token_hex(16)}"
+        if boundary.encode() not in content:
+            return boundary
+
+
+def _part_head(boundary: str, disposition: str, content_type: str | None = None) -> bytes:
+    head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+    if content_type:
+        head += f"Content-Type: {content_type}\r\n"
+    return head.encode()
+
+
+def _quote(value: str) -> str:
+    """Escape a name or filename the way browsers do (WHATWG HTML), so headers stay one line."""
+    return value.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")

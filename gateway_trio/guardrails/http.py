@@ -1,0 +1,165 @@
+"""The generic `http` guardrail: POST the texts to a service and act on its verdict.
+
+Also home of `RemoteGuardrail`, the shared base of guardrails that call a service over HTTP
+(this one and `openai_moderation`): one long-lived client per guardrail, created on first use
+so that building the guardrail at config load needs no running event loop.
+
+Failures here raise `GuardrailServiceError`, a plain exception: the guardrail stage turns it
+into a fail-closed block (or lets the call through when the config says `fail_open`).  Its
+message names the guardrail and what went wrong, never the URL, headers or keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway_trio.guardrails.base import CustomGuardrail, GuardrailMode, InputType, blocked
+
+DEFAULT_TIMEOUT_S = 10.0
+# A guardrail call is one short POST per request; a modest pool keeps sockets bounded.
+MAX_CONNECTIONS = 64
+
+
+class GuardrailServiceError(RuntimeError):
+    """A guardrail service failed or answered something we cannot act on."""
+
+
+class RemoteGuardrail(CustomGuardrail):
+    """Base for guardrails that POST JSON to a service; owns one lazily created client."""
+
+    def __init__(
+        self,
+        guardrail_name: str | None = None,
+        event_hook: GuardrailMode | list[GuardrailMode] | None = None,
+        default_on: bool = False,
+        *,
+        timeout_s: Any = DEFAULT_TIMEOUT_S,
+        **params: Any,
+    ) -> None:
+        super().__init__(guardrail_name, event_hook, default_on, timeout_s=timeout_s, **params)
+        self.timeout_s = positive_number(self.guardrail_name, "timeout_s", timeout_s)
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        # No await between the check and the assignment, so concurrent first calls share one.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout_s),
+                limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
+                # The service URL is configured explicitly; environment proxies would only surprise.
+                trust_env=False,
+            )
+        return self._client
+
+    async def post_json(self, url: str, payload: Any, headers: dict[str, str], what: str) -> Any:
+        """POST `payload` and return the decoded JSON answer, or raise GuardrailServiceError.
+
+        `what` names the service in messages ("moderation endpoint", "guardrail service").
+        """
+        name = self.guardrail_name
+        try:
+            response = await self._http().post(url, content=orjson.dumps(payload), headers=headers)
+        except httpx.TimeoutException:
+            raise GuardrailServiceError(f"guardrail {name!r}: {what} timed out after {self.timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            # The exception's text can carry the URL; its type is enough to diagnose.
+            raise GuardrailServiceError(f"guardrail {name!r}: {what} unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise GuardrailServiceError(f"guardrail {name!r}: {what} answered HTTP {response.status_code}")
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise GuardrailServiceError(f"guardrail {name!r}: {what} answered invalid JSON") from None
+
+    async def aclose(self) -> None:
+        """Close the client; a later call would open a new one."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+class HTTPGuardrail(RemoteGuardrail):
+    """POSTs `{"texts", "input_type", "guardrail"}` to `url`; the answer decides.
+
+    Verdicts: `{"action": "block", "reason": ...}`, `{"action": "mask", "texts": [...]}` (same
+    number of texts), `{"action": "pass"}` or `"allow"`.  Anything else fails closed.
+    """
+
+    def __init__(
+        self,
+        guardrail_name: str | None = None,
+        event_hook: GuardrailMode | list[GuardrailMode] | None = None,
+        default_on: bool = False,
+        *,
+        url: Any = None,
+        headers: Any = None,
+        **params: Any,
+    ) -> None:
+        super().__init__(guardrail_name, event_hook, default_on, url=url, headers=headers, **params)
+        self.url = http_url(self.guardrail_name, "url", url)
+        self.headers = {"content-type": "application/json", **string_dict(self.guardrail_name, "headers", headers)}
+
+    async def apply_guardrail(
+        self, inputs: dict[str, Any], request_data: dict[str, Any], input_type: InputType
+    ) -> dict[str, Any]:
+        texts = list(inputs.get("texts") or [])
+        payload = {"texts": texts, "input_type": input_type, "guardrail": self.guardrail_name}
+        verdict = await self.post_json(self.url, payload, self.headers, "guardrail service")
+        return self._act_on(verdict, inputs, len(texts))
+
+    def _act_on(self, verdict: Any, inputs: dict[str, Any], count: int) -> dict[str, Any]:
+        name = self.guardrail_name
+        action = verdict.get("action") if isinstance(verdict, dict) else None
+        if action in ("pass", "allow"):
+            return inputs
+        if action == "block":
+            reason = verdict.get("reason")
+            raise blocked(name, reason if isinstance(reason, str) and reason else "rejected by the guardrail service")
+        if action == "mask":
+            texts = verdict.get("texts")
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise GuardrailServiceError(f"guardrail {name!r}: mask verdict without a list of texts")
+            if len(texts) != count:
+                raise GuardrailServiceError(
+                    f"guardrail {name!r}: mask verdict has {len(texts)} texts, expected {count}"
+                )
+            return {**inputs, "texts": texts}
+        raise GuardrailServiceError(f"guardrail {name!r}: unrecognised verdict from the guardrail service")
+
+
+# -- parameter checks shared by the remote guardrails ------------------------------------------
+
+
+def positive_number(guardrail: str, param: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"guardrail {guardrail!r}: params.{param} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def http_url(guardrail: str, param: str, value: Any) -> str:
+    if value is None:
+        raise ValueError(f"guardrail {guardrail!r}: params.{param} is required")
+    if not isinstance(value, str):
+        raise ValueError(f"guardrail {guardrail!r}: params.{param} must be a string")
+    try:
+        parsed = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError):
+        raise ValueError(f"guardrail {guardrail!r}: params.{param} is not a valid URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        # The value may embed credentials; describe the problem without echoing it.
+        raise ValueError(f"guardrail {guardrail!r}: params.{param} must be an http:// or https:// URL")
+    return value
+
+
+def string_dict(guardrail: str, param: str, value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"guardrail {guardrail!r}: params.{param} must be a table of string values")
+    return dict(value)
+
+
+__all__ = ["GuardrailServiceError", "HTTPGuardrail", "RemoteGuardrail"]

@@ -1,0 +1,79 @@
+"""The `regex` guardrail: block a request or response when any configured pattern matches.
+
+The block reason names the pattern's index, never the matched text: a pattern is usually
+there to catch something that must not travel (a key, an internal host name), and the reason
+goes back to the client and into the spend log.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gateway_trio.guardrails.base import CustomGuardrail, GuardrailMode, InputType, blocked
+
+FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
+DEFAULT_MESSAGE = "text matches a blocked pattern"
+
+
+class RegexGuardrail(CustomGuardrail):
+    """params: `patterns` (required list), `flags` ("i", "m", "s" letters), `message`."""
+
+    def __init__(
+        self,
+        guardrail_name: str | None = None,
+        event_hook: GuardrailMode | list[GuardrailMode] | None = None,
+        default_on: bool = False,
+        *,
+        patterns: Any = None,
+        flags: Any = "",
+        message: Any = None,
+        **params: Any,
+    ) -> None:
+        super().__init__(guardrail_name, event_hook, default_on, patterns=patterns, flags=flags, message=message, **params)
+        self.patterns = compile_patterns(self.guardrail_name, patterns, flags)
+        if message is not None and (not isinstance(message, str) or not message):
+            raise ValueError(f"guardrail {self.guardrail_name!r}: params.message must be a non-empty string")
+        self.message: str = message or DEFAULT_MESSAGE
+
+    async def apply_guardrail(
+        self, inputs: dict[str, Any], request_data: dict[str, Any], input_type: InputType
+    ) -> dict[str, Any]:
+        index = self.first_match(inputs.get("texts") or [])
+        if index is not None:
+            raise blocked(self.guardrail_name, f"{self.message} (pattern #{index})")
+        return inputs
+
+    def first_match(self, texts: list[Any]) -> int | None:
+        """Index of the first pattern that matches any text, or None."""
+        for index, pattern in enumerate(self.patterns):
+            for text in texts:
+                if isinstance(text, str) and pattern.search(text):
+                    return index
+        return None
+
+
+def compile_patterns(guardrail: str, patterns: Any, flags: Any) -> list[re.Pattern[str]]:
+    if patterns is None:
+        raise ValueError(f"guardrail {guardrail!r}: params.patterns is required")
+    if isinstance(patterns, str):
+        patterns = [patterns]  # a lone pattern is an easy TOML slip; accept it
+    if not isinstance(patterns, list) or not patterns:
+        raise ValueError(f"guardrail {guardrail!r}: params.patterns must be a non-empty list of regexes")
+    if not isinstance(flags, str) or any(letter not in FLAGS for letter in flags):
+        raise ValueError(f"guardrail {guardrail!r}: params.flags must be a string of {''.join(FLAGS)!r} letters")
+    combined = 0
+    for letter in flags:
+        combined |= FLAGS[letter]
+    compiled = []
+    for index, pattern in enumerate(patterns):
+        if not isinstance(pattern, str) or not pattern:
+            raise ValueError(f"guardrail {guardrail!r}: params.patterns[{index}] must be a non-empty string")
+        try:
+            compiled.append(re.compile(pattern, combined))
+        except re.error as exc:
+            raise ValueError(f"guardrail {guardrail!r}: params.patterns[{index}] is not a valid regex: {exc}") from None
+    return compiled
+
+
+__all__ = ["RegexGuardrail"]
