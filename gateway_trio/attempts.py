@@ -23,6 +23,7 @@ from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable
 from gateway_trio.guardrails.stage import GuardrailStage
+from gateway_trio.providers.base import Upload
 from gateway_trio.streams import CHUNK_BUFFER, Stream
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class Dispatcher:
             model = deployment.upstream_model(call.model)
             self.callbacks.pre_api_call(call)
             await self.providers[deployment.id].dispatch(
-                Dispatch(call.call_type, call.body, model, call.stream, reply, scope)
+                Dispatch(call.call_type, upstream_body(call), model, call.stream, reply, scope)
             )
             with trio.move_on_at(min(deadline, sent_at + wait)) as waiting:
                 if during:
@@ -214,3 +215,15 @@ async def _receive_first(events: trio.MemoryReceiveChannel[ProviderEvent]) -> Pr
         return await events.receive()
     except trio.EndOfChannel:
         raise UpstreamError("the provider ended without an answer") from None
+
+
+def upstream_body(call: Call) -> Any:
+    """What the adapter translates: the body; for uploads the file with its form fields; for
+    pass-through routes the relayed request."""
+    if call.call_type == "pass_through_endpoint":
+        return call.body["request"]
+    upload = call.body.get("file") if call.call_type == "audio_transcription" else None
+    if isinstance(upload, Upload):
+        upload.fields = {k: str(v) for k, v in call.body.items() if k != "file"}
+        return upload
+    return call.body

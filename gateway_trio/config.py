@@ -97,8 +97,8 @@ class ModelConfig(_Strict):
         from gateway_trio.providers import PROVIDERS
 
         provider = value.split("/", 1)[0] if "/" in value else "openai"
-        if provider not in PROVIDERS:
-            raise ValueError(f"unknown provider {provider!r} (known: {', '.join(sorted(PROVIDERS))})")
+        if provider not in PROVIDERS or provider == "pass_through":
+            raise ValueError(f"unknown provider {provider!r} (known: {', '.join(sorted(set(PROVIDERS) - {'pass_through'}))})")
         return value
 
 

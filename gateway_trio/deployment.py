@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from gateway_trio.config import ModelConfig, ModelInfo
+from gateway_trio.config import ModelConfig, ModelInfo, PassThroughConfig
 
 DEFAULT_API_BASES = {
     "openai": "https://api.openai.com/v1",
@@ -74,6 +74,17 @@ class Deployment:
             max_parallel_requests=config.max_parallel_requests,
             guardrails=tuple(config.guardrails),
             info=config.info,
+        )
+
+    @classmethod
+    def for_pass_through(cls, route: PassThroughConfig) -> Deployment:
+        """A pass-through route as a deployment of its own: one router, one pipeline."""
+        return cls(
+            id="pass-through:" + hashlib.sha256(route.path.encode()).hexdigest()[:12],
+            group=route.path, provider="pass_through", model=route.path, api_base=route.target,
+            api_key=None, api_version=None, headers=dict(route.headers), mock_response=None, weight=1,
+            rpm=None, tpm=None, timeout_s=None, stream_timeout_s=None, num_retries=0,
+            max_parallel_requests=1000, guardrails=(), info=ModelInfo(),
         )
 
     @property

@@ -39,6 +39,7 @@ class Gateway:
     ) -> None:
         self.config = config
         self.deployments = [Deployment.from_config(model) for model in config.models]
+        self.deployments += [Deployment.for_pass_through(route) for route in config.pass_through]
         ids = [d.id for d in self.deployments]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:

@@ -12,6 +12,8 @@ import orjson
 
 from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest
+from gateway_trio.providers.base import Upload
+from gateway_trio.wires import ANTHROPIC, OPENAI, RESPONSES, Wire, decode_response_id
 
 # Nothing a client sends may change where the upstream call goes or what credentials it uses.
 FORBIDDEN_FIELDS = ("api_base", "api_key", "base_url", "extra_headers")
@@ -85,3 +87,85 @@ def call_options(call: Call) -> None:
     call.tags = tags
     call.requested_guardrails = guardrails
     call.body = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
+
+
+def _require(body: dict[str, Any], name: str, kinds: tuple[type, ...], what: str) -> Any:
+    value = body.get(name)
+    if not isinstance(value, kinds) or (isinstance(value, (str, list)) and not value):
+        raise BadRequest(f"'{name}' is required and must be {what}", param=name)
+    return value
+
+
+def _build(call_type: str, body: dict[str, Any], *, wire: Wire = OPENAI, streams: bool = True,
+           model: str | None = None) -> Call:
+    stream, include_usage = stream_flags(body) if streams else (False, False)
+    if not streams and body.get("stream"):
+        raise BadRequest(f"'stream' is not supported on {call_type} requests", param="stream")
+    call = Call(call_type, model if model is not None else require_model(body), body, stream, include_usage)
+    call.wire = wire
+    call_options(call)
+    return call
+
+
+def chat_call(body: dict[str, Any]) -> Call:
+    require_model(body)
+    check_chat(body)
+    return _build("completion", body)
+
+
+def text_completion_call(body: dict[str, Any]) -> Call:
+    require_model(body)
+    _require(body, "prompt", (str, list), "a string or an array")
+    return _build("text_completion", body)
+
+
+def embeddings_call(body: dict[str, Any]) -> Call:
+    require_model(body)
+    _require(body, "input", (str, list), "a string or an array")
+    return _build("embeddings", body, streams=False)
+
+
+def moderation_call(body: dict[str, Any], default_model: str | None) -> Call:
+    _require(body, "input", (str, list), "a string or an array")
+    model = body.get("model") or default_model
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' is required: no moderation model is configured as the default", param="model")
+    return _build("moderation", body, streams=False, model=model)
+
+
+def responses_call(body: dict[str, Any]) -> Call:
+    require_model(body)
+    _require(body, "input", (str, list), "a string or an array")
+    call = _build("responses", body, wire=RESPONSES)
+    previous = body.get("previous_response_id")
+    if previous is not None:
+        if not isinstance(previous, str):
+            raise BadRequest("'previous_response_id' must be a string", param="previous_response_id")
+        decoded = decode_response_id(previous)
+        if decoded is not None:
+            # A follow-up goes back to the deployment that holds the conversation, with the
+            # upstream's own id restored.
+            call.pinned_deployment, upstream_id = decoded
+            call.body = {**call.body, "previous_response_id": upstream_id}
+    return call
+
+
+def messages_call(body: dict[str, Any]) -> Call:
+    require_model(body)
+    messages = _require(body, "messages", (list,), "a non-empty array")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise BadRequest(f"'messages[{index}]' must be an object with role 'user' or 'assistant'",
+                             param=f"messages[{index}]")
+    if "max_tokens" in body and not isinstance(body["max_tokens"], int):
+        raise BadRequest("'max_tokens' must be an integer", param="max_tokens")
+    return _build("anthropic_messages", body, wire=ANTHROPIC)
+
+
+def transcription_call(fields: dict[str, str], upload: Upload | None) -> Call:
+    if upload is None:
+        raise BadRequest("'file' is required: send the audio as a multipart file field", param="file")
+    model = fields.get("model")
+    if not model:
+        raise BadRequest("'model' is required", param="model")
+    return Call("audio_transcription", model, {**fields, "file": upload})

@@ -91,7 +91,7 @@ class ProviderActor:
                     await message.reply.send(Chunks(payloads))
                 if decoder.done:
                     break
-            if not decoder.done:
+            if not decoder.done and not getattr(decoder, "ends_at_eof", False):
                 raise UpstreamError("upstream stream ended before it was complete")
             await message.reply.send(StreamEnd(decoder.usage, getattr(decoder, "usage_chunk", None)))
         finally:

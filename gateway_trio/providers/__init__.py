@@ -7,6 +7,7 @@ from gateway_trio.providers.azure import AzureAdapter
 from gateway_trio.providers.base import Adapter, StreamDecoder, UpstreamRequest
 from gateway_trio.providers.mock import MockAdapter
 from gateway_trio.providers.openai import OpenAIAdapter
+from gateway_trio.providers.pass_through import PassThroughAdapter
 
 _openai = OpenAIAdapter()
 
@@ -15,6 +16,7 @@ PROVIDERS: dict[str, Adapter] = {
     "azure": AzureAdapter(),
     "anthropic": AnthropicAdapter(),
     "mock": MockAdapter(),
+    "pass_through": PassThroughAdapter(),
     # Servers that speak OpenAI's API under LiteLLM's provider names, so configs port as-is.
     "hosted_vllm": _openai,
     "lm_studio": _openai,

@@ -25,7 +25,10 @@ METHOD_PREFIX = {
     "responses": "responses",
     "anthropic_messages": "messages",
     "audio_transcription": "transcription",
+    "pass_through_endpoint": "pass_through",
 }
+# Call types whose answers may not be JSON: their `_response` methods get the content type.
+RAW_CAPABLE = frozenset({"audio_transcription", "pass_through_endpoint"})
 
 
 @dataclass(slots=True)
@@ -115,7 +118,7 @@ class AdapterBase:
     def response(self, call_type: str, payload: bytes, model: str, content_type: str = "application/json") -> Any:
         """A dict in the route's wire format, or a `RawBody`."""
         method = self._method(call_type, "response")
-        if call_type == "audio_transcription":
+        if call_type in RAW_CAPABLE:
             return method(payload, model, content_type)
         return method(payload, model)
 

@@ -24,7 +24,8 @@ def admin_routes(gateway: Gateway) -> Blueprint:
             authenticate(request.headers)
         except GatewayError as error:
             return Response(error.openai_json(), error.status, content_type=JSON)
-        names = gateway.router.group_names() + sorted(gateway.config.router.aliases)
+        routes_ = {route.path for route in gateway.config.pass_through}
+        names = [n for n in gateway.router.group_names() if n not in routes_] + sorted(gateway.config.router.aliases)
         data = [{"id": name, "object": "model", "created": 0, "owned_by": "gateway-trio"} for name in names]
         return Response(orjson.dumps({"object": "list", "data": data}), 200, content_type=JSON)
 
