@@ -149,8 +149,8 @@ class GuardrailStage:
         slots = text_slots.response_slots(call.call_type, body) if response else text_slots.request_slots(call.call_type, body)
         texts = text_slots.read(slots)
         for guardrail in self.active(call, mode):
-            if any(run.name == guardrail.name and run.mode == mode for run in call.guardrail_runs):
-                continue  # already run on this call (an earlier attempt)
+            if not response and any(run.name == guardrail.name and run.mode == mode for run in call.guardrail_runs):
+                continue  # already checked this request (an earlier attempt)
             texts = await self.run(call, guardrail, mode, texts, body if not response else call.body,
                                    "response" if response else "request")
         text_slots.write(slots, texts)
