@@ -91,3 +91,4 @@ class Gateway:
         self.callbacks.close()
         await self._callbacks_done.wait()
         await self.spend.flush()
+        await self.guardrails.aclose()

@@ -33,6 +33,16 @@ def build_guardrail(
 ) -> CustomGuardrail:
     """Instantiate `guardrail` (a built-in name or "package.module:ClassName") as `name`."""
     cls = guardrail_class(name, guardrail)
+    if guardrail in BUILTINS:
+        # Built-ins know their params, so a typo is caught here rather than silently ignored.
+        # (The stage has already taken its own stream_* keys out of the table.)
+        known: tuple[str, ...] = getattr(cls, "PARAMS", ())
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"guardrail {name!r}: unknown params for {guardrail!r}: {', '.join(unknown)} "
+                f"(known: {', '.join(known)})"
+            )
     try:
         return cls(guardrail_name=name, event_hook=mode, default_on=default_on, **params)
     except Exception as exc:  # the constructor validates params; report it as config

@@ -30,6 +30,8 @@ class GuardrailServiceError(RuntimeError):
 class RemoteGuardrail(CustomGuardrail):
     """Base for guardrails that POST JSON to a service; owns one lazily created client."""
 
+    PARAMS: tuple[str, ...] = ("timeout_s",)
+
     def __init__(
         self,
         guardrail_name: str | None = None,
@@ -87,6 +89,8 @@ class HTTPGuardrail(RemoteGuardrail):
     Verdicts: `{"action": "block", "reason": ...}`, `{"action": "mask", "texts": [...]}` (same
     number of texts), `{"action": "pass"}` or `"allow"`.  Anything else fails closed.
     """
+
+    PARAMS = ("url", "headers", "timeout_s")
 
     def __init__(
         self,

@@ -18,6 +18,8 @@ WHAT = "moderation endpoint"
 class OpenAIModerationGuardrail(RemoteGuardrail):
     """POSTs `{"model", "input": texts}` to `{api_base}/moderations` and blocks if flagged."""
 
+    PARAMS = ("api_base", "api_key", "model", "categories", "timeout_s")
+
     def __init__(
         self,
         guardrail_name: str | None = None,

@@ -77,6 +77,8 @@ _DETECTORS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], bool]]] =
 class PIIGuardrail(CustomGuardrail):
     """params: `entities` (subset of email, phone, card; default all), `action` (mask | block)."""
 
+    PARAMS = ("entities", "action")
+
     def __init__(
         self,
         guardrail_name: str | None = None,
@@ -96,6 +98,8 @@ class PIIGuardrail(CustomGuardrail):
             raise ValueError(f"guardrail {name!r}: params.action must be one of {list(ACTIONS)}, got {action!r}")
         self.entities = [e for e in _DETECTORS if e in chosen]
         self.action: str = action
+        # Masking a stream only helps before the text leaves: hold chunks until checked.
+        self.default_stream_mode = "buffer" if action == "mask" else "end"
 
     async def apply_guardrail(
         self, inputs: dict[str, Any], request_data: dict[str, Any], input_type: InputType

@@ -19,6 +19,8 @@ DEFAULT_MESSAGE = "text matches a blocked pattern"
 class RegexGuardrail(CustomGuardrail):
     """params: `patterns` (required list), `flags` ("i", "m", "s" letters), `message`."""
 
+    PARAMS = ("patterns", "flags", "message")
+
     def __init__(
         self,
         guardrail_name: str | None = None,

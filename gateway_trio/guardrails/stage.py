@@ -86,6 +86,13 @@ class GuardrailStage:
     def __bool__(self) -> bool:
         return bool(self.by_name)
 
+    async def aclose(self) -> None:
+        """Close the HTTP clients of guardrails that call services (moderation, http)."""
+        for guardrail in self.by_name.values():
+            close = getattr(guardrail.impl, "aclose", None)
+            if close is not None:
+                await close()
+
     # --- which run ----------------------------------------------------------------------
 
     def check_requested(self, call: Call) -> None:
