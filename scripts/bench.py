@@ -1,0 +1,737 @@
+"""Benchmark the gateway against the bare relay floor and the mock upstream itself.
+
+Two parts, both against `scripts/mock_upstream.py` on 127.0.0.1:
+
+- matrix: direct / floor relay / gateway × JSON / 20-chunk stream × 1 / 32 connections, with
+  an upstream that answers at once: throughput, latency added over direct, and the server
+  process's CPU per request (what the gateway's own work costs beyond the floor);
+- concurrency: 1,000 connections against an upstream that answers after 2 s, JSON and
+  streams: does the gateway keep 1,000 calls in flight (requests/s vs 500/s ideal), does it
+  fail any, and how much memory does it hold (peak RSS)?
+
+Every process runs on port 0 and is killed when the bench ends, however it ends.
+Run `scripts/bench --help` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the venv's bin when run through scripts/bench
+CONTENT = " ".join(
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split()
+)
+MATRIX_CHUNKS = 20
+WAIT_DELAY_S = 2.0  # upstream think time in the concurrency scenario
+WAIT_CHUNKS = 5
+WAIT_CHUNK_DELAY_S = 0.01  # so each chunk is its own write, not one coalesced burst
+WAIT_CONNECTIONS = 1000
+TARGETS = ("direct", "floor", "gateway")
+PR_SET_PDEATHSIG = 1
+
+_libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: preexec_fn must not import
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+def raise_open_file_limit() -> None:
+    """1,000 client plus 1,000 upstream sockets do not fit in the usual 1,024 descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _child_setup() -> None:
+    """In each child: the same descriptor limit, and die with the bench even if it is SIGKILLed."""
+    raise_open_file_limit()
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+
+
+class Fleet:
+    """Every process the bench starts, so that all of them end with it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def popen(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
+                preexec_fn=_child_setup, start_new_session=True,  # Ctrl-C reaches only us; we clean up
+            )
+        self.procs.append(proc)
+        return proc
+
+    def start(self, name: str, argv: list[str], *, port_file: Path | None = None) -> Server:
+        """Start a server and wait until it listens: its port comes from a port file or its log."""
+        log = self.workdir / f"{name}.log"
+        if port_file is not None:
+            port_file.unlink(missing_ok=True)  # a previous run's file would name a dead port
+        proc = self.popen(argv, log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            port = _read_port(port_file, log)
+            if port:
+                return Server(name, proc, port, log)
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{_tail(log)}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{name} did not start listening within 30 s:\n{_tail(log)}")
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        self.stop_all([proc])
+
+    def stop_all(self, procs: list[subprocess.Popen[bytes]] | None = None) -> None:
+        chosen = list(self.procs if procs is None else procs)
+        for proc in chosen:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 8  # the gateway gets graceful_timeout_s = 5
+        for proc in chosen:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc in self.procs:
+                self.procs.remove(proc)
+
+
+def _read_port(port_file: Path | None, log: Path) -> int | None:
+    if port_file is not None:
+        try:
+            text = port_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return int(text) if text else None
+    match = re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
+    return int(match.group(1)) if match else None
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start_mock(fleet: Fleet, name: str, extra: list[str]) -> Server:
+    port_file = fleet.workdir / f"{name}.port"
+    argv = [sys.executable, str(ROOT / "scripts/mock_upstream.py"), "--host", "127.0.0.1", "--port", "0",
+            "--port-file", str(port_file), "--content", CONTENT, *extra]
+    return fleet.start(name, argv, port_file=port_file)
+
+
+def start_floor(fleet: Fleet, upstream: Server) -> Server:
+    port_file = fleet.workdir / "floor.port"
+    argv = [sys.executable, str(ROOT / "scripts/floor_relay.py"), "--upstream", f"http://127.0.0.1:{upstream.port}",
+            "--port", "0", "--port-file", str(port_file)]
+    return fleet.start("floor", argv, port_file=port_file)
+
+
+def start_gateway(fleet: Fleet, upstream: Server) -> Server:
+    config = fleet.workdir / "gateway.toml"
+    config.write_text(
+        "[server]\ngraceful_timeout_s = 5\n"
+        f'[database]\nurl = "sqlite:///{fleet.workdir}/gateway.db"\n'
+        "[router]\nnum_retries = 0\n"
+        '[[models]]\nname = "bench"\nmodel = "openai/bench-model"\n'
+        f'api_base = "http://127.0.0.1:{upstream.port}/v1"\nmax_parallel_requests = 2000\n'
+    )
+    argv = [str(BIN / "gateway-trio"), "serve", "--config", str(config), "--port", "0"]
+    return fleet.start("gateway", argv)
+
+
+# -- /proc ----------------------------------------------------------------------------------
+
+
+def cpu_ms(pid: int) -> float:
+    """utime + stime of one process, in milliseconds."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- load -----------------------------------------------------------------------------------
+
+
+def request_body(stream: bool) -> bytes:
+    body = {"model": "bench", "messages": [{"role": "user", "content": "Count to twenty."}]}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass
+class LoadResult:
+    requests: int  # completed responses, whatever their status
+    duration_s: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int = 0
+    socket_errors: int = 0  # connect/read/write failures
+    timeouts: int = 0
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors + self.timeouts
+
+
+Tick = Callable[[float], None]  # called about every 100 ms with the seconds since the load began
+
+
+class Wrk:
+    """wrk as the load generator: a C client, so the bench measures the server, not itself."""
+
+    name = "wrk"
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    def run(self, url: str, body: bytes, conns: int, duration: float, timeout: float, tick: Tick) -> LoadResult:
+        script = self.fleet.workdir / f"post-{len(body)}.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            f"wrk.body = [==[{body.decode()}]==]\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        log = self.fleet.workdir / "wrk.out"
+        argv = ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{duration:g}s", "--timeout", f"{timeout:g}s",
+                "--latency", "-s", str(script), url]
+        started = time.monotonic()
+        proc = self.fleet.popen(argv, log)
+        while proc.poll() is None:
+            tick(time.monotonic() - started)
+            time.sleep(0.1)
+        self.fleet.procs.remove(proc)
+        output = log.read_text(errors="replace")
+        if proc.returncode != 0:
+            raise RuntimeError(f"wrk failed ({proc.returncode}):\n{output}")
+        return parse_wrk(output)
+
+
+_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def _ms(number: str, unit: str) -> float:
+    return float(number) * _UNITS_MS[unit]
+
+
+def parse_wrk(output: str) -> LoadResult:
+    def find(pattern: str) -> re.Match[str] | None:
+        return re.search(pattern, output, re.MULTILINE)
+
+    done = find(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h),")
+    rate = find(r"^Requests/sec:\s+([\d.]+)")
+    if not done or not rate:
+        raise RuntimeError(f"cannot parse wrk output:\n{output}")
+    percentiles = {p: _ms(n, u) for p, n, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)}
+    sockets = find(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+    non_2xx = find(r"Non-2xx or 3xx responses: (\d+)")
+    connect, read, write, timeout = (int(g) for g in sockets.groups()) if sockets else (0, 0, 0, 0)
+    return LoadResult(
+        requests=int(done.group(1)),
+        duration_s=_ms(done.group(2), done.group(3)) / 1000,
+        rps=float(rate.group(1)),
+        p50_ms=percentiles.get("50", 0.0),
+        p99_ms=percentiles.get("99", 0.0),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=connect + read + write,
+        timeouts=timeout,
+    )
+
+
+class PythonLoad:
+    """Fallback when wrk is missing: trio + httpx, same outputs; it competes with the servers for CPU."""
+
+    name = "python (trio + httpx)"
+
+    def run(self, url: str, body: bytes, conns: int, duration: float, timeout: float, tick: Tick) -> LoadResult:
+        import trio
+
+        outcome = trio.run(_python_load, url, [body], conns, duration, None, timeout, tick)
+        return outcome
+
+
+async def _python_load(
+    url: str, bodies: list[bytes], conns: int, duration: float | None, total: int | None, timeout: float, tick: Tick | None
+) -> LoadResult:
+    """`conns` workers per body, each sending its body again and again until `duration` or `total`."""
+    import httpx
+    import trio
+
+    latencies: list[float] = []
+    counts: Counter[str] = Counter()
+    budget = [total if total is not None else 1 << 62]
+    limits = httpx.Limits(max_connections=conns * len(bodies), max_keepalive_connections=conns * len(bodies))
+    headers = {"content-type": "application/json"}
+    started = time.monotonic()
+
+    async def worker(client: httpx.AsyncClient, body: bytes) -> None:
+        while budget[0] > 0:
+            budget[0] -= 1
+            begun = time.perf_counter()
+            try:
+                async with client.stream("POST", url, content=body, headers=headers) as reply:
+                    async for _ in reply.aiter_raw():
+                        pass
+            except httpx.TimeoutException:
+                counts["timeouts"] += 1
+                continue
+            except httpx.TransportError:
+                counts["socket_errors"] += 1
+                continue
+            latencies.append((time.perf_counter() - begun) * 1000)
+            if not 200 <= reply.status_code < 300:
+                counts["non_2xx"] += 1
+
+    async def ticker() -> None:
+        while tick is not None:
+            tick(time.monotonic() - started)
+            await trio.sleep(0.1)
+
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        with trio.move_on_after(duration if duration is not None else float("inf")):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ticker)
+                async with trio.open_nursery() as workers:
+                    for body in bodies:
+                        for _ in range(conns):
+                            workers.start_soon(worker, client, body)
+                nursery.cancel_scope.cancel()  # the budget is spent: stop the ticker too
+    elapsed = time.monotonic() - started
+    latencies.sort()
+
+    def pick(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0
+
+    return LoadResult(len(latencies), elapsed, len(latencies) / elapsed, pick(0.50), pick(0.99), **counts)
+
+
+def warm_up(server: Server, per_kind: int, conns: int) -> LoadResult:
+    """A few hundred JSON and streamed calls first: imports, pools and caches are then warm."""
+    import trio
+
+    bodies = [request_body(False), request_body(True)]
+    return trio.run(_python_load, server.url, bodies, conns, None, per_kind * 2, 30.0, None)
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    target: str
+    stream: bool
+    conns: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    timeouts: int
+    cpu_ms_per_request: float | None = None
+    rss_base_mb: float | None = None
+    rss_peak_mb: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors + self.timeouts
+
+
+def measure(
+    load: Wrk | PythonLoad, target: str, server: Server, stream: bool, conns: int, duration: float, timeout: float,
+    *, watch: bool, on_tick: Tick | None = None,
+) -> Cell:
+    """One load run; if `watch`, the server's CPU and sampled RSS around it."""
+    pid = server.pid
+    cpu_before = cpu_ms(pid) if watch else 0.0
+    rss_base = rss_mb(pid) if watch else None
+    peak = [rss_base or 0.0]
+
+    def tick(elapsed: float) -> None:
+        if watch:
+            peak[0] = max(peak[0], rss_mb(pid))
+        if on_tick is not None:
+            on_tick(elapsed)
+
+    started = time.monotonic()
+    result = load.run(server.url, request_body(stream), conns, duration, timeout, tick)
+    time.sleep(0.2)  # let the server finish what the end of the run cut off, so its CPU counts
+    cpu_used = cpu_ms(pid) - cpu_before if watch else 0.0
+    cpu = cpu_used / result.requests if watch and result.requests else None
+    busy = {"cpu_percent": 100 * cpu_used / (1000 * (time.monotonic() - started))} if watch else {}
+    if server.proc.poll() is not None:
+        raise RuntimeError(f"{server.name} died during the load:\n{_tail(server.log)}")
+    return Cell(
+        target=target, stream=stream, conns=conns, rps=result.rps, p50_ms=result.p50_ms, p99_ms=result.p99_ms,
+        requests=result.requests, non_2xx=result.non_2xx, socket_errors=result.socket_errors,
+        timeouts=result.timeouts, cpu_ms_per_request=cpu, rss_base_mb=rss_base, rss_peak_mb=peak[0] if watch else None,
+        extra=busy,
+    )
+
+
+def run_matrix(fleet: Fleet, load: Wrk | PythonLoad, duration: float) -> list[Cell]:
+    mock = start_mock(fleet, "mock", ["--chunks", str(MATRIX_CHUNKS)])
+    servers = {"direct": mock, "floor": start_floor(fleet, mock), "gateway": start_gateway(fleet, mock)}
+    cells = []
+    for name in TARGETS:
+        server = servers[name]
+        _check_warm_up(server, warm_up(server, per_kind=300, conns=8))
+        for stream in (False, True):
+            for conns in (1, 32):
+                print(f"  {name:8} {'stream' if stream else 'json':6} c={conns:<3} ...", end=" ", flush=True)
+                cell = measure(load, name, server, stream, conns, duration, 10.0, watch=name != "direct")
+                print(f"{cell.rps:8.0f} req/s")
+                cells.append(cell)
+    fleet.stop_all([servers["gateway"].proc, servers["floor"].proc, mock.proc])
+    return cells
+
+
+def _check_warm_up(server: Server, result: LoadResult) -> None:
+    """Say so loudly if the server fails before the measurement, and show one answer."""
+    if not result.errors and result.requests:
+        return
+    import httpx
+
+    print(f"  warning: {server.name} warm-up: {result.requests} answered, {result.non_2xx} non-2xx, "
+          f"{result.socket_errors} socket errors, {result.timeouts} timeouts")
+    try:
+        reply = httpx.post(server.url, content=request_body(False), headers={"content-type": "application/json"},
+                           timeout=30)
+        print(f"  one more call now: {reply.status_code} {reply.text[:300]}")
+    except httpx.HTTPError as error:
+        print(f"  one more call now: {error!r}")
+    print(f"  {server.name} log tail:\n{_tail(server.log, 10)}")
+
+
+class Profiler:
+    """py-spy on the gateway, started a moment into the load so it sees the steady state."""
+
+    def __init__(self, fleet: Fleet, pid: int, seconds: float, output: Path) -> None:
+        self.fleet, self.pid, self.seconds, self.output = fleet, pid, max(1, int(seconds)), output
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def tick(self, elapsed: float) -> None:
+        if self.proc is None and elapsed >= 1.5:
+            argv = [str(BIN / "py-spy"), "record", "--format", "raw", "--nolineno", "-r", "100",
+                    "-d", str(self.seconds), "-p", str(self.pid), "-o", str(self.output)]
+            self.proc = self.fleet.popen(argv, self.fleet.workdir / "py-spy.log")
+
+    def finish(self) -> dict[str, object] | None:
+        if self.proc is None:
+            return None
+        try:
+            self.proc.wait(timeout=self.seconds + 20)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+            self.proc.wait(timeout=10)
+        self.fleet.procs.remove(self.proc)
+        if not self.output.exists():
+            print(f"  py-spy wrote nothing:\n{_tail(self.fleet.workdir / 'py-spy.log')}")
+            return None
+        return summarize_profile(self.output, self.seconds)
+
+
+def summarize_profile(path: Path, seconds: float, rate: int = 100, top: int = 20) -> dict[str, object]:
+    """Own time (leaf frames) and total time (anywhere on the stack) per function, from py-spy raw output."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = other_threads = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        n = int(count)
+        if not any(frame.startswith("unrolled_run ") for frame in frames):
+            other_threads += n  # e.g. trio's cached worker threads waiting for a job: not the event loop
+            continue
+        samples += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            total[frame] += n
+    watched = {f: (own[f], total[f]) for f in total if "_assign_requests_to_connections" in f or
+               ("connection_pool" in f and "<listcomp>" in f)}
+    return {
+        "samples": samples,
+        "other_thread_samples": other_threads,
+        "busy_fraction": samples / (rate * seconds),
+        "own": [(f, n, n / samples) for f, n in own.most_common(top)] if samples else [],
+        "total": [(f, n, n / samples) for f, n in total.most_common(top)] if samples else [],
+        "watched": {f: {"own": o, "total": t, "total_fraction": t / samples} for f, (o, t) in watched.items()},
+        "file": str(path),
+    }
+
+
+def run_concurrency(
+    fleet: Fleet, load: Wrk | PythonLoad, duration: float, profile_to: Path | None
+) -> tuple[list[Cell], dict[str, object] | None]:
+    mock = start_mock(fleet, "mock-wait", ["--delay-s", str(WAIT_DELAY_S), "--chunks", str(WAIT_CHUNKS),
+                                           "--chunk-delay-s", str(WAIT_CHUNK_DELAY_S)])
+    cells: list[Cell] = []
+    profile = None
+    timeout = max(10.0, 5 * WAIT_DELAY_S)
+    starters: dict[str, Callable[[Fleet, Server], Server]] = {
+        "direct": lambda _fleet, upstream: upstream, "floor": start_floor, "gateway": start_gateway,
+    }
+    for name in TARGETS:
+        for stream in (False, True):
+            # A fresh relay per run, alone on the machine: calls cut off by the previous run
+            # (maybe a thousand of them, if it fell behind) must not weigh on this one.
+            server = starters[name](fleet, mock)
+            _check_warm_up(server, warm_up(server, per_kind=200, conns=200))
+            profiler = None
+            if profile_to is not None and name == "gateway" and not stream:
+                profiler = Profiler(fleet, server.pid, duration - 2.5, profile_to)
+            print(f"  {name:8} {'stream' if stream else 'json':6} c={WAIT_CONNECTIONS} ...", end=" ", flush=True)
+            cell = measure(load, name, server, stream, WAIT_CONNECTIONS, duration, timeout, watch=name != "direct",
+                           on_tick=profiler.tick if profiler else None)
+            print(f"{cell.rps:8.0f} req/s, {cell.errors} errors")
+            cells.append(cell)
+            if profiler is not None:
+                profile = profiler.finish()
+            if server is not mock:
+                fleet.stop(server.proc)
+            time.sleep(1.0)  # let the sockets of the cut-off calls close before the next run
+    fleet.stop(mock.proc)
+    return cells, profile
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    """Like format(), with a right-aligned dash for a missing figure."""
+    if value is None:
+        width = re.match(r">(\d+)", spec)
+        return "-".rjust(int(width.group(1)) if width else 1)
+    return format(value, spec)
+
+
+def report_matrix(cells: list[Cell], duration: float) -> list[dict[str, object]]:
+    print(f"\nMatrix: upstream answers at once; streams carry {MATRIX_CHUNKS} chunks; {duration:g} s per cell")
+    print("latency in ms; +p50/+p99 = added over direct; CPU = server process ms per request;"
+          " gw/floor = gateway CPU/request ÷ floor CPU/request")
+    header = f"{'mode':6} {'conc':>4} {'target':8} {'req/s':>8} {'p50':>7} {'p99':>7} {'+p50':>7} {'+p99':>7} " \
+             f"{'errors':>6} {'CPU ms/req':>10} {'gw/floor':>8}"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    index = {(c.target, c.stream, c.conns): c for c in cells}
+    for stream in (False, True):
+        for conns in (1, 32):
+            direct = index.get(("direct", stream, conns))
+            floor = index.get(("floor", stream, conns))
+            for name in TARGETS:
+                cell = index.get((name, stream, conns))
+                if cell is None:
+                    continue
+                added50 = cell.p50_ms - direct.p50_ms if direct and name != "direct" else None
+                added99 = cell.p99_ms - direct.p99_ms if direct and name != "direct" else None
+                ratio = None
+                if name == "gateway" and floor and floor.cpu_ms_per_request and cell.cpu_ms_per_request:
+                    ratio = cell.cpu_ms_per_request / floor.cpu_ms_per_request
+                print(f"{'stream' if stream else 'json':6} {conns:>4} {name:8} {cell.rps:>8.0f} {cell.p50_ms:>7.2f} "
+                      f"{cell.p99_ms:>7.2f} {_fmt(added50, '>7.2f')} {_fmt(added99, '>7.2f')} {cell.errors:>6} "
+                      f"{_fmt(cell.cpu_ms_per_request, '>10.3f')} {_fmt(ratio, '>8.2f')}")
+                rows.append({**asdict(cell), "errors": cell.errors, "added_p50_ms": added50, "added_p99_ms": added99,
+                             "cpu_ratio_gateway_over_floor": ratio})
+    return rows
+
+
+def report_concurrency(cells: list[Cell], duration: float) -> list[dict[str, object]]:
+    stream_time = WAIT_DELAY_S + (WAIT_CHUNKS - 1) * WAIT_CHUNK_DELAY_S
+    print(f"\nConcurrency: {WAIT_CONNECTIONS} connections, upstream answers after {WAIT_DELAY_S:g} s "
+          f"(streams: {WAIT_CHUNKS} chunks {WAIT_CHUNK_DELAY_S * 1000:g} ms apart), {duration:g} s per run")
+    print(f"ideal = {WAIT_CONNECTIONS} / upstream time ({WAIT_CONNECTIONS / WAIT_DELAY_S:.0f}/s JSON, "
+          f"{WAIT_CONNECTIONS / stream_time:.0f}/s streams); % direct = vs the mock reached without a relay;"
+          " errors = non-2xx + socket errors + timeouts")
+    print("done = responses completed in the window (calls still in flight when it closes are not counted);"
+          " CPU % = server process CPU over the run (100% = one core); RSS MB = before the run")
+    header = f"{'target':8} {'mode':6} {'done':>5} {'req/s':>7} {'%ideal':>6} {'%direct':>7} {'p50 ms':>8} {'p99 ms':>8} " \
+             f"{'errors':>6} {'(n2xx/sock/tmo)':>15} {'RSS MB':>7} {'peak MB':>7} {'CPU %':>5} {'CPU ms/req':>10}"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    direct = {c.stream: c for c in cells if c.target == "direct"}
+    for cell in cells:
+        ideal = WAIT_CONNECTIONS / (stream_time if cell.stream else WAIT_DELAY_S)
+        base = direct.get(cell.stream)
+        of_direct = 100 * cell.rps / base.rps if base and base.rps else None
+        detail = f"{cell.non_2xx}/{cell.socket_errors}/{cell.timeouts}"
+        print(f"{cell.target:8} {'stream' if cell.stream else 'json':6} {cell.requests:>5} {cell.rps:>7.1f} {100 * cell.rps / ideal:>5.1f}% "
+              f"{_fmt(of_direct, '>6.1f')}% {cell.p50_ms:>8.1f} {cell.p99_ms:>8.1f} {cell.errors:>6} {detail:>15} "
+              f"{_fmt(cell.rss_base_mb, '>7.1f')} {_fmt(cell.rss_peak_mb, '>7.1f')} {_fmt(cell.extra.get('cpu_percent'), '>5.0f')} "
+              f"{_fmt(cell.cpu_ms_per_request, '>10.3f')}")
+        rows.append({**asdict(cell), "errors": cell.errors, "ideal_rps": ideal,
+                     "percent_of_ideal": 100 * cell.rps / ideal, "percent_of_direct": of_direct})
+    return rows
+
+
+def report_profile(profile: dict[str, object]) -> None:
+    print(f"\npy-spy on the gateway, {WAIT_CONNECTIONS} JSON calls in flight: {profile['samples']} samples of the trio "
+          f"thread (busy {100 * float(profile['busy_fraction']):.0f}% of the time; "
+          f"{profile['other_thread_samples']} samples of other threads left out); file {profile['file']}")
+    for kind, title in (("own", "own time (leaf frame)"), ("total", "total time (anywhere on the stack)")):
+        print(f"top functions by {title}:")
+        for frame, n, fraction in profile[kind]:  # type: ignore[union-attr]
+            print(f"  {100 * fraction:5.1f}%  {n:6}  {frame}")
+    watched = profile["watched"]
+    if watched:
+        print("httpcore pool assignment:")
+        for frame, figures in watched.items():  # type: ignore[union-attr]
+            print(f"  {frame}: total {100 * figures['total_fraction']:.1f}% ({figures['total']} samples, own {figures['own']})")
+    else:
+        print("httpcore pool assignment: _assign_requests_to_connections never sampled")
+
+
+def _busy_processes(window_s: float = 0.5, threshold: float = 20.0) -> list[tuple[int, float, str]]:
+    """Other processes using CPU right now: the bench's figures are only as quiet as the machine."""
+    def snapshot() -> dict[int, float]:
+        found = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    found[int(entry)] = cpu_ms(int(entry))
+                except (OSError, ValueError, IndexError):
+                    pass
+        return found
+
+    before = snapshot()
+    time.sleep(window_s)
+    after = snapshot()
+    busy = []
+    for pid, used in after.items():
+        percent = (used - before.get(pid, used)) / (window_s * 10)
+        if percent >= threshold and pid != os.getpid():
+            try:
+                command = open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip()
+            except OSError:
+                continue
+            busy.append((pid, percent, command))
+    return busy
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, help="seconds per run (default 5 per matrix cell, "
+                        "10 for the 1,000-connection runs; --quick: 2)")
+    parser.add_argument("--quick", action="store_true", help="2 s cells, no 1,000-connection scenario")
+    parser.add_argument("--only", choices=("matrix", "concurrency"))
+    parser.add_argument("--json", type=Path, help="also write every figure here as JSON")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the gateway during the 1,000-connection JSON run; print the top functions")
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
+                        help="auto: wrk when on PATH, else the trio + httpx fallback")
+    return parser.parse_args(argv)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM / SIGHUP: unwind through the cleanup like Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_open_file_limit()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+    matrix_s = args.duration or (2.0 if args.quick else 5.0)
+    wait_s = args.duration or 10.0
+    run_matrix_part = args.only in (None, "matrix")
+    run_wait_part = args.only == "concurrency" or (args.only is None and not args.quick)
+    use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
+    workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    fleet = Fleet(workdir)
+    load: Wrk | PythonLoad = Wrk(fleet) if use_wrk else PythonLoad()
+    out: dict[str, object] = {
+        "loadgen": load.name, "cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg(),
+        "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
+    profile_file = Path(tempfile.gettempdir()) / f"gateway-bench-{os.getpid()}.pyspy.txt" if args.profile else None
+    print(f"load generator: {load.name}; {os.cpu_count()} CPUs; load average at start "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; open-file limit {out['nofile_limit']}")
+    out["busy_processes_at_start"] = busy = _busy_processes()
+    for pid, percent, command in busy:
+        print(f"  note: another process is busy (competes for the {os.cpu_count()} CPUs): "
+              f"pid {pid} {percent:.0f}% {command[:80]}")
+    try:
+        if run_matrix_part:
+            print("matrix:")
+            out["matrix_duration_s"] = matrix_s
+            matrix = run_matrix(fleet, load, matrix_s)
+        if run_wait_part:
+            print(f"concurrency ({WAIT_CONNECTIONS} connections):")
+            out["concurrency_duration_s"] = wait_s
+            waits, profile = run_concurrency(fleet, load, wait_s, profile_file)
+        if run_matrix_part:
+            out["matrix"] = report_matrix(matrix, matrix_s)
+        if run_wait_part:
+            out["concurrency"] = report_concurrency(waits, wait_s)
+            if profile is not None:
+                report_profile(profile)
+                out["profile"] = profile
+            elif args.profile:
+                print("\n(no profile was recorded)")
+        out["loadavg_at_end"] = os.getloadavg()
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=2))
+            print(f"\nJSON written to {args.json}")
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping everything the bench started", file=sys.stderr)
+        return 130
+    finally:
+        fleet.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
