@@ -9,9 +9,13 @@ request goes to the shard with the fewest calls in flight.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import ssl
 from typing import AsyncIterator
 
+import certifi
 import httpx
 
 SHARD_SIZE = 32
@@ -22,7 +26,8 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         count = max(1, math.ceil(max_connections / shard_size))
         per_shard = math.ceil(max_connections / count)
         limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
-        self.shards = [httpx.AsyncHTTPTransport(limits=limits, retries=0) for _ in range(count)]
+        tls = shared_tls_context()  # one CA bundle in memory, not one per shard
+        self.shards = [httpx.AsyncHTTPTransport(verify=tls, limits=limits, retries=0) for _ in range(count)]
         self.in_flight = [0] * count
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -43,6 +48,11 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for shard in self.shards:
             await shard.aclose()
+
+
+@functools.cache
+def shared_tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
 
 
 class _CountedStream(httpx.AsyncByteStream):
