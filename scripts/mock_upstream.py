@@ -1,6 +1,8 @@
 """Mock LLM upstream speaking the OpenAI and Anthropic wire formats, on bare trio sockets + h11.
 
-Used in-process by the end-to-end tests (faults, timing, records of what the gateway sent) and
+Routes: chat and text completions, embeddings, moderations and audio transcriptions (OpenAI
+paths with or without `/v1`, and Azure's `/openai/deployments/{name}/...`), plus Anthropic's
+`/v1/messages`. Used in-process by the end-to-end tests (faults, timing, records of what the gateway sent) and
 as a separate process by the benchmark. No web framework on purpose: the benchmark pushes ~1,000
 concurrent streams through it on two cores, so a connection costs one task, one h11.Connection
 and a few small objects, and SSE lines are built from pre-encoded byte templates.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import email.policy
 import functools
 import hashlib
 import heapq
@@ -25,6 +28,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http import HTTPStatus
 from typing import Any, Callable, TypeVar
 from urllib.parse import parse_qsl
@@ -39,6 +43,12 @@ RECEIVE_SIZE = 65536
 TICK_S = 0.001  # resolution of chunk delays
 FALLBACK_TEXT = "Hello from the mock upstream."
 EMBEDDING_DIMENSIONS = 8
+FLAG_WORD = "flag-me"  # the moderation endpoint flags inputs containing this, and nothing else
+MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors",
+    "violence", "violence/graphic",
+)
 
 
 @dataclass
@@ -293,11 +303,15 @@ class MockUpstream:
         for name, value in request.headers:
             key, text = name.decode("latin-1"), value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        try:
-            parsed = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError:
-            parsed = None
-        model = parsed.get("model") if isinstance(parsed, dict) else None
+        if _is_multipart(headers):
+            parsed = parse_multipart(headers["content-type"], body)
+            model = parsed["fields"].get("model") if parsed else None
+        else:
+            try:
+                parsed = orjson.loads(body) if body else None
+            except orjson.JSONDecodeError:
+                parsed = None
+            model = parsed.get("model") if isinstance(parsed, dict) else None
         if not isinstance(model, str):
             model = _azure_deployment(path)  # Azure names the model in the path, not the body
         rec = Received(
@@ -332,6 +346,9 @@ class MockUpstream:
         if deployment is not None and "api-version" not in rec.params:
             await ex.send_json(404, {"error": {"code": "404", "message": "Resource not found"}})
             return
+        if kind == "transcriptions" and not (_is_multipart(rec.headers) and rec.json):
+            await ex.send_error(400, "Request body must be multipart/form-data", False)
+            return
         if not isinstance(rec.json, dict):
             await ex.send_error(400, "Request body must be a JSON object", kind == "messages")
             return
@@ -343,6 +360,15 @@ class MockUpstream:
             return
         if kind == "embeddings":
             await self._answer_embeddings(ex, rec.json)
+            return
+        if kind == "moderations":
+            await self._answer_moderations(ex, rec.json)
+            return
+        if kind == "transcriptions":
+            await self._answer_transcription(ex, rec.json)
+            return
+        if kind == "responses":
+            await _answer_responses(ex, behavior, rec.json, next(self._response_ids))
             return
         problem = _missing_field(kind, rec.json)
         if problem:
@@ -356,9 +382,12 @@ class MockUpstream:
         pieces = plan_chunks(_reply_text(behavior, rec.json), behavior.chunks)
         usage = (_prompt_tokens(rec.json), count_tokens("".join(pieces)))
         model = rec.model or "mock"
-        if kind == "chat":
+        if kind in ("chat", "completions"):
+            text_completion = kind == "completions"
             if rec.stream:
-                await self._stream_openai(ex, behavior, rec.json, model, pieces, usage)
+                await self._stream_openai(ex, behavior, rec.json, model, pieces, usage, text_completion)
+            elif text_completion:
+                await ex.send_json(200, self._openai_text_completion(model, "".join(pieces), usage))
             else:
                 await ex.send_json(200, self._openai_completion(model, "".join(pieces), usage))
         elif rec.stream:
@@ -389,6 +418,18 @@ class MockUpstream:
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
         }
 
+    def _openai_text_completion(self, model: str, text: str, usage: tuple[int, int]) -> dict[str, Any]:
+        prompt, completion = usage
+        return {
+            "id": f"cmpl-mock{next(self._response_ids)}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": None,
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        }
+
     def _anthropic_message(self, model: str, text: str, usage: tuple[int, int]) -> dict[str, Any]:
         return {
             "id": f"msg_mock{next(self._response_ids)}",
@@ -409,16 +450,21 @@ class MockUpstream:
         model: str,
         pieces: list[str],
         usage: tuple[int, int],
+        text_completion: bool = False,
     ) -> None:
+        """Chat chunks (`choices[].delta`), or legacy completion chunks (`choices[].text`)."""
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        head = b'data: {"id":"chatcmpl-mock%d","object":"chat.completion.chunk","created":%d,"model":%s,' % (
+        id_prefix, kind, field = _TEXT_CHUNK if text_completion else _CHAT_CHUNK
+        head = b'data: {"id":"%s%d","object":"%s","created":%d,"model":%s,' % (
+            id_prefix,
             next(self._response_ids),
+            kind,
             int(time.time()),
             orjson.dumps(model),
         )
         no_usage = b',"usage":null}\n\n' if include_usage else b"}\n\n"
-        content_head = head + b'"system_fingerprint":null,"choices":[{"index":0,"delta":'
+        content_head = head + b'"system_fingerprint":null,"choices":[{"index":0,"%s":' % field
         content_tail = b',"logprobs":null,"finish_reason":null}]' + no_usage
         faults = _StreamFaults(behavior, b"data: {not json\n\n", _OPENAI_STREAM_ERROR)
 
@@ -428,11 +474,15 @@ class MockUpstream:
                 await ex.pause(behavior.chunk_delay_s)
             if await faults.at(ex, sent):
                 return
-            delta = {"role": "assistant", "content": piece} if sent == 0 else {"content": piece}
-            ex.event(content_head + orjson.dumps(delta) + content_tail)
+            if text_completion:
+                ex.event(content_head + orjson.dumps(piece) + content_tail)
+            else:
+                delta = {"role": "assistant", "content": piece} if sent == 0 else {"content": piece}
+                ex.event(content_head + orjson.dumps(delta) + content_tail)
         if await faults.at(ex, len(pieces)):
             return
-        ex.event(content_head + b'{},"logprobs":null,"finish_reason":"stop"}]' + no_usage)
+        final = b'""' if text_completion else b"{}"
+        ex.event(content_head + final + b',"logprobs":null,"finish_reason":"stop"}]' + no_usage)
         if include_usage:
             prompt, completion = usage
             totals = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
@@ -496,6 +546,178 @@ class MockUpstream:
         model = ex.rec.model or "mock-embedding"
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         await ex.send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
+
+
+    async def _answer_moderations(self, ex: _Exchange, body: dict[str, Any]) -> None:
+        raw = body.get("input")
+        if isinstance(raw, str):
+            texts = [raw]
+        elif isinstance(raw, list) and raw and all(isinstance(item, str) for item in raw):
+            texts = raw
+        elif isinstance(raw, list) and raw and all(isinstance(item, dict) for item in raw):
+            texts = [text_of(raw)]  # multimodal parts count as one input
+        else:
+            await ex.send_error(400, "Missing required parameter `input`", False, param="input")
+            return
+        results = []
+        for text in texts:
+            flagged = FLAG_WORD in text
+            categories = {name: flagged and name == "harassment" for name in MODERATION_CATEGORIES}
+            scores = {name: 0.99 if value else 0.0001 for name, value in categories.items()}
+            results.append({"flagged": flagged, "categories": categories, "category_scores": scores})
+        model = ex.rec.model or "omni-moderation-latest"
+        await ex.send_json(200, {"id": f"modr-mock{next(self._response_ids)}", "model": model, "results": results})
+
+    async def _answer_transcription(self, ex: _Exchange, form: dict[str, Any]) -> None:
+        if form.get("filename") is None:
+            await ex.send_error(400, "Missing required parameter `file`", False, param="file")
+            return
+        text = f"transcribed {form['file_size']} bytes from {form['filename']}"
+        response_format = form["fields"].get("response_format", "json")
+        if response_format in ("text", "srt", "vtt"):
+            if response_format == "srt":
+                text = f"1\n00:00:00,000 --> 00:00:01,000\n{text}\n"
+            elif response_format == "vtt":
+                text = f"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n{text}\n"
+            body = text.encode() + b"\n"
+            ex.start(200, [*_TEXT_HEADERS, (b"content-length", b"%d" % len(body))])
+            ex.write(body)
+            await ex.finish()
+            return
+        if response_format == "verbose_json":
+            verbose = {"task": "transcribe", "language": "english", "duration": 1.0, "text": text, "segments": []}
+            await ex.send_json(200, verbose)
+            return
+        await ex.send_json(200, {"text": text})
+
+
+# -- OpenAI Responses API (`POST /v1/responses`): a Response object, or its event stream ------
+
+
+async def _answer_responses(ex: _Exchange, behavior: Behavior, body: dict[str, Any], number: int) -> None:
+    text = responses_input_text(body.get("input"))
+    if text is None:
+        await ex.send_error(400, "Missing required parameter `input`", False, param="input")
+        return
+    stream = bool(body.get("stream"))
+    if not stream and behavior.stall_after is not None:
+        await trio.sleep_forever()
+    if not stream and behavior.drop_after is not None:
+        await ex.drop()
+        return
+    if behavior.content is not None:
+        text = behavior.content
+    pieces = plan_chunks(text if text.strip() else FALLBACK_TEXT, behavior.chunks)
+    prompt = count_tokens(text_of(body.get("instructions"))) + count_tokens(_all_input_text(body.get("input")))
+    usage = (prompt, count_tokens("".join(pieces)))
+    reply = _MockResponse(f"resp_mock{number}", f"msg_mock{number}", ex.rec.model or "mock", "".join(pieces), usage)
+    if not stream:
+        await ex.send_json(200, reply.response("completed"))
+        return
+    await _stream_responses(ex, behavior, reply, pieces)
+
+
+async def _stream_responses(ex: _Exchange, behavior: Behavior, reply: _MockResponse, pieces: list[str]) -> None:
+    sequence = itertools.count()
+    where = b'"item_id":%b,"output_index":0,"content_index":0' % orjson.dumps(reply.item_id)
+    faults = _StreamFaults(behavior, b"event: response.output_text.delta\ndata: {not json\n\n", _RESPONSES_STREAM_ERROR)
+
+    ex.start_stream()
+    in_progress = reply.response("in_progress")
+    ex.event(
+        _responses_event("response.created", sequence, response=in_progress)
+        + _responses_event("response.in_progress", sequence, response=in_progress)
+        + _responses_event("response.output_item.added", sequence, output_index=0, item=reply.item("in_progress", []))
+        + _responses_event("response.content_part.added", sequence, item_id=reply.item_id, output_index=0,
+                           content_index=0, part=_output_text(""))
+    )
+    for sent, piece in enumerate(pieces):
+        if sent:
+            await ex.pause(behavior.chunk_delay_s)
+        if await faults.at(ex, sent):
+            return
+        ex.event(
+            b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d,'
+            b'%b,"delta":%b,"logprobs":[]}\n\n' % (next(sequence), where, orjson.dumps(piece))
+        )
+    if await faults.at(ex, len(pieces)):
+        return
+    done = reply.item("completed", [_output_text(reply.text)])
+    ex.event(
+        _responses_event("response.output_text.done", sequence, item_id=reply.item_id, output_index=0,
+                         content_index=0, text=reply.text, logprobs=[])
+        + _responses_event("response.content_part.done", sequence, item_id=reply.item_id, output_index=0,
+                           content_index=0, part=_output_text(reply.text))
+        + _responses_event("response.output_item.done", sequence, output_index=0, item=done)
+        + _responses_event("response.completed", sequence, response=reply.response("completed"))
+    )
+    await ex.finish()
+
+
+@dataclass(slots=True)
+class _MockResponse:
+    id: str
+    item_id: str
+    model: str
+    text: str
+    usage: tuple[int, int]
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+    def item(self, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": self.item_id, "type": "message", "status": status, "role": "assistant", "content": content}
+
+    def response(self, status: str) -> dict[str, Any]:
+        done = status == "completed"
+        prompt, completion = self.usage
+        usage = {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": completion,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + completion,
+        }
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "error": None,
+            "incomplete_details": None,
+            "model": self.model,
+            "output": [self.item("completed", [_output_text(self.text)])] if done else [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": usage if done else None,
+        }
+
+
+def _output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": []}
+
+
+def _responses_event(kind: str, sequence: itertools.count[int], **fields: Any) -> bytes:
+    event = {"type": kind, "sequence_number": next(sequence), **fields}
+    return b"event: %b\ndata: %b\n\n" % (kind.encode(), orjson.dumps(event))
+
+
+def responses_input_text(raw: Any) -> str | None:
+    """The last user text of a Responses `input` (a string or a list of items); None if malformed."""
+    if isinstance(raw, str):
+        return raw
+    if not isinstance(raw, list) or not raw:
+        return None
+    for item in reversed(raw):
+        if isinstance(item, dict) and item.get("type", "message") == "message" and item.get("role") == "user":
+            return text_of(item.get("content"))
+    return ""
+
+
+def _all_input_text(raw: Any) -> str:
+    if isinstance(raw, str):
+        return raw
+    items = raw if isinstance(raw, list) else ()
+    return " ".join(text_of(item.get("content")) for item in items if isinstance(item, dict))
 
 
 class _Exchange:
@@ -653,6 +875,7 @@ class _StreamFaults:
 _BASE_HEADERS = [(b"server", b"mock-upstream")]
 _SSE_HEADERS = [*_BASE_HEADERS, (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 _JSON_HEADERS = [*_BASE_HEADERS, (b"content-type", b"application/json")]
+_TEXT_HEADERS = [*_BASE_HEADERS, (b"content-type", b"text/plain; charset=utf-8")]
 _SSE_HEADERS_CHUNKED = [*_SSE_HEADERS, (b"transfer-encoding", b"chunked")]
 _ANTHROPIC_BLOCK_START = (
     b"event: content_block_start\n"
@@ -662,8 +885,14 @@ _ANTHROPIC_BLOCK_START = (
 _ANTHROPIC_DELTA_HEAD = (
     b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
 )
+# (id prefix, object, choice field) of chat and legacy text-completion stream chunks
+_CHAT_CHUNK = (b"chatcmpl-mock", b"chat.completion.chunk", b"delta")
+_TEXT_CHUNK = (b"cmpl-mock", b"text_completion", b"text")
 _OPENAI_STREAM_ERROR = (
     b'data: {"error":{"message":"Mock upstream failed mid-stream","type":"server_error","param":null,"code":null}}\n\n'
+)
+_RESPONSES_STREAM_ERROR = (
+    b'event: error\ndata: {"type":"error","code":"server_error","message":"Mock upstream failed mid-stream","param":null}\n\n'
 )
 _ANTHROPIC_STREAM_ERROR = (
     b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
@@ -709,19 +938,30 @@ def _route(method: str, path: str) -> tuple[str, str | None] | None:
         return "models", None
     if method != "POST":
         return None
-    if path in ("/v1/chat/completions", "/chat/completions"):
-        return "chat", None
     if path in ("/v1/messages", "/messages"):
         return "messages", None
-    if path in ("/v1/embeddings", "/embeddings"):
-        return "embeddings", None
+    if kind := _OPENAI_ROUTES.get(path.removeprefix("/v1")):
+        return kind, None
+    if path == _AZURE_RESPONSES:
+        return "responses", ""  # per resource, no deployment in the path; api-version still required
     if deployment := _azure_deployment(path):
-        rest = path[len(_AZURE_PREFIX) + len(deployment) + 1 :]
-        if rest == "chat/completions":
-            return "chat", deployment
-        if rest == "embeddings":
-            return "embeddings", deployment
+        rest = path[len(_AZURE_PREFIX) + len(deployment) :]
+        # Azure OpenAI serves no moderations endpoint, so neither does the mock; Responses
+        # live at the resource level (`_AZURE_RESPONSES`), not under a deployment.
+        if (kind := _OPENAI_ROUTES.get(rest)) and kind not in ("moderations", "responses"):
+            return kind, deployment
     return None
+
+
+_OPENAI_ROUTES = {  # path after `/v1` (or after an Azure deployment) -> kind
+    "/chat/completions": "chat",
+    "/completions": "completions",
+    "/embeddings": "embeddings",
+    "/moderations": "moderations",
+    "/audio/transcriptions": "transcriptions",
+    "/responses": "responses",
+}
+_AZURE_RESPONSES = "/openai/responses"
 
 
 _AZURE_PREFIX = "/openai/deployments/"
@@ -735,6 +975,8 @@ def _azure_deployment(path: str) -> str | None:
 
 def _missing_field(kind: str, body: dict[str, Any]) -> str | None:
     """Reject what the real API rejects, so gateway translation bugs show up in tests."""
+    if kind == "completions":
+        return None if _prompt_of(body) is not None else "Missing required parameter `prompt`"
     if not isinstance(body.get("messages"), list):
         return "Missing required parameter `messages`"
     if kind == "messages" and not isinstance(body.get("max_tokens"), int):
@@ -756,7 +998,21 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
+def _prompt_of(body: dict[str, Any]) -> str | None:
+    """A completions prompt as text: a string, several joined by newlines, or a token array."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list) and all(isinstance(item, str) for item in prompt):
+        return "\n".join(prompt)
+    if isinstance(prompt, list) and all(isinstance(item, int) for item in prompt):
+        return " ".join(map(str, prompt))
+    return None
+
+
 def _prompt_tokens(body: dict[str, Any]) -> int:
+    if (prompt := _prompt_of(body)) is not None:
+        return count_tokens(prompt)
     total = count_tokens(text_of(body.get("system")))
     for message in body.get("messages") or ():
         if isinstance(message, dict):
@@ -767,6 +1023,8 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
 def _reply_text(behavior: Behavior, body: dict[str, Any]) -> str:
     if behavior.content is not None:
         return behavior.content
+    if (prompt := _prompt_of(body)) is not None:
+        return prompt if prompt.strip() else FALLBACK_TEXT
     for message in reversed(body.get("messages") or ()):
         if isinstance(message, dict) and message.get("role") == "user":
             text = text_of(message.get("content"))
@@ -805,6 +1063,32 @@ def plan_chunks(text: str, chunks: int | None) -> list[str]:
             out[index] += " "
         out[-1] = out[-1].rstrip()
     return out
+
+
+def _is_multipart(headers: dict[str, str]) -> bool:
+    return headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
+def parse_multipart(content_type: str, body: bytes) -> dict[str, Any] | None:
+    """A multipart/form-data body as {"fields", "file_size", "filename"}; None if unparsable.
+
+    The stdlib `email` parser reads form data well enough for a mock: it is handed the
+    content-type as a header line so it finds the boundary itself.
+    """
+    head = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        return None
+    form: dict[str, Any] = {"fields": {}, "file_size": 0, "filename": None}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if name == "file":
+            form["filename"] = part.get_filename() or ""
+            form["file_size"] = len(data)
+        elif isinstance(name, str):
+            form["fields"][name] = data.decode("utf-8", "replace")
+    return form
 
 
 def embed(text: str, size: int) -> list[float]:

@@ -422,3 +422,130 @@ async def test_http10_stream_is_close_delimited(mock: MockUpstream) -> None:
     assert head.startswith(b"HTTP/1.1 200 OK") and b"transfer-encoding" not in head.lower()
     events = openai_events(payload.decode())
     assert contents(events) == ["old ", "client"] and events[-1] == "[DONE]"
+
+
+# -- text completions, moderations, transcriptions ------------------------------------------
+
+COMPLETIONS = "/v1/completions"
+
+
+def completion_texts(events: list[Any]) -> list[str]:
+    return [e["choices"][0]["text"] for e in events if isinstance(e, dict) and e.get("choices")]
+
+
+async def test_text_completion_json(mock: MockUpstream, client: httpx.AsyncClient) -> None:
+    response = await client.post(COMPLETIONS, json={"model": "inst", "prompt": ["say", "this please"], "max_tokens": 5})
+    body = response.json()
+    assert response.status_code == 200 and body["object"] == "text_completion" and body["id"].startswith("cmpl-")
+    assert body["choices"] == [{"text": "say\nthis please", "index": 0, "logprobs": None, "finish_reason": "stop"}]
+    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+    assert mock.received[0].model == "inst"
+    missing = await client.post("/completions", json={"model": "inst"})
+    assert missing.status_code == 400 and missing.json()["error"]["param"] == "prompt"
+
+
+async def test_text_completion_stream_with_usage(client: httpx.AsyncClient) -> None:
+    body = {"model": "inst", "prompt": "one two three", "stream": True, "stream_options": {"include_usage": True}}
+    events = openai_events((await client.post(COMPLETIONS, json=body)).text)
+    assert completion_texts(events) == ["one ", "two ", "three", ""]
+    assert {e["object"] for e in events[:-1]} == {"text_completion"}
+    assert events[-3]["choices"][0]["finish_reason"] == "stop"
+    assert events[-2]["choices"] == [] and events[-2]["usage"] == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+    assert all(e["usage"] is None for e in events[:-2]) and events[-1] == "[DONE]"
+    plain = openai_events((await client.post(COMPLETIONS, json={**body, "stream_options": None})).text)
+    assert all("usage" not in e for e in plain[:-1]) and plain[-1] == "[DONE]"
+
+
+async def test_text_completion_stream_faults(mock: MockUpstream, client: httpx.AsyncClient) -> None:
+    body = {"model": "inst", "prompt": "p", "stream": True}
+    mock.behaviors["inst"] = Behavior(error_after=1, content="x y z")
+    events = openai_events((await client.post(COMPLETIONS, json=body)).text)
+    assert completion_texts(events) == ["x "] and events[-1]["error"]["type"] == "server_error"
+    mock.behaviors["inst"] = Behavior(malformed_after=0, chunks=2, content="x y z")
+    events = openai_events((await client.post(COMPLETIONS, json=body)).text)
+    assert events[0] == "{not json" and completion_texts(events) == ["x y ", "z", ""]
+    mock.behaviors["inst"] = Behavior(status=429, retry_after=1)
+    limited = await client.post(COMPLETIONS, json=body)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+
+
+async def test_azure_paths_for_every_route(mock: MockUpstream, client: httpx.AsyncClient) -> None:
+    base, query = "/openai/deployments/dep-1", "?api-version=2024-10-21"
+    completion = await client.post(f"{base}/completions{query}", json={"prompt": "hi azure"})
+    assert completion.json()["choices"][0]["text"] == "hi azure" and completion.json()["model"] == "dep-1"
+    embeddings = await client.post(f"{base}/embeddings{query}", json={"input": "x"})
+    assert embeddings.status_code == 200 and embeddings.json()["model"] == "dep-1"
+    audio = await client.post(f"{base}/audio/transcriptions{query}", files={"file": ("a.wav", b"1234")})
+    assert audio.json() == {"text": "transcribed 4 bytes from a.wav"}
+    assert [r.model for r in mock.received] == ["dep-1"] * 3
+    assert (await client.post(f"{base}/moderations{query}", json={"input": "x"})).status_code == 404
+    assert (await client.post(f"{base}/completions", json={"prompt": "no version"})).status_code == 404
+
+
+async def test_moderations(client: httpx.AsyncClient) -> None:
+    body = (await client.post("/v1/moderations", json={"input": ["hello", "you flag-me now"]})).json()
+    assert body["id"].startswith("modr-") and body["model"] == "omni-moderation-latest"
+    assert [r["flagged"] for r in body["results"]] == [False, True]
+    assert body["results"][1]["categories"]["harassment"] is True
+    assert set(body["results"][0]["category_scores"]) == set(body["results"][0]["categories"])
+    named = (await client.post("/moderations", json={"model": "text-moderation-stable", "input": "ok"})).json()
+    assert named["model"] == "text-moderation-stable" and len(named["results"]) == 1
+    missing = await client.post("/v1/moderations", json={"model": "m"})
+    assert missing.status_code == 400 and missing.json()["error"]["param"] == "input"
+
+
+async def test_transcription_records_the_form(mock: MockUpstream, client: httpx.AsyncClient) -> None:
+    audio = bytes(range(256)) * 40 + b"\r\n--\r\n"
+    fields = {"model": "whisper-1", "language": "en"}
+    response = await client.post("/v1/audio/transcriptions", data=fields, files={"file": ("talk.mp3", audio, "audio/mpeg")})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert response.json() == {"text": f"transcribed {len(audio)} bytes from talk.mp3"}
+    rec = mock.received[0]
+    assert rec.json == {"fields": fields, "file_size": len(audio), "filename": "talk.mp3"}
+    assert rec.model == "whisper-1" and not rec.stream
+
+
+@pytest.mark.parametrize(
+    ("response_format", "expected"),
+    [
+        ("text", "transcribed 3 bytes from a.wav\n"),
+        ("srt", "1\n00:00:00,000 --> 00:00:01,000\ntranscribed 3 bytes from a.wav\n\n"),
+        ("vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\ntranscribed 3 bytes from a.wav\n\n"),
+    ],
+)
+async def test_transcription_text_formats(client: httpx.AsyncClient, response_format: str, expected: str) -> None:
+    form = {"model": "w", "response_format": response_format}
+    response = await client.post("/audio/transcriptions", data=form, files={"file": ("a.wav", b"abc")})
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == expected
+
+
+async def test_transcription_bad_bodies(mock: MockUpstream, client: httpx.AsyncClient) -> None:
+    no_file = await client.post("/v1/audio/transcriptions", data={"model": "w"}, files={"other": ("x", b"1")})
+    assert no_file.status_code == 400 and no_file.json()["error"]["param"] == "file"
+    as_json = await client.post("/v1/audio/transcriptions", json={"model": "w"})
+    assert as_json.status_code == 400 and "multipart/form-data" in as_json.json()["error"]["message"]
+    mock.default = Behavior(status=500)
+    fault = await client.post("/v1/audio/transcriptions", files={"file": ("a.wav", b"abc")})
+    assert fault.status_code == 500
+
+
+async def test_gateway_adapters_speak_to_the_mock(mock: MockUpstream, client: httpx.AsyncClient) -> None:
+    """The multipart the OpenAI/Azure adapters build is what the mock (and OpenAI) can read."""
+    from gateway_trio.config import ModelConfig
+    from gateway_trio.deployment import Deployment
+    from gateway_trio.providers import adapter_for
+    from gateway_trio.providers.base import Upload
+
+    upload = Upload(fields={"model": "w", "response_format": "text"}, filename="v.ogg", content=b"\x00" * 99)
+    for provider in ("openai", "azure"):
+        base = mock.base_url + ("/v1" if provider == "openai" else "")
+        dep = Deployment.from_config(ModelConfig(name="w", model=f"{provider}/whisper-dep", api_base=base, api_key="k"))
+        adapter = adapter_for(provider)
+        req = adapter.request("audio_transcription", dep, upload, "whisper-dep", False)
+        response = await client.request(req.method, req.url, headers=req.headers, content=req.content)
+        answer = adapter.response("audio_transcription", response.content, "whisper-dep", response.headers["content-type"])
+        assert answer.content == b"transcribed 99 bytes from v.ogg\n"
+        rec = mock.received[-1]
+        assert rec.json == {"fields": {"model": "whisper-dep", "response_format": "text"}, "file_size": 99, "filename": "v.ogg"}
+    assert mock.received[-1].path == "/openai/deployments/whisper-dep/audio/transcriptions"

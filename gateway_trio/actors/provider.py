@@ -18,6 +18,7 @@ from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEv
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway_trio.providers import adapter_for
+from gateway_trio.providers.usage import chat_usage
 from gateway_trio.transport import make_transport
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class ProviderActor:
         body = self.adapter.response(
             message.call_type, payload, message.model, response.headers.get("content-type", "application/json")
         )
-        usage = body.get("usage") if isinstance(body, dict) else None
+        usage = chat_usage(body.get("usage")) if isinstance(body, dict) else None
         await message.reply.send(Reply(body, usage))
 
     async def _stream(self, message: Dispatch) -> None:

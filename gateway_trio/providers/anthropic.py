@@ -3,8 +3,9 @@
 Requests are rewritten field by field (system prompt, content blocks, tools); answers are
 rebuilt as `chat.completion` dicts, and the event stream as `chat.completion.chunk` payloads,
 so that everything past the adapter sees one wire format.  Legacy text completions ride on the
-same translation: the prompt becomes one user message and the answer's text the completion.  Parameters Anthropic has no use for
-are dropped rather than refused, as clients send OpenAI defaults without thinking.
+same translation: the prompt becomes one user message and the answer's text the completion.
+Parameters Anthropic has no use for are dropped rather than refused, as clients send OpenAI
+defaults without thinking.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.providers.base import AdapterBase, UpstreamRequest
 from gateway_trio.providers.openai import client_safe, malformed, upstream_error_message
+from gateway_trio.providers.responses_chat import chat_body_from_responses, response_from_completion
+from gateway_trio.providers.responses_stream import ResponsesFromChatStream
 from gateway_trio.providers.sse import SSEParser
+from gateway_trio.providers.typed_events import MessagesPassthroughDecoder, passthrough_body
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; OpenAI clients usually omit it
@@ -508,6 +512,33 @@ class AnthropicAdapter(AdapterBase):
 
     def text_completion_stream(self, model: str) -> AnthropicTextStreamDecoder:
         return AnthropicTextStreamDecoder(model)
+
+    # -- anthropic_messages (passed through) and responses (translated through chat) ---------
+
+    def messages_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return self._messages_request(deployment, passthrough_body(body, model, stream))
+
+    def messages_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        message = load_message(payload)
+        if message.get("type") != "message":
+            raise malformed("the answer is not a Message")
+        return message
+
+    def messages_stream(self, model: str) -> MessagesPassthroughDecoder:
+        return MessagesPassthroughDecoder()
+
+    def responses_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return self.chat_request(deployment, chat_body_from_responses(body), model, stream)
+
+    def responses_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return response_from_completion(self.chat_response(payload, model), model)
+
+    def responses_stream(self, model: str) -> ResponsesFromChatStream:
+        return ResponsesFromChatStream(self.chat_stream(model), model)
 
     # No embeddings, moderation or transcription methods: Anthropic serves none of them, so
     # the dispatcher refuses those calls with a 400.

@@ -8,6 +8,9 @@ from gateway_trio.deployment import Deployment
 from gateway_trio.providers.openai import OpenAIAdapter
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when this was written
+# The Responses API arrived in 2025-03-01-preview; older versions (the chat default above
+# included) answer 404 there, so a deployment configured for chat still reaches it.
+RESPONSES_MIN_API_VERSION = "2025-03-01-preview"
 
 
 class AzureAdapter(OpenAIAdapter):
@@ -29,3 +32,13 @@ class AzureAdapter(OpenAIAdapter):
 
     def auth_headers(self, deployment: Deployment) -> dict[str, str]:
         return {"api-key": deployment.api_key} if deployment.api_key else {}
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def responses_url(self, deployment: Deployment, model: str) -> str:
+        """Azure serves Responses per resource, not per deployment: the body's `model` names
+        the deployment (`{api_base}/openai/responses?api-version=...`)."""
+        version = deployment.api_version or RESPONSES_MIN_API_VERSION
+        # Versions are dates (`2025-04-01-preview`), so text order is date order.
+        version = max(version, RESPONSES_MIN_API_VERSION)
+        return f"{self.api_base(deployment)}/openai/responses?api-version={quote(version, safe='')}"

@@ -22,7 +22,10 @@ import httpx
 import orjson
 
 from gateway_trio.deployment import Deployment
+from gateway_trio.providers.base import UpstreamRequest
 from gateway_trio.providers.openai import OpenAIAdapter
+from gateway_trio.providers.responses_chat import chat_body_from_responses, response_from_completion
+from gateway_trio.providers.responses_stream import ResponsesFromChatStream
 
 MOCK_API_BASE = "http://mock.invalid/v1"  # .invalid never resolves, should anything try
 
@@ -38,6 +41,20 @@ class MockAdapter(OpenAIAdapter):
     def local_transport(self, deployment: Deployment) -> httpx.AsyncBaseTransport:
         return MockUpstream(deployment.mock_response)
 
+    # -- responses: translated through chat, so the in-process upstream needs no /responses ---
+    # (anthropic_messages is inherited from OpenAIAdapter, which translates it through chat.)
+
+    def responses_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return self.chat_request(deployment, chat_body_from_responses(body), model, stream)
+
+    def responses_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return response_from_completion(self.chat_response(payload, model), model)
+
+    def responses_stream(self, model: str) -> ResponsesFromChatStream:
+        return ResponsesFromChatStream(self.chat_stream(model), model)
+
 
 class MockUpstream(httpx.AsyncBaseTransport):
     """Answers OpenAI's POST endpoints the way OpenAI does; anything else is a 404.
@@ -52,7 +69,7 @@ class MockUpstream(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
-        route = next((handler for suffix, handler in _ROUTES if path.endswith(suffix)), None)
+        route = next((name for suffix, name in _ROUTES if path.endswith(suffix)), None)
         if request.method != "POST" or route is None:
             return _error(404, f"no mock route for {request.method} {path}")
         payload = await request.aread()
@@ -182,9 +199,12 @@ class _TextReply(_Reply):
         return {"text": self.content, "index": 0, "logprobs": None, "finish_reason": "stop"}
 
     def _choices(self) -> list[dict[str, Any]]:
-        choices = [{"text": piece, "index": 0, "logprobs": None, "finish_reason": None} for piece in _pieces(self.content)]
-        choices.append({"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"})
-        return choices
+        texts = [*_pieces(self.content), ""]
+        last = len(texts) - 1
+        return [
+            {"text": text, "index": 0, "logprobs": None, "finish_reason": "stop" if i == last else None}
+            for i, text in enumerate(texts)
+        ]
 
 
 # -- embeddings, moderations, transcriptions ---------------------------------------------------
@@ -200,24 +220,33 @@ FLAG_WORD = "flag-me"  # the one input the mock moderation flags, so tests can p
 
 
 def _embeddings(body: dict[str, Any]) -> httpx.Response:
-    raw = body.get("input")
-    if raw is None or raw == [] or raw == "":
-        return _error(400, "input: is required")
-    # A string, a token array, or a list of either.
-    inputs = raw if isinstance(raw, list) and not isinstance(raw[0], int) else [raw]
+    inputs = _embedding_inputs(body.get("input"))
+    if inputs is None:
+        return _error(400, "input: must be a non-empty string, token array, or list of either")
     dimensions = body.get("dimensions")
-    size = dimensions if isinstance(dimensions, int) and 0 < dimensions <= MAX_EMBEDDING_DIMENSIONS else EMBEDDING_DIMENSIONS
+    sized = isinstance(dimensions, int) and 0 < dimensions <= MAX_EMBEDDING_DIMENSIONS
+    size = dimensions if sized else EMBEDDING_DIMENSIONS
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     tokens = 0
     for index, item in enumerate(inputs):
-        text = item if isinstance(item, str) else " ".join(map(str, item)) if isinstance(item, list) else str(item)
+        text = item if isinstance(item, str) else " ".join(map(str, item))  # one "word" per token
         tokens += _count_words(text)
         vector = _vector(text, size)
         encoded: Any = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode() if as_base64 else vector
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-    return _json(200, {"object": "list", "data": data, "model": str(body.get("model") or "mock-embedding"), "usage": usage})
+    model = str(body.get("model") or "mock-embedding")
+    return _json(200, {"object": "list", "data": data, "model": model, "usage": usage})
+
+
+def _embedding_inputs(raw: Any) -> list[str | list[int]] | None:
+    """The inputs of an embeddings body (a string, a token array, or a list of either)."""
+    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw)):
+        return [raw] if raw else None
+    if isinstance(raw, list) and raw and all(isinstance(item, (str, list)) for item in raw):
+        return raw
+    return None
 
 
 def _vector(text: str, size: int) -> list[float]:

@@ -16,7 +16,12 @@ import orjson
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.providers.base import AdapterBase, RawBody, Upload, UpstreamRequest
+
+# messages_* and typed_events import this module back as a module, using it only at call time.
+from gateway_trio.providers.messages_chat import chat_body_from_messages, message_from_completion
+from gateway_trio.providers.messages_stream import MessagesFromChatStream
 from gateway_trio.providers.sse import SSEParser
+from gateway_trio.providers.typed_events import ResponsesPassthroughDecoder, parse_object, passthrough_body
 
 MAX_ERROR_CHARS = 500
 
@@ -197,6 +202,37 @@ class OpenAIAdapter(AdapterBase):
             return parse_json_reply(payload, "text", "transcription")
         # response_format text, srt or vtt: the transcript itself, passed on as it came.
         return RawBody(payload, content_type)
+
+    # -- responses (passed through) and anthropic_messages (translated through chat) ---------
+
+    def responses_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        url = self.responses_url(deployment, model)
+        return self._json_request(deployment, url, passthrough_body(body, model, stream))
+
+    def responses_url(self, deployment: Deployment, model: str) -> str:
+        return self.endpoint_url(deployment, model, "responses")
+
+    def responses_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        body = parse_object(payload, "the body")
+        if body.get("object") != "response":
+            raise malformed("the answer is not a Response object")
+        return body
+
+    def responses_stream(self, model: str) -> ResponsesPassthroughDecoder:
+        return ResponsesPassthroughDecoder()
+
+    def messages_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return self.chat_request(deployment, chat_body_from_messages(body), model, stream)
+
+    def messages_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return message_from_completion(self.chat_response(payload, model), model)
+
+    def messages_stream(self, model: str) -> MessagesFromChatStream:
+        return MessagesFromChatStream(self.chat_stream(model), model)
 
     # -- shared pieces -----------------------------------------------------------------------
 

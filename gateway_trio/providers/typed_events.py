@@ -1,4 +1,4 @@
-"""Passing typed-event APIs through unchanged: Anthropic Messages and OpenAI Responses.
+"""Passing the typed-event APIs through unchanged: Anthropic Messages and OpenAI Responses.
 
 When the client speaks the upstream's own format there is nothing to translate; the adapter
 only swaps in the deployment's model, watches the stream for usage, its end and errors, and

@@ -1,0 +1,179 @@
+"""A chat-completions stream retold as OpenAI Responses events.
+
+Wraps the provider's own chat decoder (OpenAI-shaped chunks from the mock, or Anthropic's
+events already turned into chunks), so errors, usage and the end of the stream are seen
+exactly as on a chat call.  Responses streams name every step: an output item is added, its
+content part added, text deltas flow, then each is marked done, and the terminal event
+carries the whole Response with usage; that last one waits for the end of the upstream
+stream, because chat sends usage after the finish reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gateway_trio.providers.base import StreamDecoder
+from gateway_trio.providers.responses_chat import (
+    final_status,
+    function_call_item,
+    item_id,
+    message_item,
+    output_text_part,
+    response_id,
+    response_object,
+)
+from gateway_trio.providers.usage import responses_usage_from_chat
+
+
+@dataclass(slots=True)
+class _Item:
+    """One output item being streamed; `pieces` collects its text or arguments."""
+
+    kind: str  # "message" or "function_call"
+    id: str
+    index: int
+    call_id: Any = None
+    name: Any = None
+    pieces: list[str] = field(default_factory=list)
+    done: bool = False
+
+    def final(self) -> dict[str, Any]:
+        status = "completed" if self.done else "in_progress"
+        if self.kind == "message":
+            return message_item(self.id, "".join(self.pieces), status)
+        return function_call_item(self.id, self.call_id, self.name, "".join(self.pieces), status)
+
+
+class ResponsesFromChatStream:
+    """`feed` takes upstream bytes and returns Responses event payloads (`type` first)."""
+
+    def __init__(self, chat: StreamDecoder, model: str) -> None:
+        self._chat = chat
+        self._model = model
+        self.usage_chunk: bytes | None = None  # chat's usage chunk means nothing to this client
+        self.done = False
+        self._id: str | None = None
+        self._created = int(time.time())
+        self._sequence = 0
+        self._items: list[_Item] = []
+        self._open: _Item | None = None
+        self._calls: dict[int, _Item] = {}  # chat tool-call index -> its item
+        self._finish: Any = None
+        self._events: list[bytes] = []
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return self._chat.usage
+
+    def feed(self, data: bytes) -> list[bytes]:
+        for payload in self._chat.feed(data):
+            self._translate(orjson.loads(payload))
+        if self._chat.done and not self.done:
+            self._complete()
+        events, self._events = self._events, []
+        return events
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        event = {"type": kind, "sequence_number": self._sequence, **fields}
+        self._sequence += 1
+        self._events.append(orjson.dumps(event))
+
+    def _translate(self, chunk: dict[str, Any]) -> None:
+        if self._id is None:
+            self._begin(chunk)
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue  # a Response has one answer; n > 1 was not asked for
+            delta = choice.get("delta") or {}
+            text = delta.get("content") or delta.get("refusal")
+            if isinstance(text, str) and text:
+                self._text(text)
+            for call in delta.get("tool_calls") or ():
+                self._tool_call(call)
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+
+    def _begin(self, chunk: dict[str, Any]) -> None:
+        self._id = response_id(chunk.get("id"))
+        self._model = chunk.get("model") or self._model
+        if isinstance(chunk.get("created"), int):
+            self._created = chunk["created"]
+        for kind in ("response.created", "response.in_progress"):
+            self._emit(kind, response=self._response("in_progress", None))
+
+    def _response(self, status: str, usage: dict[str, Any] | None) -> dict[str, Any]:
+        output = [item.final() for item in self._items]
+        assert self._id is not None
+        return response_object(self._id, self._created, self._model, output, status, usage, self._finish)
+
+    def _text(self, text: str) -> None:
+        item = self._open
+        if item is None or item.kind != "message":
+            item = self._add(_Item("message", item_id("msg"), len(self._items)))
+            self._emit(
+                "response.content_part.added",
+                item_id=item.id,
+                output_index=item.index,
+                content_index=0,
+                part=output_text_part(""),
+            )
+        item.pieces.append(text)
+        self._emit(
+            "response.output_text.delta",
+            item_id=item.id,
+            output_index=item.index,
+            content_index=0,
+            delta=text,
+            logprobs=[],
+        )
+
+    def _tool_call(self, call: dict[str, Any]) -> None:
+        function = call.get("function") or {}
+        tool = call.get("index", 0)
+        item = self._calls.get(tool)
+        if item is None:
+            item = _Item("function_call", item_id("fc"), len(self._items), call.get("id"), function.get("name"))
+            self._calls[tool] = self._add(item)
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            item.pieces.append(arguments)
+            where = {"item_id": item.id, "output_index": item.index}
+            self._emit("response.function_call_arguments.delta", **where, delta=arguments)
+
+    def _add(self, item: _Item) -> _Item:
+        self._close()
+        self._items.append(item)
+        self._open = item
+        added = item.final()
+        if item.kind == "message":
+            added["content"] = []  # its part is announced by response.content_part.added
+        self._emit("response.output_item.added", output_index=item.index, item=added)
+        return item
+
+    def _close(self) -> None:
+        item = self._open
+        if item is None:
+            return
+        self._open = None
+        text = "".join(item.pieces)
+        where = {"item_id": item.id, "output_index": item.index}
+        if item.kind == "message":
+            self._emit("response.output_text.done", **where, content_index=0, text=text, logprobs=[])
+            self._emit("response.content_part.done", **where, content_index=0, part=output_text_part(text))
+        else:
+            self._emit("response.function_call_arguments.done", **where, name=item.name, arguments=text)
+        item.done = True
+        self._emit("response.output_item.done", output_index=item.index, item=item.final())
+
+    def _complete(self) -> None:
+        if self._id is None:
+            self._begin({})
+        self._close()
+        status = final_status(self._finish)
+        terminal = "response.completed" if status == "completed" else "response.incomplete"
+        self._emit(terminal, response=self._response(status, responses_usage_from_chat(self._chat.usage)))
+        self.done = True
