@@ -18,7 +18,7 @@ from typing import AsyncIterator
 import certifi
 import httpx
 
-SHARD_SIZE = 32
+SHARD_SIZE = 8
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
