@@ -22,8 +22,7 @@ from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.providers.base import AdapterBase, UpstreamRequest
 from gateway_trio.providers.openai import client_safe, malformed, upstream_error_message
-from gateway_trio.providers.responses_chat import chat_body_from_responses, response_from_completion
-from gateway_trio.providers.responses_stream import ResponsesFromChatStream
+from gateway_trio.providers.responses_stream import ResponsesThroughChat
 from gateway_trio.providers.sse import SSEParser
 from gateway_trio.providers.typed_events import MessagesPassthroughDecoder, passthrough_body
 
@@ -486,7 +485,7 @@ class AnthropicTextStreamDecoder(AnthropicStreamDecoder):
         return orjson.dumps(self._envelope([choice]))
 
 
-class AnthropicAdapter(AdapterBase):
+class AnthropicAdapter(ResponsesThroughChat, AdapterBase):
     """Anthropic's `/v1/messages`, spoken as OpenAI chat and text completions."""
 
     name = "anthropic"
@@ -513,7 +512,7 @@ class AnthropicAdapter(AdapterBase):
     def text_completion_stream(self, model: str) -> AnthropicTextStreamDecoder:
         return AnthropicTextStreamDecoder(model)
 
-    # -- anthropic_messages (passed through) and responses (translated through chat) ---------
+    # -- anthropic_messages, passed through (responses: translated through chat, by the mixin) -
 
     def messages_request(
         self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
@@ -529,16 +528,6 @@ class AnthropicAdapter(AdapterBase):
     def messages_stream(self, model: str) -> MessagesPassthroughDecoder:
         return MessagesPassthroughDecoder()
 
-    def responses_request(
-        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
-    ) -> UpstreamRequest:
-        return self.chat_request(deployment, chat_body_from_responses(body), model, stream)
-
-    def responses_response(self, payload: bytes, model: str) -> dict[str, Any]:
-        return response_from_completion(self.chat_response(payload, model), model)
-
-    def responses_stream(self, model: str) -> ResponsesFromChatStream:
-        return ResponsesFromChatStream(self.chat_stream(model), model)
 
     # No embeddings, moderation or transcription methods: Anthropic serves none of them, so
     # the dispatcher refuses those calls with a 400.

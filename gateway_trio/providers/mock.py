@@ -24,15 +24,14 @@ import orjson
 from gateway_trio.deployment import Deployment
 from gateway_trio.providers.base import UpstreamRequest
 from gateway_trio.providers.openai import OpenAIAdapter
-from gateway_trio.providers.responses_chat import chat_body_from_responses, response_from_completion
-from gateway_trio.providers.responses_stream import ResponsesFromChatStream
+from gateway_trio.providers.responses_stream import ResponsesThroughChat
 
 MOCK_API_BASE = "http://mock.invalid/v1"  # .invalid never resolves, should anything try
 
 _WORD = re.compile(r"\S+\s*")
 
 
-class MockAdapter(OpenAIAdapter):
+class MockAdapter(ResponsesThroughChat, OpenAIAdapter):
     name = "mock"
 
     def api_base(self, deployment: Deployment) -> str:
@@ -41,19 +40,8 @@ class MockAdapter(OpenAIAdapter):
     def local_transport(self, deployment: Deployment) -> httpx.AsyncBaseTransport:
         return MockUpstream(deployment.mock_response)
 
-    # -- responses: translated through chat, so the in-process upstream needs no /responses ---
-    # (anthropic_messages is inherited from OpenAIAdapter, which translates it through chat.)
-
-    def responses_request(
-        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
-    ) -> UpstreamRequest:
-        return self.chat_request(deployment, chat_body_from_responses(body), model, stream)
-
-    def responses_response(self, payload: bytes, model: str) -> dict[str, Any]:
-        return response_from_completion(self.chat_response(payload, model), model)
-
-    def responses_stream(self, model: str) -> ResponsesFromChatStream:
-        return ResponsesFromChatStream(self.chat_stream(model), model)
+    # /v1/responses goes through chat (ResponsesThroughChat), and /v1/messages through the
+    # OpenAI adapter's translation, so the in-process upstream needs only chat endpoints.
 
 
 class MockUpstream(httpx.AsyncBaseTransport):

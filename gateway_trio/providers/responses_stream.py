@@ -18,6 +18,7 @@ import orjson
 
 from gateway_trio.providers.base import StreamDecoder
 from gateway_trio.providers.responses_chat import (
+    chat_body_from_responses,
     final_status,
     function_call_item,
     item_id,
@@ -25,6 +26,7 @@ from gateway_trio.providers.responses_chat import (
     output_text_part,
     response_id,
     response_object,
+    response_from_completion,
 )
 from gateway_trio.providers.usage import responses_usage_from_chat
 
@@ -177,3 +179,16 @@ class ResponsesFromChatStream:
         terminal = "response.completed" if status == "completed" else "response.incomplete"
         self._emit(terminal, response=self._response(status, responses_usage_from_chat(self._chat.usage)))
         self.done = True
+
+
+class ResponsesThroughChat:
+    """For providers without a Responses API: serve `/v1/responses` through their chat methods."""
+
+    def responses_request(self, deployment: Any, body: dict[str, Any], model: str, stream: bool) -> Any:
+        return self.chat_request(deployment, chat_body_from_responses(body), model, stream)  # type: ignore[attr-defined]
+
+    def responses_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return response_from_completion(self.chat_response(payload, model), model)  # type: ignore[attr-defined]
+
+    def responses_stream(self, model: str) -> ResponsesFromChatStream:
+        return ResponsesFromChatStream(self.chat_stream(model), model)  # type: ignore[attr-defined]
