@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 import traceback
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
@@ -80,6 +81,7 @@ class Pipeline:
         self.hooks = hooks
         self.callbacks = callbacks
         self.guardrails = guardrails
+        self.finished: Counter[tuple[str, str]] = Counter()  # (call_type, status): for /metrics
 
     async def serve(self, call: Call) -> Answer:
         try:
@@ -274,6 +276,7 @@ class Pipeline:
         if call.finished:
             return
         call.finished = True
+        self.finished[call.call_type, status] += 1
         self.callbacks.finished(call, spend_record(call, status, error), response, error)
 
 

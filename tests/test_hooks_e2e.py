@@ -205,3 +205,16 @@ async def test_hooks_named_in_the_config_are_loaded(upstream):
         response = await client.post("/v1/chat/completions", json=chat("gpt"), headers=AUTH)
     assert response.headers["x-hook-new"] == "1"
     assert type(gateway.hooks.hooks[0]).__name__ == "CallInfoHeaders"
+
+
+async def test_metrics_count_calls_and_hook_failures(upstream):
+    config = config_for(upstream, hooks={"timeout_s": 0.2})
+    async with client_and_gateway(config, hooks=[hc.Broken()]) as (client, gateway):
+        await client.post("/v1/chat/completions", json=chat("gpt"), headers=AUTH)
+        await eventually(lambda: sum(gateway.callbacks.failures.values()) >= 2)
+        text = (await client.get("/metrics")).text
+    assert 'gateway_calls_total{call_type="completion",status="success"} 1.0' in text
+    assert 'gateway_hook_failures_total{hook="Broken.async_post_call_success_hook"} 1.0' in text
+    assert "gateway_callback_events_dropped_total 0.0" in text
+    assert 'gateway_deployment_in_flight{model_group="gpt"' in text
+    assert MASTER not in text and "sk-upstream" not in text

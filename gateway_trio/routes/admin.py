@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Blueprint, Response, request
 
 from gateway_trio.auth import Authenticator
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
+from gateway_trio.metrics import metrics_text, registry_for
 
 JSON = "application/json"
 
@@ -33,6 +35,12 @@ def admin_routes(gateway: Gateway) -> Blueprint:
     @routes.get("/health/liveness")
     async def liveliness() -> Response:
         return Response(orjson.dumps("I'm alive!"), 200, content_type=JSON)
+
+    registry = registry_for(gateway)
+
+    @routes.get("/metrics")
+    async def metrics() -> Response:
+        return Response(metrics_text(registry), 200, content_type=CONTENT_TYPE_LATEST)
 
     @routes.get("/health/readiness")
     async def readiness() -> Response:
