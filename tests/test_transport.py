@@ -11,7 +11,8 @@ def test_shards_are_small_and_cover_the_limit():
     transport = ShardedTransport(1000, shard_size=32)
     assert len(transport.shards) == 32
     assert all(shard._pool._max_connections == 32 for shard in transport.shards)
-    assert len(ShardedTransport(10).shards) == 1
+    assert len(ShardedTransport(10, shard_size=32).shards) == 1
+    assert len(ShardedTransport(10, shard_size=8).shards) == 2
 
 
 async def test_requests_spread_and_slots_come_back(upstream):
