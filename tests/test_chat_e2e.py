@@ -292,3 +292,12 @@ async def test_max_parallel_requests_bounds_upstream_concurrency(upstream):
                 nursery.start_soon(ask)
     assert statuses == [200] * 6
     assert upstream.max_open_connections <= 2
+
+
+async def test_streams_reuse_upstream_connections(upstream):
+    upstream.default = Behavior(chunks=4)
+    async with gateway_client(config_for(upstream)) as client:
+        for _ in range(5):
+            response = await client.post("/v1/chat/completions", json=chat("gpt", stream=True))
+            assert sse_payloads(response.text)[-1] == "[DONE]"
+    assert len({record.connection_id for record in upstream.received}) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from typing import AsyncIterator
 import httpx
 import trio
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 INBOX_SIZE = 256
 CONNECT_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 30.0
+DRAIN_TIMEOUT_S = 0.5
 
 
 class ProviderActor:
@@ -86,7 +88,8 @@ class ProviderActor:
             if response.status_code >= 400:
                 raise self._error(response, await response.aread())
             decoder = self.adapter.stream(message.call_type, message.model)
-            async for raw in response.aiter_bytes():
+            body = response.aiter_bytes()
+            async for raw in body:
                 payloads = decoder.feed(raw)
                 if payloads:
                     await message.reply.send(Chunks(payloads))
@@ -95,6 +98,7 @@ class ProviderActor:
             if not decoder.done and not getattr(decoder, "ends_at_eof", False):
                 raise UpstreamError("upstream stream ended before it was complete")
             await message.reply.send(StreamEnd(decoder.usage, getattr(decoder, "usage_chunk", None)))
+            await _finish_reading(body)
         finally:
             await _aclose_now(response)
 
@@ -109,6 +113,14 @@ class ProviderActor:
             upstream_status=status,
             retry_after=_retry_after(response.headers.get("retry-after")),
         )
+
+
+async def _finish_reading(body: AsyncIterator[bytes]) -> None:
+    """Read what follows the end-of-stream event (the chunked body's terminator), briefly, so
+    the connection goes back to the pool instead of being closed and opened again."""
+    with trio.move_on_after(DRAIN_TIMEOUT_S):
+        async for _ in body:
+            pass
 
 
 async def _aclose_now(response: httpx.Response) -> None:
