@@ -47,10 +47,10 @@ class Gateway:
         transports = transports or {}
         hook_config = config.hooks
         allow_imports_beside(config.source)
-        self.hooks = HookSet([*(load_hook(name) for name in hook_config.callbacks), *(hooks or [])],
-                             timeout_s=hook_config.timeout_s)
-        self.spend = SpendWriter(config.database.url, config.database.flush_interval_s)
         self.guardrails = GuardrailStage([configure(g) for g in config.guardrails])
+        self.hooks = HookSet([*(load_hook(name) for name in hook_config.callbacks), *(hooks or [])],
+                             timeout_s=hook_config.timeout_s, scoped=self.guardrails.hook_implementers())
+        self.spend = SpendWriter(config.database.url, config.database.flush_interval_s)
         self.callbacks = CallbackActor(
             self.hooks,
             input_callbacks=[load_object(n) for n in hook_config.input_callback],

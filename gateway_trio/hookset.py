@@ -77,9 +77,17 @@ class HookRefusal(Exception):
         self.text = text
 
 
+Active = frozenset[str] | None  # names of the guardrails active on a call; None: no filtering
+
+
 class HookSet:
-    def __init__(self, hooks: Iterable[Any], *, timeout_s: float = 5.0) -> None:
-        self.hooks = list(hooks)
+    """`scoped` maps guardrails that implement hook methods to their names: such a hook runs
+    only on calls where that guardrail is active (default_on, asked for, or the deployment's)."""
+
+    def __init__(self, hooks: Iterable[Any], *, timeout_s: float = 5.0, scoped: dict[str, Any] | None = None) -> None:
+        scoped = scoped or {}
+        self.hooks = [*hooks, *scoped.values()]
+        self.scope_of = {id(hook): name for name, hook in scoped.items()}
         self.timeout_s = timeout_s
         self.cache = DualCache()
         self.failures: Counter[str] = Counter()
@@ -91,6 +99,11 @@ class HookSet:
         self.stream_wrappers = self.by_method["async_post_call_streaming_iterator_hook"]
         self.header_hooks = self.by_method["async_post_call_response_headers_hook"]
         self.logs = any(self.by_method[m] for m in LOGGING)
+
+    def _chosen(self, hooks: list[Any], active: Active) -> list[Any]:
+        if not self.scope_of or active is None:
+            return hooks
+        return [h for h in hooks if id(h) not in self.scope_of or self.scope_of[id(h)] in active]
 
     @property
     def sees_chunks(self) -> bool:
@@ -117,9 +130,11 @@ class HookSet:
 
     # --- pre call ------------------------------------------------------------------------
 
-    async def run_pre_call(self, user: UserAPIKeyAuth, data: dict[str, Any], call_type: str) -> dict[str, Any]:
+    async def run_pre_call(
+        self, user: UserAPIKeyAuth, data: dict[str, Any], call_type: str, active: Active = None
+    ) -> dict[str, Any]:
         """Let each hook edit, refuse (HookRefusal) or reject (its exception) the request."""
-        for hook in self.pre_call:
+        for hook in self._chosen(self.pre_call, active):
             with trio.move_on_after(self.timeout_s) as waiting:
                 result = await hook.async_pre_call_hook(user, self.cache, data, call_type)
             if waiting.cancelled_caught:
@@ -133,8 +148,8 @@ class HookSet:
 
     # --- after the answer ----------------------------------------------------------------
 
-    async def run_post_success(self, data: dict[str, Any], user: UserAPIKeyAuth, response: Any) -> Any:
-        for hook in self.post_success:
+    async def run_post_success(self, data: dict[str, Any], user: UserAPIKeyAuth, response: Any, active: Active = None) -> Any:
+        for hook in self._chosen(self.post_success, active):
             ok, result = await self._guarded(
                 hook, "async_post_call_success_hook",
                 lambda: hook.async_post_call_success_hook(data=data, user_api_key_dict=user, response=response),
@@ -144,9 +159,10 @@ class HookSet:
         return response
 
     async def run_post_failure(
-        self, data: dict[str, Any], error: Exception, user: UserAPIKeyAuth, traceback_str: str | None
+        self, data: dict[str, Any], error: Exception, user: UserAPIKeyAuth, traceback_str: str | None,
+        active: Active = None,
     ) -> Exception:
-        for hook in self.post_failure:
+        for hook in self._chosen(self.post_failure, active):
             ok, result = await self._guarded(
                 hook, "async_post_call_failure_hook",
                 lambda: hook.async_post_call_failure_hook(data, error, user, traceback_str),
@@ -162,10 +178,11 @@ class HookSet:
         response: Any,
         request_headers: dict[str, str],
         call_info: dict[str, Any],
+        active: Active = None,
     ) -> dict[str, str]:
         """Merged headers from every headers hook; later hooks win."""
         merged: dict[str, str] = {}
-        for hook in self.header_hooks:
+        for hook in self._chosen(self.header_hooks, active):
             form = headers_hook_form(type(hook))
             method = hook.async_post_call_response_headers_hook
             if form == "none":
@@ -181,8 +198,8 @@ class HookSet:
 
     # --- streams ------------------------------------------------------------------------
 
-    async def run_per_chunk(self, user: UserAPIKeyAuth, chunk: Any) -> Any:
-        for hook in self.per_chunk:
+    async def run_per_chunk(self, user: UserAPIKeyAuth, chunk: Any, active: Active = None) -> Any:
+        for hook in self._chosen(self.per_chunk, active):
             ok, result = await self._guarded(
                 hook, "async_post_call_streaming_hook",
                 lambda: hook.async_post_call_streaming_hook(user_api_key_dict=user, response=chunk),
@@ -191,9 +208,11 @@ class HookSet:
                 chunk = result
         return chunk
 
-    def wrap_stream(self, user: UserAPIKeyAuth, chunks: AsyncIterator[Any], data: dict[str, Any]) -> AsyncIterator[Any]:
+    def wrap_stream(
+        self, user: UserAPIKeyAuth, chunks: AsyncIterator[Any], data: dict[str, Any], active: Active = None
+    ) -> AsyncIterator[Any]:
         """Chain every iterator hook around the stream, first configured innermost."""
-        for hook in self.stream_wrappers:
+        for hook in self._chosen(self.stream_wrappers, active):
             chunks = hook.async_post_call_streaming_iterator_hook(
                 user_api_key_dict=user, response=chunks, request_data=data
             )

@@ -108,7 +108,7 @@ class Pipeline:
 
     async def _pre_call(self, call: Call) -> None:
         try:
-            call.body = await self.hooks.run_pre_call(call.user, call.body, call.call_type)
+            call.body = await self.hooks.run_pre_call(call.user, call.body, call.call_type, self._active(call))
         except (HookRefusal, GatewayError):
             raise
         except Exception as error:
@@ -128,7 +128,7 @@ class Pipeline:
         if self.hooks.post_success or self.hooks.header_hooks:
             response = ModelResponse(body, hidden_params(call))
             if self.hooks.post_success:
-                response = await self.hooks.run_post_success(call.body, call.user, response)
+                response = await self.hooks.run_post_success(call.body, call.user, response, self._active(call))
                 body = unwrap(response)
             extra.update(getattr(response, "_hidden_params", {}).get("additional_headers") or {})
         headers = self._headers(call, with_cost=True)
@@ -147,7 +147,9 @@ class Pipeline:
 
     async def _error_answer(self, call: Call, error: GatewayError) -> Answer:
         if self.hooks.post_failure:
-            replaced = await self.hooks.run_post_failure(call.body, error, call.user, traceback.format_exc())
+            replaced = await self.hooks.run_post_failure(
+                call.body, error, call.user, traceback.format_exc(), self._active(call)
+            )
             if replaced is not error:
                 error = rejection(replaced)
         headers = self._headers(call)
@@ -190,6 +192,12 @@ class Pipeline:
         self.finish(call, "success", None, None)
         return Answer(200, headers, frames=_once(frames), content_type=SSE)
 
+    def _active(self, call: Call) -> frozenset[str] | None:
+        """Guardrails active on this call, for hooks that guardrails implement themselves."""
+        if not self.hooks.scope_of:
+            return None
+        return frozenset(self.guardrails.active_names(call))
+
     def _headers(self, call: Call, *, with_cost: bool = False) -> dict[str, str]:
         headers = gateway_headers(call, with_cost=with_cost)
         if self.guardrails:
@@ -202,7 +210,7 @@ class Pipeline:
         if not self.hooks.header_hooks:
             return {}
         return await self.hooks.run_response_headers(
-            call.body, call.user, response, call.request_headers, call_info(call)
+            call.body, call.user, response, call.request_headers, call_info(call), self._active(call)
         )
 
     # --- streams ------------------------------------------------------------------------
@@ -253,13 +261,14 @@ class Pipeline:
                 for payload in batch:
                     yield ModelResponseStream(orjson.loads(payload), hidden)
 
-        chunks = self.hooks.wrap_stream(call.user, chunk_objects(), call.body)
+        active = self._active(call)
+        chunks = self.hooks.wrap_stream(call.user, chunk_objects(), call.body, active)
         try:
             async for chunk in chunks:
                 if self.hooks.per_chunk:
                     if isinstance(chunk, dict):  # iterator hooks may yield plain dicts
                         chunk = ModelResponseStream(chunk, hidden)
-                    chunk = await self.hooks.run_per_chunk(call.user, chunk)
+                    chunk = await self.hooks.run_per_chunk(call.user, chunk, active)
                 encoded = _encode_chunk(chunk)
                 if encoded is not None:
                     yield [encoded]

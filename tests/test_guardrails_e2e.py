@@ -206,3 +206,15 @@ async def test_logging_only_masks_what_hooks_log_not_what_the_client_gets(upstre
     assert kwargs["messages"][0]["content"] == "reach me at [EMAIL]"
     assert response_obj.choices[0].message.content == "reach me at [EMAIL]"
     assert upstream.received[0].json["messages"][0]["content"] == "reach me at zed@example.com"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_guardrails_written_as_hook_methods_run_only_where_active(upstream, stream):
+    upstream.default = Behavior(content="a bad word here", chunks=4)
+    rule = {"name": "redact", "guardrail": "stage_guardrails:RedactingStreamGuardrail", "mode": "post_call"}
+    async with client_and_gateway(config_for(upstream, [rule], model_guardrails=("redact",))) as (client, _):
+        guarded = await client.post("/v1/chat/completions", json=chat("guarded", stream=stream))
+        unguarded = await client.post("/v1/chat/completions", json=chat("open", stream=stream))
+    read = content_of if stream else (lambda text: orjson.loads(text)["choices"][0]["message"]["content"])
+    assert read(guarded.text) == "a *** word here"
+    assert read(unguarded.text) == "a bad word here"

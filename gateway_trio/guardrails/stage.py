@@ -101,6 +101,10 @@ class GuardrailStage:
             raise BadRequest(f"unknown guardrail(s): {', '.join(unknown)}", param="guardrails")
 
     def active(self, call: Call, mode: str) -> list[Guardrail]:
+        return [self.by_name[n] for n in self.active_names(call) if mode in self.by_name[n].modes]
+
+    def active_names(self, call: Call) -> list[str]:
+        """default_on, then the request's, then the chosen deployment's (once routed)."""
         names = list(self.default_on)
         for name in call.requested_guardrails:
             if name not in names:
@@ -109,7 +113,13 @@ class GuardrailStage:
             for name in call.deployment.guardrails:
                 if name not in names:
                     names.append(name)
-        return [self.by_name[n] for n in names if n in self.by_name and mode in self.by_name[n].modes]
+        return [n for n in names if n in self.by_name]
+
+    def hook_implementers(self) -> dict[str, CustomGuardrail]:
+        """Guardrails that implement hook methods themselves (run through the HookSet)."""
+        from gateway_trio.hookset import IN_LINE, overrides
+
+        return {g.name: g.impl for g in self.by_name.values() if any(overrides(g.impl, m) for m in IN_LINE)}
 
     def applied_names(self, call: Call) -> list[str]:
         """For `x-gateway-applied-guardrails`: what ran, and post-call ones a stream will run."""
