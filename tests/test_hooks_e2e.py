@@ -218,3 +218,32 @@ async def test_metrics_count_calls_and_hook_failures(upstream):
     assert "gateway_callback_events_dropped_total 0.0" in text
     assert 'gateway_deployment_in_flight{model_group="gpt"' in text
     assert MASTER not in text and "sk-upstream" not in text
+
+
+async def test_pre_call_refusal_is_a_400_off_the_chat_routes(upstream):
+    class RefuseAll(hc.CustomLogger):
+        async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+            return f"no {call_type} today"
+
+    async with client_and_gateway(config_for(upstream), hooks=[RefuseAll()]) as (client, _):
+        response = await client.post("/v1/embeddings", json={"model": "gpt", "input": "x"}, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "no embeddings today"
+    assert not upstream.received
+
+
+async def test_a_full_mailbox_drops_and_counts_events():
+    import trio
+
+    from gateway_trio.actors.callbacks import CallbackActor
+    from gateway_trio.channels.events import HookEvent
+    from gateway_trio.hookset import HookSet
+
+    actor = CallbackActor(HookSet([]), inbox_size=3)
+    for _ in range(5):
+        actor.post(HookEvent("stream_chunk", {"call_id": "c", "chunk": b"{}"}))
+    assert actor.dropped == 2
+    actor.close()
+    actor.post(HookEvent("stream_chunk", {"call_id": "c", "chunk": b"{}"}))
+    assert actor.dropped == 3
+    await trio.lowlevel.checkpoint()

@@ -182,3 +182,48 @@ async def test_pass_through_forward_headers(upstream):
     assert sse_payloads(response.text)[-1] == "[DONE]"
     sent = upstream.received[0]
     assert sent.headers["x-custom"] == "yes" and "authorization" not in sent.headers
+
+
+def blocking_config(upstream, mode):
+    models = [{"name": "m", "model": "openai/route-model", "api_base": f"{upstream.base_url}/v1", "guardrails": ["no-secrets"]}]
+    guardrails = [{"name": "no-secrets", "guardrail": "regex", "mode": mode, "params": {"patterns": ["SECRET-[0-9]+"]}}]
+    return make_config(models=models, guardrails=guardrails, server={"master_key": MASTER}, router={"num_retries": 0})
+
+
+def with_secret(route, body):
+    secret = "tell me SECRET-42"
+    if route == "messages":
+        return {**body, "messages": [{"role": "user", "content": secret}]}
+    if route == "chat":
+        return {**body, "messages": [{"role": "user", "content": secret}]}
+    key = "prompt" if route == "completions" else "input"
+    return {**body, key: secret}
+
+
+@pytest.mark.parametrize(("route", "stream"), [c for c in CASES if c[0] != "transcriptions"])
+async def test_model_level_pre_call_guardrail_blocks_on_every_route(upstream, route, stream):
+    path, extra, _ = ROUTES[route]
+    body = with_secret(route, {"model": "m", **extra, **({"stream": True} if stream else {})})
+    async with client_and_gateway(blocking_config(upstream, "pre_call")) as (client, _):
+        response = await client.post(path, json=body, headers=AUTH)
+    assert response.status_code == 400
+    assert "guardrail" in response.text and "SECRET-42" not in response.text
+    assert response.headers["x-gateway-applied-guardrails"] == "no-secrets"
+    assert not upstream.received
+
+
+@pytest.mark.parametrize(("route", "stream"), [c for c in CASES if c[0] in ("chat", "completions", "responses", "messages")])
+async def test_model_level_post_call_guardrail_blocks_answers_on_every_route(upstream, route, stream):
+    upstream.default = Behavior(content="the answer is SECRET-7 indeed")
+    async with client_and_gateway(blocking_config(upstream, "post_call")) as (client, gateway):
+        response = await send(client, route, stream=stream)
+        logged = await records(client, gateway, 1)
+    if stream:
+        tail = response.text.strip().split("\n")[-1]
+        assert "guardrail" in tail
+        assert "[DONE]" not in response.text and "message_stop" not in response.text
+        assert "response.completed" not in response.text
+    else:
+        assert response.status_code == 400 and "SECRET-7" not in response.text
+    assert logged[0]["status"] == "failure"
+    assert logged[0]["guardrail_information"][0]["status"] == "blocked"

@@ -199,6 +199,7 @@ class StreamGuard:
         self.chunks_seen = 0
         self._held: list[tuple[dict[str, Any], list[text_slots.Slot]]] = []
         self._held_chars = 0
+        self._closing: list[bytes] = []
 
     async def filter(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
         try:
@@ -206,6 +207,9 @@ class StreamGuard:
                 out: list[bytes] = []
                 for payload in batch:
                     chunk = orjson.loads(payload)
+                    if text_slots.is_closing_event(self.call.call_type, chunk):
+                        self._closing.append(payload)  # held until the end-of-stream checks pass
+                        continue
                     slots = text_slots.chunk_slots(self.call.call_type, chunk)
                     piece = "".join(text_slots.read(slots))
                     self.text.append(piece)
@@ -223,6 +227,7 @@ class StreamGuard:
                     yield out
             tail = await self._release() if self._held else []
             await self._check(self.sampled + self.at_end, "".join(self.text))
+            tail.extend(self._closing)
             if tail:
                 yield tail
         except GuardrailBlocked as error:

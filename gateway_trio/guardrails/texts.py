@@ -109,3 +109,19 @@ def read(slots: list[Slot]) -> list[str]:
 def write(slots: list[Slot], texts: list[str]) -> None:
     for (container, key), text in zip(slots, texts):
         container[key] = text
+
+
+# Typed-event formats close with events that repeat the whole text or mark success; a
+# post-call check at the end of the stream must be able to withhold them.
+CLOSING_EVENTS = {
+    "anthropic_messages": frozenset({"message_delta", "message_stop"}),
+    "responses": frozenset({
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.completed", "response.incomplete", "response.failed",
+    }),
+}
+
+
+def is_closing_event(call_type: str, chunk: Any) -> bool:
+    closing = CLOSING_EVENTS.get(call_type)
+    return closing is not None and isinstance(chunk, dict) and chunk.get("type") in closing
