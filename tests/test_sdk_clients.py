@@ -49,6 +49,12 @@ async def test_openai_sdk_on_every_route(upstream):
         completion = await in_thread(lambda: client.completions.create(model="gpt", prompt="complete me"))
         assert completion.choices[0].text
 
+        def stream_completion():
+            return "".join(c.choices[0].text for c in client.completions.create(
+                model="gpt", prompt="complete me too", stream=True) if c.choices)
+
+        assert await in_thread(stream_completion) == "complete me too"
+
         embedding = await in_thread(lambda: client.embeddings.create(model="gpt", input=["a", "b"]))
         assert len(embedding.data) == 2 and embedding.data[0].embedding
 
@@ -64,6 +70,13 @@ async def test_openai_sdk_on_every_route(upstream):
 
         final = await in_thread(stream_response)
         assert final.output_text == "stream a response" and final.id.startswith("resp_")
+
+        def stream_openai_response():
+            with client.responses.stream(model="gpt", input="passed through") as events:
+                return events.get_final_response()
+
+        passed = await in_thread(stream_openai_response)
+        assert passed.output_text == "passed through" and passed.id.startswith("resp_")
 
         transcript = await in_thread(lambda: client.audio.transcriptions.create(
             model="gpt", file=("clip.wav", io.BytesIO(b"RIFF" + b"\0" * 100), "audio/wav")))
