@@ -1,4 +1,4 @@
-"""The `gateway-trio` command: serve, check-config."""
+"""The `gateway-trio` command: serve, check-config, import-litellm."""
 
 from __future__ import annotations
 
@@ -35,6 +35,42 @@ def describe(config: GatewayConfig) -> str:
     return "\n".join(lines)
 
 
+def import_litellm(source: str, output: str | None) -> int:
+    import tomli
+    import yaml
+
+    from gateway_trio.config import parse_config
+    from gateway_trio.litellm_import import convert
+    from gateway_trio.toml_writer import dumps
+
+    try:
+        with open(source, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as error:
+        print(f"error: {source}: cannot read: {error}", file=sys.stderr)
+        return 1
+    if not isinstance(document, dict):
+        print(f"error: {source}: expected a mapping at the top level", file=sys.stderr)
+        return 1
+    conversion = convert(document)
+    text = f"# Converted from {os.path.basename(source)} by gateway-trio import-litellm\n\n" + dumps(
+        conversion.config, subtables={"models": ("info",), "guardrails": ("params",)}
+    )
+    for what in conversion.skipped:
+        print(f"skipped: {what}", file=sys.stderr)
+    try:
+        parse_config(tomli.loads(text), output or "<output>", resolve_env=False)
+    except ConfigError as error:
+        print(f"error: the converted config does not validate:\n{error}", file=sys.stderr)
+        return 1
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gateway-trio", description="An LLM API gateway on trio.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-level", default=os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
     check = commands.add_parser("check-config", help="validate a config and print what it defines")
     check.add_argument("path")
+    convert = commands.add_parser("import-litellm", help="convert a LiteLLM proxy config (YAML) to TOML")
+    convert.add_argument("source", metavar="IN.yaml")
+    convert.add_argument("-o", "--output", metavar="OUT.toml", help="write here instead of standard output")
     args = parser.parse_args(argv)
+
+    if args.command == "import-litellm":
+        return import_litellm(args.source, args.output)
 
     if args.command == "check-config":
         try:

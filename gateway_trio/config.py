@@ -204,10 +204,10 @@ def _describe(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_config(raw: dict[str, Any], source: str = "<memory>") -> GatewayConfig:
-    """Validate an already-parsed TOML document."""
+def parse_config(raw: dict[str, Any], source: str = "<memory>", *, resolve_env: bool = True) -> GatewayConfig:
+    """Validate an already-parsed TOML document (`resolve_env=False` keeps `os.environ/` as is)."""
     try:
-        resolved = _resolve_env(raw, "")
+        resolved = _resolve_env(raw, "") if resolve_env else raw
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
