@@ -201,6 +201,23 @@ class Dispatcher:
             raise outcome["blocked"]
         return outcome["event"]
 
+    async def probe(self, deployment: Deployment, call_type: str, body: dict[str, Any], timeout_s: float) -> None:
+        """One bare request to one deployment (for /health): no routing, retries, hooks or records."""
+        reply, events = trio.open_memory_channel[ProviderEvent](CHUNK_BUFFER)
+        scope = trio.CancelScope()
+        try:
+            model = deployment.upstream_model(deployment.group)
+            await self.providers[deployment.id].dispatch(Dispatch(call_type, body, model, False, reply, scope))
+            with trio.move_on_after(timeout_s) as waiting:
+                event = await _receive_first(events)
+            if waiting.cancelled_caught:
+                raise UpstreamTimeout(f"no answer within {timeout_s:g} s")
+            if isinstance(event, Failure):
+                raise event.error
+        finally:
+            scope.cancel()
+            events.close()
+
     def report(self, call: Call, *, ok: bool, counts_as_failure: bool = True) -> None:
         deployment = call.deployment
         if deployment is None:

@@ -301,3 +301,19 @@ async def test_streams_reuse_upstream_connections(upstream):
             response = await client.post("/v1/chat/completions", json=chat("gpt", stream=True))
             assert sse_payloads(response.text)[-1] == "[DONE]"
     assert len({record.connection_id for record in upstream.received}) == 1
+
+
+async def test_health_probes_every_deployment(upstream):
+    upstream.behaviors["down"] = Behavior(status=500)
+    models = [openai_model(upstream, name="up", model="fine"), openai_model(upstream, name="broken", model="down"),
+              openai_model(upstream, name="emb", model="emb-model", info={"mode": "embedding"})]
+    config = config_for(upstream, *models, server={"master_key": MASTER})
+    async with gateway_client(config) as client:
+        denied = await client.get("/health")
+        report = (await client.get("/health", headers={"authorization": f"Bearer {MASTER}"})).json()
+    assert denied.status_code == 401
+    assert report["healthy_count"] == 2 and report["unhealthy_count"] == 1
+    assert {e["model_group"] for e in report["healthy_endpoints"]} == {"up", "emb"}
+    assert report["unhealthy_endpoints"][0]["model_group"] == "broken"
+    assert "sk-upstream-secret" not in str(report)
+    assert {r.path for r in upstream.received} == {"/v1/chat/completions", "/v1/embeddings"}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import orjson
+import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Blueprint, Response, request
 
 from gateway_trio.auth import Authenticator
-from gateway_trio.errors import GatewayError
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import Forbidden, GatewayError
 from gateway_trio.gateway import Gateway
 from gateway_trio.metrics import metrics_text, registry_for
 
@@ -38,6 +40,18 @@ def admin_routes(gateway: Gateway) -> Blueprint:
 
     registry = registry_for(gateway)
 
+    @routes.get("/health")
+    async def health() -> Response:
+        try:
+            if authenticate(request.headers) is not authenticate.master:
+                raise Forbidden("only the master key may probe deployments")
+        except GatewayError as error:
+            return Response(error.openai_json(), error.status, content_type=JSON)
+        healthy, unhealthy = await probe_all(gateway)
+        body = {"healthy_endpoints": healthy, "unhealthy_endpoints": unhealthy,
+                "healthy_count": len(healthy), "unhealthy_count": len(unhealthy)}
+        return Response(orjson.dumps(body), 200, content_type=JSON)
+
     @routes.get("/metrics")
     async def metrics() -> Response:
         return Response(metrics_text(registry), 200, content_type=CONTENT_TYPE_LATEST)
@@ -49,3 +63,39 @@ def admin_routes(gateway: Gateway) -> Blueprint:
         return Response(orjson.dumps(body), 200 if ready else 503, content_type=JSON)
 
     return routes
+
+
+PROBES = {
+    "chat": ("completion", {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}),
+    "completion": ("text_completion", {"prompt": "ping", "max_tokens": 1}),
+    "embedding": ("embeddings", {"input": "ping"}),
+    "moderation": ("moderation", {"input": "ping"}),
+    "responses": ("responses", {"input": "ping", "max_output_tokens": 16}),
+}
+PROBE_TIMEOUT_S = 10.0
+PROBE_CONCURRENCY = 16
+
+
+async def probe_all(gateway: Gateway) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Call every deployment once, a few at a time; which answered and which did not."""
+    healthy: list[dict[str, object]] = []
+    unhealthy: list[dict[str, object]] = []
+    limit = trio.CapacityLimiter(PROBE_CONCURRENCY)
+
+    async def probe(deployment: Deployment) -> None:
+        entry: dict[str, object] = {"model_group": deployment.group, "model_id": deployment.id,
+                                    "provider": deployment.provider, "api_base": deployment.public_api_base}
+        call_type, body = PROBES[deployment.info.mode]
+        async with limit:
+            try:
+                await gateway.dispatcher.probe(deployment, call_type, {"model": deployment.model, **body}, PROBE_TIMEOUT_S)
+            except GatewayError as error:
+                unhealthy.append({**entry, "error": error.message})
+                return
+        healthy.append(entry)
+
+    async with trio.open_nursery() as nursery:
+        for deployment in gateway.deployments:
+            if deployment.provider != "pass_through" and "*" not in deployment.model and deployment.info.mode in PROBES:
+                nursery.start_soon(probe, deployment)
+    return healthy, unhealthy
