@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from gateway_trio.errors import BadRequest
+from gateway_trio.providers.tools import chat_function_tool
 from gateway_trio.providers.usage import messages_usage_from_chat
 
 # The module, not its names: openai.py imports this module while it loads.
@@ -197,15 +198,7 @@ def _tool(tool: Any, where: str) -> dict[str, Any]:
         # Anthropic's server tools (web search, bash, ...) run at Anthropic; nothing runs them here.
         kind = tool.get("type")
         raise BadRequest(f"{where}.type: {kind!r} tools need an Anthropic deployment", param=f"{where}.type")
-    if not isinstance(tool.get("name"), str):
-        raise BadRequest(f"{where}.name: is required", param=f"{where}.name")
-    function: dict[str, Any] = {
-        "name": tool["name"],
-        "parameters": tool.get("input_schema") or {"type": "object", "properties": {}},
-    }
-    if tool.get("description"):
-        function["description"] = tool["description"]
-    return {"type": "function", "function": function}
+    return chat_function_tool(tool, where, schema_key="input_schema")
 
 
 # --- answer: chat.completion -> Message --------------------------------------------------

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from gateway_trio.errors import BadRequest
+from gateway_trio.providers.tools import chat_function_tool
 from gateway_trio.providers.usage import responses_usage_from_chat
 
 # The module, not its names: openai.py (imported by anthropic.py) may still be loading.
@@ -153,17 +154,7 @@ def _tool(tool: Any, where: str) -> dict[str, Any]:
     kind = tool.get("type") if isinstance(tool, dict) else None
     if kind != "function":
         raise BadRequest(f"{where}.type: {kind!r} tools need an OpenAI deployment", param=f"{where}.type")
-    if not isinstance(tool.get("name"), str):
-        raise BadRequest(f"{where}.name: is required", param=f"{where}.name")
-    function: dict[str, Any] = {
-        "name": tool["name"],
-        "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
-    }
-    if tool.get("description"):
-        function["description"] = tool["description"]
-    if tool.get("strict") is not None:
-        function["strict"] = tool["strict"]
-    return {"type": "function", "function": function}
+    return chat_function_tool(tool, where, schema_key="parameters")
 
 
 def _add_text_format(out: dict[str, Any], text: Any) -> None:
