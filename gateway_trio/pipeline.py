@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 import orjson
-import trio
 
 from gateway_trio.accounting import spend_record
 from gateway_trio.actors.callbacks import CallbackActor

@@ -1,6 +1,9 @@
 import sys
 from pathlib import Path
 
+from typing import AsyncIterator
+
+import httpx
 import pytest
 
 # The mock upstream lives in scripts/ (it is also run standalone by the benchmark).
@@ -15,3 +18,16 @@ async def upstream(nursery) -> MockUpstream:
     mock = MockUpstream()
     await nursery.start(mock.serve)
     return mock
+
+
+@pytest.fixture
+def mock(upstream: MockUpstream) -> MockUpstream:
+    """The mock upstream under the name its own tests use."""
+    return upstream
+
+
+@pytest.fixture
+async def client(upstream: MockUpstream) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain HTTP client aimed at the mock upstream."""
+    async with httpx.AsyncClient(base_url=upstream.base_url, timeout=5) as http:
+        yield http

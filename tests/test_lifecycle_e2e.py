@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import orjson
 import trio
 
 from harness import chat, gateway_client, make_config, running_gateway, sse_payloads

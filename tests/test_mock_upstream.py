@@ -22,19 +22,6 @@ CHAT = "/v1/chat/completions"
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "test"}
 
 
-@pytest.fixture
-async def mock(nursery: trio.Nursery) -> MockUpstream:
-    upstream = MockUpstream()
-    await nursery.start(upstream.serve)
-    return upstream
-
-
-@pytest.fixture
-async def client(mock: MockUpstream) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=mock.base_url, timeout=5) as http:
-        yield http
-
-
 def chat(text: str = "hello there world", model: str = "m", **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import orjson
@@ -14,19 +14,6 @@ from gateway_trio.providers import PROVIDERS
 from mock_upstream import Behavior, MockUpstream
 
 RESPONSES = "/v1/responses"
-
-
-@pytest.fixture
-async def mock(nursery: trio.Nursery) -> MockUpstream:
-    upstream = MockUpstream()
-    await nursery.start(upstream.serve)
-    return upstream
-
-
-@pytest.fixture
-async def client(mock: MockUpstream) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=mock.base_url, timeout=5) as http:
-        yield http
 
 
 def request(text: str = "hello there world", model: str = "gpt-4.1", **extra: Any) -> dict[str, Any]:

@@ -22,7 +22,6 @@ import httpx
 import orjson
 
 from gateway_trio.deployment import Deployment
-from gateway_trio.providers.base import UpstreamRequest
 from gateway_trio.providers.openai import OpenAIAdapter
 from gateway_trio.providers.responses_stream import ResponsesThroughChat
 
