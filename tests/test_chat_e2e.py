@@ -3,6 +3,7 @@
 import orjson
 import pytest
 
+from gateway_trio.deployment import Deployment
 from harness import chat, gateway_client, make_config, sse_payloads
 from mock_upstream import Behavior
 
@@ -317,3 +318,27 @@ async def test_health_probes_every_deployment(upstream):
     assert report["unhealthy_endpoints"][0]["model_group"] == "broken"
     assert "sk-upstream-secret" not in str(report)
     assert {r.path for r in upstream.received} == {"/v1/chat/completions", "/v1/embeddings"}
+
+
+async def test_an_unforeseen_error_fails_the_call_not_the_actor(upstream):
+    import httpx
+
+    calls = {"n": 0}
+
+    def odd_upstream(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:  # something no error handler names: a bug below the adapter
+            raise ValueError("transport bug")
+        return httpx.Response(200, json={"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                                         "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                                                      "finish_reason": "stop"}],
+                                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+    config = config_for(upstream, router={"num_retries": 0})
+    deployment_id = Deployment.from_config(config.models[0]).id
+    transports = {deployment_id: httpx.MockTransport(odd_upstream)}
+    async with gateway_client(config, transports=transports) as client:
+        first = await client.post("/v1/chat/completions", json=chat("gpt"))
+        second = await client.post("/v1/chat/completions", json=chat("gpt"))
+    assert first.status_code == 502
+    assert second.status_code == 200 and second.json()["choices"][0]["message"]["content"] == "ok"

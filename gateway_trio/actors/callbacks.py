@@ -124,7 +124,11 @@ class CallbackActor:
             task_status.started()
             async with self._inbox:
                 async for event in self._inbox:
-                    await self._fan_out(nursery, event)
+                    try:
+                        await self._fan_out(nursery, event)
+                    except Exception:  # an event we cannot expand is lost, counted, and logged
+                        self.failures["fan_out"] += 1
+                        log.exception("callback actor: could not deliver a %s event", event.kind)
             # Mailbox closed (shutdown): let deliveries finish, then let user actors see the end.
             async with self._slots_all():
                 pass

@@ -68,6 +68,10 @@ class ProviderActor:
                 await _send_quietly(message, Failure(UpstreamTimeout("upstream timed out")))
             except httpx.TransportError as error:
                 await _send_quietly(message, Failure(_transport_failure(error)))
+            except Exception:
+                # A reply no adapter foresaw (or a bug): this call fails, the actor lives on.
+                log.exception("deployment %s: unexpected error in an upstream call", self.deployment.id)
+                await _send_quietly(message, Failure(UpstreamError("the upstream reply could not be handled")))
 
     async def _complete(self, message: Dispatch) -> None:
         request = self._request(message)

@@ -85,7 +85,11 @@ class RouterActor:
         task_status.started()
         async for message in self._inbox:
             if isinstance(message, Pick):
-                answer = self._pick(message)
+                try:
+                    answer = self._pick(message)
+                except Exception:  # one bad pick must not take the router down
+                    log.exception("router: picking a deployment of %r failed", message.group)
+                    answer = GatewayError("the router could not pick a deployment")
                 try:
                     message.reply.send_nowait(answer)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
