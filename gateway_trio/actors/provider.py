@@ -28,6 +28,8 @@ INBOX_SIZE = 256
 CONNECT_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 0.5
+URL_CACHE_SIZE = 256
+USER_AGENT = "gateway-trio"
 
 
 class ProviderActor:
@@ -41,6 +43,9 @@ class ProviderActor:
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
         )
         self.slots = trio.Semaphore(limit)
+        # Built once: `AsyncClient.build_request` re-parses and re-merges these on every call.
+        self._timeouts = {"timeout": self.client.timeout.as_dict()}
+        self._urls: dict[str, httpx.URL] = {}
         self._inbox_send, self._inbox = trio.open_memory_channel[Dispatch](INBOX_SIZE)
 
     async def dispatch(self, message: Dispatch) -> None:
@@ -108,7 +113,13 @@ class ProviderActor:
 
     def _request(self, message: Dispatch) -> httpx.Request:
         spec = self.adapter.request(message.call_type, self.deployment, message.body, message.model, message.stream)
-        return self.client.build_request(spec.method, spec.url, headers=spec.headers, content=spec.content)
+        url = self._urls.get(spec.url)
+        if url is None:
+            if len(self._urls) >= URL_CACHE_SIZE:
+                self._urls.clear()  # pass-through query strings vary: keep the cache bounded
+            url = self._urls[spec.url] = httpx.URL(spec.url)
+        headers = {"user-agent": USER_AGENT, **spec.headers}
+        return httpx.Request(spec.method, url, headers=headers, content=spec.content, extensions=self._timeouts)
 
     def _error(self, response: httpx.Response, payload: bytes) -> UpstreamError:
         status = response.status_code
