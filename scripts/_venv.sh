@@ -1,15 +1,16 @@
 # Shared by scripts/serve and scripts/test: make .venv if missing and install the project.
-# Usage: . scripts/_venv.sh [extra]   (extra: "dev" installs the test dependencies)
+# Set VENV_EXTRA=dev before sourcing to install the test dependencies too.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3}"
+EXTRA="${VENV_EXTRA:-}"
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 spec="$ROOT"
-[ -n "${1:-}" ] && spec="$ROOT[$1]"
-stamp="$VENV/.installed-${1:-base}"
+[ -n "$EXTRA" ] && spec="$ROOT[$EXTRA]"
+stamp="$VENV/.installed-${EXTRA:-base}"
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
     "$VENV/bin/python" -m pip install --quiet -e "$spec"
