@@ -11,7 +11,9 @@ fi
 spec="$ROOT"
 [ -n "$EXTRA" ] && spec="$ROOT[$EXTRA]"
 stamp="$VENV/.installed-${EXTRA:-base}"
-if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+fresh() { [ -f "$1" ] && [ ! "$ROOT/pyproject.toml" -nt "$1" ]; }
+# A dev install holds everything a plain one needs.
+if ! fresh "$stamp" && ! { [ -z "$EXTRA" ] && fresh "$VENV/.installed-dev"; }; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
     "$VENV/bin/python" -m pip install --quiet -e "$spec"
     touch "$stamp"
