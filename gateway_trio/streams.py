@@ -39,11 +39,17 @@ class Stream:
         self.scope = scope
         self.deadline = deadline
         self.outcome: StreamEnd | GatewayError | None = None
+        self.token = trio.lowlevel.current_trio_token()
         self.relayed = 0  # chunks handed on: the usage estimate when a stream is cut short
 
     def __del__(self) -> None:
         # A response dropped before its body was ever read still owes the upstream a close.
-        self.close()
+        # The collector may run this on any thread, so the close is handed to trio's own.
+        if self.outcome is None:
+            try:
+                self.token.run_sync_soon(self.close)
+            except trio.RunFinishedError:
+                pass
 
     def close(self) -> None:
         """Stop the upstream call. Synchronous: safe in a `finally` during cancellation."""

@@ -108,3 +108,22 @@ async def test_sigterm_lets_in_flight_streams_finish(upstream, tmp_path):
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_stream_dropped_unread_still_closes_its_upstream(upstream):
+    import gc
+
+    from gateway_trio.calls import Call
+    from gateway_trio.gateway import Gateway
+
+    upstream.default = Behavior(chunks=10, stall_after=2)
+    gateway = Gateway(config_for(upstream))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(gateway.run)
+        call = Call("completion", "gpt", chat("gpt", stream=True), stream=True)
+        stream = await gateway.dispatcher.open_stream(call)
+        record = upstream.received[0]
+        del stream  # the response was never sent: nobody will iterate it
+        gc.collect()
+        await upstream.wait_for(lambda: record.closed_at is not None, timeout=2)
+        nursery.cancel_scope.cancel()
