@@ -76,4 +76,8 @@ class _CountedStream(httpx.AsyncByteStream):
 
 
 def make_transport(max_connections: int) -> httpx.AsyncBaseTransport:
-    return ShardedTransport(max_connections)
+    """Plain-http upstreams (vLLM, Ollama, local proxies) through the lean h11 transport;
+    https through httpx's own TLS-capable pools, sharded."""
+    from gateway_trio.h11_transport import H11Transport
+
+    return H11Transport(max_connections, fallback=ShardedTransport(max_connections))
