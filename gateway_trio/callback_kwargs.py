@@ -23,6 +23,19 @@ def call_info(call: Call) -> dict[str, Any]:
     }
 
 
+def hidden_params(call: Call, response_cost: float | None = None) -> dict[str, Any]:
+    """What LiteLLM keeps in `response._hidden_params`: where the answer came from."""
+    info = call_info(call)
+    return {
+        "custom_llm_provider": info["provider"],
+        "model_id": info["model_id"],
+        "api_base": info["api_base"],
+        "model_group": info["model_group"],
+        "response_cost": response_cost,
+        "additional_headers": {},
+    }
+
+
 def litellm_params(call: Call) -> dict[str, Any]:
     user = call.user
     info = call_info(call)

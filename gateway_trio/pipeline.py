@@ -22,7 +22,7 @@ from gateway_trio.accounting import spend_record
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.assembly import StreamAssembler
 from gateway_trio.attempts import Dispatcher, estimate_tokens
-from gateway_trio.callback_kwargs import call_info
+from gateway_trio.callback_kwargs import call_info, hidden_params
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, StreamEnd
 from gateway_trio.errors import BadRequest, GatewayError
@@ -49,18 +49,6 @@ class Answer:
     body: bytes = b""
     frames: AsyncIterator[bytes] | None = None
     content_type: str = JSON
-
-
-def hidden_params(call: Call) -> dict[str, Any]:
-    """What LiteLLM keeps in `response._hidden_params`: where the answer came from."""
-    info = call_info(call)
-    return {
-        "custom_llm_provider": info["provider"],
-        "model_id": info["model_id"],
-        "api_base": info["api_base"],
-        "model_group": info["model_group"],
-        "additional_headers": {},
-    }
 
 
 def rejection(error: Exception) -> GatewayError:

@@ -20,7 +20,7 @@ import trio
 
 from gateway_trio.actors.spend import SpendWriter
 from gateway_trio.actors.supervisor import SupervisedState, supervise
-from gateway_trio.callback_kwargs import logging_kwargs, pre_api_call_kwargs
+from gateway_trio.callback_kwargs import hidden_params, logging_kwargs, pre_api_call_kwargs
 from gateway_trio.channels.events import HookEvent
 from gateway_trio.errors import GatewayError
 from gateway_trio.guardrails.stage import GuardrailStage
@@ -175,7 +175,7 @@ class CallbackActor:
         if self.guardrails and self.guardrails.active(call, "logging_only"):
             call, body = await self._mask_for_logging(call, body)
         kwargs = logging_kwargs(call, record, error)
-        response = ModelResponse(body, _hidden(call)) if body is not None else None
+        response = ModelResponse(body, hidden_params(call, record.cost)) if body is not None else None
         args = (kwargs, response, kwargs["start_time"], kwargs["end_time"])
         self._to_actors(HookEvent(event.kind, {"kwargs": kwargs, "response_obj": response,
                                                "start_time": args[2], "end_time": args[3]}))
@@ -250,16 +250,6 @@ class _AcquireAll:
     async def __aexit__(self, *exc: object) -> None:
         for _ in range(self.count):
             self.slots.release()
-
-
-def _hidden(call: Call) -> dict[str, Any]:
-    deployment = call.deployment
-    return {
-        "custom_llm_provider": deployment.provider if deployment else None,
-        "model_id": deployment.id if deployment else None,
-        "api_base": deployment.public_api_base if deployment else None,
-        "response_cost": None,
-    }
 
 
 _ASYNC_CACHE: dict[Any, bool] = {}
