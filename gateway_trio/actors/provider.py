@@ -12,6 +12,7 @@ import email.utils
 import logging
 import time
 from typing import AsyncIterator
+
 import httpx
 import trio
 
@@ -40,7 +41,6 @@ class ProviderActor:
         self.client = httpx.AsyncClient(
             transport=transport or self.adapter.local_transport(deployment) or make_transport(limit),
             timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None, write=WRITE_TIMEOUT_S, pool=None),
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
         )
         self.slots = trio.Semaphore(limit)
         # Built once: `AsyncClient.build_request` re-parses and re-merges these on every call.
