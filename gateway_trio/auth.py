@@ -9,7 +9,7 @@ import hashlib
 import hmac
 from typing import Mapping
 
-from gateway_trio.errors import AuthError
+from gateway_trio.errors import AuthError, Forbidden
 from gateway_trio.hooks import UserAPIKeyAuth
 
 
@@ -46,3 +46,8 @@ class Authenticator:
         if hmac.compare_digest(token.encode(), self.master_key.encode()):
             return self.master
         raise AuthError("invalid API key", code="invalid_api_key")
+
+    def require_master(self, headers: Mapping[str, str], action: str) -> None:
+        """For admin routes: only the master key may `action`."""
+        if self(headers) is not self.master:
+            raise Forbidden(f"only the master key may {action}")

@@ -9,7 +9,7 @@ from quart import Blueprint, Response, request
 
 from gateway_trio.auth import Authenticator
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import Forbidden, GatewayError
+from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
 from gateway_trio.metrics import metrics_text, registry_for
 
@@ -43,8 +43,7 @@ def admin_routes(gateway: Gateway) -> Blueprint:
     @routes.get("/health")
     async def health() -> Response:
         try:
-            if authenticate(request.headers) is not authenticate.master:
-                raise Forbidden("only the master key may probe deployments")
+            authenticate.require_master(request.headers, "probe deployments")
         except GatewayError as error:
             return Response(error.openai_json(), error.status, content_type=JSON)
         healthy, unhealthy = await probe_all(gateway)

@@ -7,7 +7,7 @@ from quart import Blueprint, Response, request
 
 from gateway_trio.auth import Authenticator
 from gateway_trio.calls import Call
-from gateway_trio.errors import BadRequest, Forbidden, GatewayError, NotFound
+from gateway_trio.errors import BadRequest, GatewayError, NotFound
 from gateway_trio.gateway import Gateway
 from gateway_trio.requests import parse_json_object
 
@@ -21,8 +21,7 @@ def guardrail_routes(gateway: Gateway) -> Blueprint:
     stage = gateway.guardrails
 
     def require_master() -> None:
-        if authenticate(request.headers) is not authenticate.master:
-            raise Forbidden("only the master key may manage guardrails")
+        authenticate.require_master(request.headers, "manage guardrails")
 
     @routes.get("/guardrails/list")
     async def list_guardrails() -> Response:

@@ -9,7 +9,7 @@ import orjson
 from quart import Blueprint, Response, request
 
 from gateway_trio.auth import Authenticator, hash_key
-from gateway_trio.errors import BadRequest, Forbidden, GatewayError
+from gateway_trio.errors import BadRequest, GatewayError
 from gateway_trio.gateway import Gateway
 
 JSON = "application/json"
@@ -41,8 +41,7 @@ def spend_routes(gateway: Gateway) -> Blueprint:
     @routes.get("/spend/logs")
     async def spend_logs() -> Response:
         try:
-            if authenticate(request.headers) is not authenticate.master:
-                raise Forbidden("only the master key may read spend logs")
+            authenticate.require_master(request.headers, "read spend logs")
             args = request.args
             api_key = args.get("api_key")
             if api_key and not SHA256_HEX.fullmatch(api_key):
