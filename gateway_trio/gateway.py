@@ -13,6 +13,7 @@ from gateway_trio.actors.provider import ProviderActor
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.actors.spend import SpendWriter
 from gateway_trio.attempts import Dispatcher
+from gateway_trio.auth import Authenticator
 from gateway_trio.config import GatewayConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.guardrails.stage import GuardrailStage, configure
@@ -38,6 +39,8 @@ class Gateway:
         hooks: list[Any] | None = None,
     ) -> None:
         self.config = config
+        master_key = config.server.master_key
+        self.authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
         self.deployments = [Deployment.from_config(model) for model in config.models]
         self.deployments += [Deployment.for_pass_through(route) for route in config.pass_through]
         ids = [d.id for d in self.deployments]

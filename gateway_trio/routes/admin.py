@@ -7,7 +7,6 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Blueprint, Response, request
 
-from gateway_trio.auth import Authenticator
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
@@ -18,8 +17,7 @@ JSON = "application/json"
 
 def admin_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("admin", __name__)
-    master_key = gateway.config.server.master_key
-    authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
+    authenticate = gateway.authenticate
 
     @routes.get("/v1/models")
     @routes.get("/models")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import orjson
 from quart import Blueprint, Response, request
 
-from gateway_trio.auth import Authenticator
 from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest, GatewayError, NotFound
 from gateway_trio.gateway import Gateway
@@ -16,8 +15,7 @@ JSON = "application/json"
 
 def guardrail_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("guardrails", __name__)
-    master_key = gateway.config.server.master_key
-    authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
+    authenticate = gateway.authenticate
     stage = gateway.guardrails
 
     def require_master() -> None:

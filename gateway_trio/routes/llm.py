@@ -8,7 +8,6 @@ from typing import Any, Awaitable, Callable
 import orjson
 from quart import Blueprint, Response, request
 
-from gateway_trio.auth import Authenticator
 from gateway_trio.calls import Call, public_headers
 from gateway_trio.config import PassThroughConfig
 from gateway_trio.errors import GatewayError
@@ -52,8 +51,7 @@ async def read_upload() -> tuple[dict[str, str], Upload | None]:
 
 def llm_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("llm", __name__)
-    master_key = gateway.config.server.master_key
-    authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
+    authenticate = gateway.authenticate
     pipeline = gateway.pipeline
     moderation_default = next(
         (d.group for d in gateway.deployments if d.info.mode == "moderation"), None

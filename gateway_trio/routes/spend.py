@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import orjson
 from quart import Blueprint, Response, request
 
-from gateway_trio.auth import Authenticator, hash_key
+from gateway_trio.auth import hash_key
 from gateway_trio.errors import BadRequest, GatewayError
 from gateway_trio.gateway import Gateway
 
@@ -35,8 +35,7 @@ def parse_time(name: str, value: str | None) -> float | None:
 
 def spend_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("spend", __name__)
-    master_key = gateway.config.server.master_key
-    authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
+    authenticate = gateway.authenticate
 
     @routes.get("/spend/logs")
     async def spend_logs() -> Response:
