@@ -19,6 +19,7 @@ from gateway_trio.routes.admin import admin_routes
 from gateway_trio.routes.guardrails import guardrail_routes
 from gateway_trio.routes.llm import llm_routes
 from gateway_trio.routes.spend import spend_routes
+from gateway_trio.turns import taking_turns
 
 log = logging.getLogger(__name__)
 
@@ -72,4 +73,9 @@ def create_app(
         body = {"error": {"message": "internal gateway error", "type": "internal_error", "param": None, "code": "500"}}
         return Response(orjson.dumps(body), 500, content_type="application/json")
 
+    # Last, so it wraps everything Quart does for a request.
+    app.asgi_app = taking_turns(  # type: ignore[method-assign]
+        app.asgi_app, gateway.turnstile,
+        max_body_bytes=app.config["MAX_CONTENT_LENGTH"], body_timeout_s=app.config["BODY_TIMEOUT"],
+    )
     return app

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import orjson
 import trio
 
+from gateway_trio import turns
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.actors.provider import ProviderActor
 from gateway_trio.actors.router import RouterActor
@@ -82,6 +83,13 @@ class Dispatcher:
         self, call: Call
     ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
         """Route, dispatch, retry and fall back until an attempt yields its first event."""
+        answered = await self._first_event(call)
+        await turns.take_again()  # the answer has to be turned into the client's response
+        return answered
+
+    async def _first_event(
+        self, call: Call
+    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
         deadline = self.deadline(call)
         group = self.router.resolve(call.model) or call.model
         call.model_group = group

@@ -20,6 +20,7 @@ from gateway_trio.guardrails.stage import GuardrailStage, configure
 from gateway_trio.hookset import HookSet
 from gateway_trio.loader import allow_imports_beside, load_hook, load_object
 from gateway_trio.pipeline import Pipeline
+from gateway_trio.turns import Turnstile
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,14 @@ class Gateway:
         self.providers = {d.id: ProviderActor(d, transport=transports.get(d.id)) for d in self.deployments}
         self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks, self.guardrails)
         self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails)
+        self.turnstile = Turnstile()
         self.ready = trio.Event()
         self._callbacks_done = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every actor; returns only when they are all cancelled."""
         async with trio.open_nursery() as nursery:
+            await nursery.start(self.turnstile.run)
             await nursery.start(self.spend.run)
             await nursery.start(self._run_callbacks)
             await nursery.start(self.router.run)

@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
 import trio
 
+from gateway_trio import turns
 from gateway_trio.hooks import CustomLogger, DualCache, UserAPIKeyAuth
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class HookSet:
 
     async def _guarded(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
         """Run one hook call with the timeout; (ok, result). Failures are counted, not raised."""
+        turns.give_back()  # user code: what it waits on is not ours to order
         with trio.move_on_after(self.timeout_s):
             try:
                 return True, await run()
@@ -135,6 +137,7 @@ class HookSet:
     ) -> dict[str, Any]:
         """Let each hook edit, refuse (HookRefusal) or reject (its exception) the request."""
         for hook in self._chosen(self.pre_call, active):
+            turns.give_back()
             with trio.move_on_after(self.timeout_s) as waiting:
                 result = await hook.async_pre_call_hook(user, self.cache, data, call_type)
             if waiting.cancelled_caught:

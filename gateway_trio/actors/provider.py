@@ -17,6 +17,7 @@ import httpx
 import trio
 
 from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
+from gateway_trio import turns
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway_trio.providers import adapter_for
@@ -49,6 +50,7 @@ class ProviderActor:
         self._inbox_send, self._inbox = trio.open_memory_channel[Dispatch](INBOX_SIZE)
 
     async def dispatch(self, message: Dispatch) -> None:
+        turns.give_back()  # the caller now waits on the upstream
         await self._inbox_send.send(message)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

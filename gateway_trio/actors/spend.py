@@ -19,6 +19,7 @@ from typing import Any, Callable, TypeVar
 
 import trio
 
+from gateway_trio import turns
 from gateway_trio.records import SpendRecord
 from gateway_trio.spend_store import SpendStore, store_opener
 
@@ -232,6 +233,7 @@ class SpendWriter:
     # --- helpers -------------------------------------------------------------------------
 
     async def _in_thread(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
+        turns.give_back()
         return await trio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
 
     def _advance(self, count: int) -> None:

@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 import orjson
 import trio
 
+from gateway_trio import turns
 from gateway_trio.calls import Call
 from gateway_trio.config import GuardrailConfig
 from gateway_trio.errors import BadRequest, GatewayError, GuardrailBlocked
@@ -139,6 +140,7 @@ class GuardrailStage:
             return texts
         started, clock = time.time(), trio.current_time()
         status, detail, result = "success", None, texts
+        turns.give_back()  # a guardrail may call out (moderation, http)
         try:
             with trio.fail_after(guardrail.timeout_s):
                 checked = await impl.apply_guardrail({"texts": list(texts)}, data if isinstance(data, dict) else {}, input_type)
