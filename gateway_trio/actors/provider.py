@@ -39,8 +39,12 @@ class ProviderActor:
         self.deployment = deployment
         self.adapter = adapter_for(deployment.provider)
         limit = deployment.max_parallel_requests
+        self.transport = transport or self.adapter.local_transport(deployment) or make_transport(limit)
+        # The client owns the transport's lifetime and the timeouts; requests go straight to the
+        # transport, skipping the client's per-request auth, redirect and cookie layers (a
+        # gateway must not carry one caller's upstream cookies into another's call anyway).
         self.client = httpx.AsyncClient(
-            transport=transport or self.adapter.local_transport(deployment) or make_transport(limit),
+            transport=self.transport,
             timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None, write=WRITE_TIMEOUT_S, pool=None),
         )
         self.slots = trio.Semaphore(limit)
@@ -81,9 +85,11 @@ class ProviderActor:
                 await _send_quietly(message, Failure(UpstreamError("the upstream reply could not be handled")))
 
     async def _complete(self, message: Dispatch) -> None:
-        request = self._request(message)
-        response = await self.client.send(request)
-        payload = await response.aread()
+        response = await self.transport.handle_async_request(self._request(message))
+        try:
+            payload = await response.aread()
+        finally:
+            await _aclose_now(response)  # a no-op once read to the end
         if response.status_code >= 400:
             raise self._error(response, payload)
         body = self.adapter.response(
@@ -93,8 +99,7 @@ class ProviderActor:
         await message.reply.send(Reply(body, usage))
 
     async def _stream(self, message: Dispatch) -> None:
-        request = self._request(message)
-        response = await self.client.send(request, stream=True)
+        response = await self.transport.handle_async_request(self._request(message))
         try:
             if response.status_code >= 400:
                 raise self._error(response, await response.aread())
