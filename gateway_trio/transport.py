@@ -78,6 +78,6 @@ class _CountedStream(httpx.AsyncByteStream):
 def make_transport(max_connections: int) -> httpx.AsyncBaseTransport:
     """Plain-http upstreams (vLLM, Ollama, local proxies) through the lean h11 transport;
     https through httpx's own TLS-capable pools, sharded."""
-    from gateway_trio.h11_transport import H11Transport
+    from gateway_trio.http1_transport import Http1Transport
 
-    return H11Transport(max_connections, fallback=ShardedTransport(max_connections))
+    return Http1Transport(max_connections, fallback=ShardedTransport(max_connections))

@@ -106,9 +106,12 @@ class ProviderActor:
             decoder = self.adapter.stream(message.call_type, message.model)
             body = response.aiter_bytes()
             async for raw in body:
-                payloads = decoder.feed(raw)
-                if payloads:
-                    await message.reply.send(Chunks(payloads))
+                payloads: list[bytes] = []
+                try:
+                    decoder.feed_into(raw, payloads)
+                finally:  # on a fault, what came before it in this read still goes out first
+                    if payloads:
+                        await message.reply.send(Chunks(payloads))
                 if decoder.done:
                     break
             if not decoder.done and not getattr(decoder, "ends_at_eof", False):

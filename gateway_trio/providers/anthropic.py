@@ -20,7 +20,7 @@ import orjson
 
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
-from gateway_trio.providers.base import AdapterBase, UpstreamRequest
+from gateway_trio.providers.base import AdapterBase, Decoder, UpstreamRequest
 from gateway_trio.providers.openai import client_safe, malformed, upstream_error_message
 from gateway_trio.providers.responses_stream import ResponsesThroughChat
 from gateway_trio.providers.sse import SSEParser
@@ -358,7 +358,7 @@ def _error_event_message(event: dict[str, Any]) -> str:
 # --- stream: Messages events -> chat.completion.chunk ------------------------------------
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(Decoder):
     """Rebuilds OpenAI chunks from Anthropic's typed events, one event at a time."""
 
     object_name = "chat.completion.chunk"
@@ -375,8 +375,7 @@ class AnthropicStreamDecoder:
         # OpenAI numbers tool calls 0, 1, ...; Anthropic numbers all content blocks.
         self._tool_index: dict[int, int] = {}
 
-    def feed(self, data: bytes) -> list[bytes]:
-        out: list[bytes] = []
+    def feed_into(self, data: bytes, out: list[bytes]) -> None:
         for _name, payload in self._parser.feed(data):
             try:
                 event = orjson.loads(payload)
@@ -387,7 +386,6 @@ class AnthropicStreamDecoder:
             chunk = self._translate(event)
             if chunk is not None:
                 out.append(chunk)
-        return out
 
     def _translate(self, event: dict[str, Any]) -> bytes | None:
         kind = event.get("type")

@@ -60,19 +60,32 @@ class Upload:
 
 
 class StreamDecoder(Protocol):
-    """Turns the upstream's raw stream bytes into OpenAI `chat.completion.chunk` payloads.
+    """Turns the upstream's raw stream bytes into the payloads the client gets.
 
-    `feed` takes bytes exactly as read from the socket (events may be split anywhere) and
-    returns the complete chunk payloads (JSON bytes, no `data: ` framing) ready for the client.
-    It raises `UpstreamError` on an error event or a chunk it cannot parse.  `usage` holds the
-    latest usage seen (OpenAI shape: prompt_tokens, completion_tokens, total_tokens); `done`
-    turns true once the upstream marked the end of its stream.
+    `feed_into` takes bytes exactly as read from the socket (events may be split anywhere) and
+    appends the complete payloads (JSON bytes, no `data: ` framing) to `out`.  It raises
+    `UpstreamError` on an error event or a chunk it cannot parse; what it appended before that
+    stays in `out`, so the events ahead of a fault in the same read still reach the client.
+    `usage` holds the latest usage seen (OpenAI shape: prompt_tokens, completion_tokens,
+    total_tokens); `done` turns true once the upstream marked the end of its stream.
     """
 
     usage: dict[str, Any] | None
     done: bool
 
-    def feed(self, data: bytes) -> list[bytes]: ...
+    def feed_into(self, data: bytes, out: list[bytes]) -> None: ...
+
+
+class Decoder:
+    """What every stream decoder shares: `feed`, the list-returning form of `feed_into`."""
+
+    def feed_into(self, data: bytes, out: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        self.feed_into(data, out)
+        return out
 
 
 class Adapter(Protocol):

@@ -13,12 +13,12 @@ from typing import Any
 
 import orjson
 
-from gateway_trio.providers.base import StreamDecoder
+from gateway_trio.providers.base import Decoder, StreamDecoder
 from gateway_trio.providers.messages_chat import message_id, stop_reason
 from gateway_trio.providers.usage import messages_usage_from_chat
 
 
-class MessagesFromChatStream:
+class MessagesFromChatStream(Decoder):
     """`feed` takes upstream bytes and returns Messages event payloads (`type` first)."""
 
     def __init__(self, chat: StreamDecoder, model: str) -> None:
@@ -36,13 +36,17 @@ class MessagesFromChatStream:
     def usage(self) -> dict[str, Any] | None:
         return self._chat.usage
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed_into(self, data: bytes, out: list[bytes]) -> None:
+        chunks: list[bytes] = []
         events: list[dict[str, Any]] = []
-        for payload in self._chat.feed(data):
-            self._translate(orjson.loads(payload), events)
-        if self._chat.done and not self.done:
-            self._finish_message(events)
-        return [orjson.dumps(event) for event in events]
+        try:
+            self._chat.feed_into(data, chunks)
+        finally:  # the chunks ahead of a fault are translated and passed on all the same
+            for payload in chunks:
+                self._translate(orjson.loads(payload), events)
+            if self._chat.done and not self.done:
+                self._finish_message(events)
+            out.extend(orjson.dumps(event) for event in events)
 
     def _translate(self, chunk: dict[str, Any], events: list[dict[str, Any]]) -> None:
         if not self._started:

@@ -15,7 +15,7 @@ import orjson
 
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
-from gateway_trio.providers.base import AdapterBase, RawBody, Upload, UpstreamRequest
+from gateway_trio.providers.base import AdapterBase, Decoder, RawBody, Upload, UpstreamRequest
 
 # messages_* and typed_events import this module back as a module, using it only at call time.
 from gateway_trio.providers.messages_chat import chat_body_from_messages, message_from_completion
@@ -72,7 +72,7 @@ def malformed(what: str) -> UpstreamError:
     return UpstreamError(f"malformed upstream reply: {what}")
 
 
-class OpenAIStreamDecoder:
+class OpenAIStreamDecoder(Decoder):
     """Watches an OpenAI stream for usage and errors; passes every other chunk through untouched."""
 
     __slots__ = ("usage", "usage_chunk", "done", "_parser")
@@ -85,8 +85,7 @@ class OpenAIStreamDecoder:
         self.done = False
         self._parser = SSEParser()
 
-    def feed(self, data: bytes) -> list[bytes]:
-        out: list[bytes] = []
+    def feed_into(self, data: bytes, out: list[bytes]) -> None:
         for event, payload in self._parser.feed(data):
             if payload == b"[DONE]":
                 self.done = True
@@ -107,7 +106,6 @@ class OpenAIStreamDecoder:
                     self.usage_chunk = payload
                     continue
             out.append(payload)
-        return out
 
 
 class OpenAIAdapter(AdapterBase):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway_trio.deployment import Deployment
-from gateway_trio.providers.base import AdapterBase, RawBody, UpstreamRequest
+from gateway_trio.providers.base import AdapterBase, Decoder, RawBody, UpstreamRequest
 from gateway_trio.providers.openai import upstream_error_message
 
 # Hop-by-hop and framing headers belong to one connection, never forwarded.
@@ -24,7 +24,7 @@ class PassThroughRequest:
     content: bytes = field(repr=False)
 
 
-class RawDecoder:
+class RawDecoder(Decoder):
     """Hands on the bytes as read; the upstream's end of body is the end of the stream."""
 
     ends_at_eof = True
@@ -34,8 +34,9 @@ class RawDecoder:
         self.done = False
         self.usage_chunk: bytes | None = None
 
-    def feed(self, data: bytes) -> list[bytes]:
-        return [data] if data else []
+    def feed_into(self, data: bytes, out: list[bytes]) -> None:
+        if data:
+            out.append(data)
 
 
 class PassThroughAdapter(AdapterBase):

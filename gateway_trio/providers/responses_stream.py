@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gateway_trio.providers.base import StreamDecoder
+from gateway_trio.providers.base import Decoder, StreamDecoder
 from gateway_trio.providers.responses_chat import (
     chat_body_from_responses,
     final_status,
@@ -50,7 +50,7 @@ class _Item:
         return function_call_item(self.id, self.call_id, self.name, "".join(self.pieces), status)
 
 
-class ResponsesFromChatStream:
+class ResponsesFromChatStream(Decoder):
     """`feed` takes upstream bytes and returns Responses event payloads (`type` first)."""
 
     def __init__(self, chat: StreamDecoder, model: str) -> None:
@@ -71,13 +71,17 @@ class ResponsesFromChatStream:
     def usage(self) -> dict[str, Any] | None:
         return self._chat.usage
 
-    def feed(self, data: bytes) -> list[bytes]:
-        for payload in self._chat.feed(data):
-            self._translate(orjson.loads(payload))
-        if self._chat.done and not self.done:
-            self._complete()
-        events, self._events = self._events, []
-        return events
+    def feed_into(self, data: bytes, out: list[bytes]) -> None:
+        chunks: list[bytes] = []
+        try:
+            self._chat.feed_into(data, chunks)
+        finally:  # the chunks ahead of a fault are translated and passed on all the same
+            for payload in chunks:
+                self._translate(orjson.loads(payload))
+            if self._chat.done and not self.done:
+                self._complete()
+            out.extend(self._events)
+            self._events = []
 
     def _emit(self, kind: str, **fields: Any) -> None:
         event = {"type": kind, "sequence_number": self._sequence, **fields}

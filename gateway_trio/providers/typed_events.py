@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from gateway_trio.errors import UpstreamError
+from gateway_trio.providers.base import Decoder
 from gateway_trio.providers.sse import SSEParser
 from gateway_trio.providers.usage import chat_usage_from_messages, chat_usage_from_responses
 
@@ -49,7 +50,7 @@ def type_first(payload: bytes, event: dict[str, Any]) -> bytes:
     return orjson.dumps({"type": event["type"], **event})
 
 
-class TypedEventDecoder:
+class TypedEventDecoder(Decoder):
     """Shared loop: parse SSE, check each event, let the subclass look at it, pass it on."""
 
     def __init__(self) -> None:
@@ -59,8 +60,7 @@ class TypedEventDecoder:
         self.done = False
         self._parser = SSEParser()
 
-    def feed(self, data: bytes) -> list[bytes]:
-        out: list[bytes] = []
+    def feed_into(self, data: bytes, out: list[bytes]) -> None:
         for _name, payload in self._parser.feed(data):
             if payload == b"[DONE]":  # not part of either format, but harmless if a proxy adds it
                 continue
@@ -72,7 +72,6 @@ class TypedEventDecoder:
                 raise UpstreamError(openai_adapter.client_safe(_error_text(event)))
             self.observe(kind, event)
             out.append(type_first(payload, event))
-        return out
 
     def observe(self, kind: str, event: dict[str, Any]) -> None:
         raise NotImplementedError

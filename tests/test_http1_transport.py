@@ -1,10 +1,10 @@
-"""The lean h11 transport: reuse, stale keep-alive connections, errors, and the https fallback."""
+"""The lean HTTP/1.1 transport: reuse, stale keep-alive connections, errors, and the https fallback."""
 
 import httpx
 import pytest
 import trio
 
-from gateway_trio.h11_transport import H11Transport
+from gateway_trio.http1_transport import Http1Transport
 from mock_upstream import Behavior
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi there"}]}
@@ -17,7 +17,7 @@ def unused_fallback() -> httpx.AsyncBaseTransport:
 
 
 async def test_requests_reuse_one_connection(upstream):
-    async with httpx.AsyncClient(transport=H11Transport(4, unused_fallback()), base_url=upstream.base_url) as client:
+    async with httpx.AsyncClient(transport=Http1Transport(4, unused_fallback()), base_url=upstream.base_url) as client:
         for stream in (False, True, False):
             response = await client.post("/v1/chat/completions", json={**BODY, "stream": stream})
             assert response.status_code == 200 and "hi" in response.text
@@ -26,7 +26,7 @@ async def test_requests_reuse_one_connection(upstream):
 
 async def test_an_abandoned_body_closes_its_connection(upstream):
     upstream.default = Behavior(chunks=10, stall_after=2)
-    async with httpx.AsyncClient(transport=H11Transport(4, unused_fallback()), base_url=upstream.base_url) as client:
+    async with httpx.AsyncClient(transport=Http1Transport(4, unused_fallback()), base_url=upstream.base_url) as client:
         async with client.stream("POST", "/v1/chat/completions", json={**BODY, "stream": True}) as response:
             async for _ in response.aiter_bytes():
                 break
@@ -36,7 +36,7 @@ async def test_an_abandoned_body_closes_its_connection(upstream):
 
 async def test_a_drop_mid_body_is_a_protocol_error(upstream):
     upstream.default = Behavior(chunks=10, drop_after=2)
-    async with httpx.AsyncClient(transport=H11Transport(4, unused_fallback()), base_url=upstream.base_url) as client:
+    async with httpx.AsyncClient(transport=Http1Transport(4, unused_fallback()), base_url=upstream.base_url) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.post("/v1/chat/completions", json={**BODY, "stream": True})
 
@@ -55,7 +55,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced(nursery):
 
     listeners = await nursery.start(trio.serve_tcp, one_answer, 0)
     port = listeners[0].socket.getsockname()[1]
-    async with httpx.AsyncClient(transport=H11Transport(4, unused_fallback())) as client:
+    async with httpx.AsyncClient(transport=Http1Transport(4, unused_fallback())) as client:
         for _ in range(3):
             response = await client.get(f"http://127.0.0.1:{port}/")
             assert response.text == "ok"
@@ -70,7 +70,7 @@ async def test_connect_errors_and_https_fallback():
         seen.append(str(request.url))
         return httpx.Response(200, text="via fallback")
 
-    async with httpx.AsyncClient(transport=H11Transport(4, httpx.MockTransport(fallback))) as client:
+    async with httpx.AsyncClient(transport=Http1Transport(4, httpx.MockTransport(fallback))) as client:
         assert (await client.get("https://example.test/x")).text == "via fallback"
         listener = trio.socket.socket()
         await listener.bind(("127.0.0.1", 0))
