@@ -35,8 +35,11 @@ class _Connection:
 
     async def fill(self, read_timeout: float | None) -> bool:
         """Read more into the buffer; False at the end of the stream."""
-        with trio.fail_after(read_timeout if read_timeout is not None else float("inf")):
+        if read_timeout is None:
             data = await self.stream.receive_some(READ_SIZE)
+        else:
+            with trio.fail_after(read_timeout):
+                data = await self.stream.receive_some(READ_SIZE)
         self.buffer += data
         return bool(data)
 

@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator
 
 import orjson
 
+from gateway_trio import turns
 from gateway_trio.accounting import spend_record
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.assembly import StreamAssembler
@@ -212,6 +213,7 @@ class Pipeline:
             if self.hooks.sees_chunks:
                 batches = self._hooked(call, batches)
             async for batch in batches:
+                await turns.take_again()  # relaying a batch is a stretch of its own (see turns.py)
                 if assembler is not None:
                     for payload in batch:
                         assembler.add(payload)
@@ -221,6 +223,7 @@ class Pipeline:
                 if call.wire.rewrites_ids and call.deployment is not None:
                     batch = [call.wire.rewrite_payload(p, call.deployment.id) for p in batch]
                 yield call.wire.frames(batch)
+            await turns.take_again()
             response = assembler.result(call.usage) if assembler is not None else None
             if guard is not None and guard.error is not None:
                 tail = call.wire.error_frame(guard.error)

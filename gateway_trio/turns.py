@@ -8,8 +8,8 @@ cycle, while the loop sits idle in between (measured: 58 % of the ideal rate wit
 busy).
 
 A turn is a first-come first-served slot (a handful of them) for a stretch of pure CPU work:
-turning an HTTP request into an upstream call, and an upstream answer into the client's
-response.  With turns, calls go through a burst one after another, so it spreads over the
+turning an HTTP request into an upstream call, an upstream answer into the client's response,
+and each batch of a stream's chunks into its frames.  With turns, calls go through a burst one after another, so it spreads over the
 upstream's delay and each call waits only for those ahead of it.
 
 A stretch ends (the turn is given back) wherever the call waits on something outside the
