@@ -31,7 +31,8 @@ CONNECT_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 0.5
 URL_CACHE_SIZE = 256
-USER_AGENT = "gateway-trio"
+USER_AGENT = b"gateway-trio"
+_SET_HERE = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 class ProviderActor:
@@ -50,7 +51,7 @@ class ProviderActor:
         self.slots = trio.Semaphore(limit)
         # Built once: `AsyncClient.build_request` re-parses and re-merges these on every call.
         self._timeouts = {"timeout": self.client.timeout.as_dict()}
-        self._urls: dict[str, httpx.URL] = {}
+        self._urls: dict[str, tuple[httpx.URL, bytes]] = {}
         self._inbox_send, self._inbox = trio.open_memory_channel[Dispatch](INBOX_SIZE)
 
     async def dispatch(self, message: Dispatch) -> None:
@@ -123,12 +124,24 @@ class ProviderActor:
 
     def _request(self, message: Dispatch) -> httpx.Request:
         spec = self.adapter.request(message.call_type, self.deployment, message.body, message.model, message.stream)
-        url = self._urls.get(spec.url)
-        if url is None:
+        known = self._urls.get(spec.url)
+        if known is None:
             if len(self._urls) >= URL_CACHE_SIZE:
                 self._urls.clear()  # pass-through query strings vary: keep the cache bounded
-            url = self._urls[spec.url] = httpx.URL(spec.url)
-        headers = {"user-agent": USER_AGENT, **spec.headers}
+            url = httpx.URL(spec.url)
+            known = self._urls[spec.url] = (url, url.netloc)
+        url, host = known
+        # Host and Content-Length given up front: httpx would otherwise look each one up,
+        # miss (an exception apiece) and insert it, on every call.
+        headers = [(b"Host", host), (b"Content-Length", b"%d" % len(spec.content))]
+        agent = USER_AGENT
+        for name, value in spec.headers.items():
+            lowered = name.lower()
+            if lowered == "user-agent":
+                agent = value.encode("latin-1")
+            elif lowered not in _SET_HERE:
+                headers.append((name.encode("latin-1"), value.encode("latin-1")))
+        headers.append((b"User-Agent", agent))
         return httpx.Request(spec.method, url, headers=headers, content=spec.content, extensions=self._timeouts)
 
     def _error(self, response: httpx.Response, payload: bytes) -> UpstreamError:
