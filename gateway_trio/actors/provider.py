@@ -16,8 +16,9 @@ from typing import AsyncIterator
 import httpx
 import trio
 
-from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
 from gateway_trio import turns
+from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
+from gateway_trio.channels.plumbing import hand_over
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway_trio.providers import adapter_for
@@ -56,7 +57,7 @@ class ProviderActor:
 
     async def dispatch(self, message: Dispatch) -> None:
         turns.give_back()  # the caller now waits on the upstream
-        await self._inbox_send.send(message)
+        await hand_over(self._inbox_send, message)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with self.client, trio.open_nursery() as nursery:
@@ -97,7 +98,7 @@ class ProviderActor:
             message.call_type, payload, message.model, response.headers.get("content-type", "application/json")
         )
         usage = chat_usage(body.get("usage")) if isinstance(body, dict) else None
-        await message.reply.send(Reply(body, usage))
+        await hand_over(message.reply, Reply(body, usage))
 
     async def _stream(self, message: Dispatch) -> None:
         response = await self.transport.handle_async_request(self._request(message))
@@ -112,12 +113,12 @@ class ProviderActor:
                     decoder.feed_into(raw, payloads)
                 finally:  # on a fault, what came before it in this read still goes out first
                     if payloads:
-                        await message.reply.send(Chunks(payloads))
+                        await hand_over(message.reply, Chunks(payloads))
                 if decoder.done:
                     break
             if not decoder.done and not getattr(decoder, "ends_at_eof", False):
                 raise UpstreamError("upstream stream ended before it was complete")
-            await message.reply.send(StreamEnd(decoder.usage, getattr(decoder, "usage_chunk", None)))
+            await hand_over(message.reply, StreamEnd(decoder.usage, getattr(decoder, "usage_chunk", None)))
             await _finish_reading(body)
         finally:
             await _aclose_now(response)

@@ -17,6 +17,7 @@ from typing import Iterable, Union
 import trio
 
 from gateway_trio.channels.messages import Outcome, Pick
+from gateway_trio.channels.plumbing import hand_over
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, NoDeployment, NotFound
@@ -51,7 +52,7 @@ class RouterActor:
     ) -> Deployment:
         """Ask for a deployment of `group` (a name, alias or wildcard match), or the pinned one."""
         reply_send, reply = trio.open_memory_channel[Union[Deployment, GatewayError]](1)
-        await self._inbox_send.send(Pick(group, tried, input_tokens, pinned, reply_send))
+        await hand_over(self._inbox_send, Pick(group, tried, input_tokens, pinned, reply_send))
         answer = await reply.receive()
         if isinstance(answer, GatewayError):
             raise answer

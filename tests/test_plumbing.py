@@ -1,0 +1,17 @@
+"""`hand_over`: no yield when there is room, the usual wait when the channel is full."""
+
+import trio
+import trio.testing
+
+from gateway_trio.channels.plumbing import hand_over
+
+
+async def test_room_means_no_checkpoint_and_a_full_channel_waits():
+    send, receive = trio.open_memory_channel[int](1)
+    with trio.testing.assert_no_checkpoints():
+        await hand_over(send, 1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(hand_over, send, 2)
+        await trio.testing.wait_all_tasks_blocked()
+        assert receive.receive_nowait() == 1  # the second was held back: backpressure
+        assert await receive.receive() == 2
