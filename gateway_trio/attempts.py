@@ -149,7 +149,9 @@ class Dispatcher:
         self, call: Call, deployment: Deployment, deadline: float
     ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
         reply, events = trio.open_memory_channel[ProviderEvent](CHUNK_BUFFER)
-        scope = trio.CancelScope()
+        # The upstream call ends at the request's deadline wherever it is; a stream's reader
+        # then sees the channel close (one deadline per call, not one per chunk read).
+        scope = trio.CancelScope(deadline=deadline)
         if call.stream:
             wait = deployment.stream_timeout_s or self.config.stream_timeout_s
         else:

@@ -90,12 +90,12 @@ class Stream:
                 return payloads
 
     async def _next(self) -> ProviderEvent:
-        with trio.move_on_at(self.deadline):
-            try:
-                return await self.events.receive()
-            except trio.EndOfChannel:
-                return Failure(UpstreamError("the provider ended the stream without finishing it"))
-        return Failure(UpstreamTimeout("the request deadline passed during the stream"))
+        try:
+            return await self.events.receive()
+        except trio.EndOfChannel:
+            if trio.current_time() >= self.deadline:  # the upstream call's scope ran out
+                return Failure(UpstreamTimeout("the request deadline passed during the stream"))
+            return Failure(UpstreamError("the provider ended the stream without finishing it"))
 
     def tail(self) -> bytes:
         """The last frames: usage (if the client asked) and the end mark, or an error event."""

@@ -233,6 +233,16 @@ async def test_whole_request_deadline_includes_retries(upstream):
     await upstream.wait_for(lambda: all(r.closed_at for r in upstream.received), timeout=2)
 
 
+async def test_the_deadline_ends_a_stream_that_stalls_after_its_first_chunks(upstream):
+    upstream.behaviors["gpt-4o-mini"] = Behavior(chunks=6, stall_after=2)
+    async with gateway_client(config_for(upstream, router={"timeout_s": 1})) as client:
+        response = await client.post("/v1/chat/completions", json=chat("gpt", stream=True))
+    payloads = sse_payloads(response.text)
+    assert len(payloads) == 3 and payloads[-1] != "[DONE]"
+    assert "deadline" in orjson.loads(payloads[-1])["error"]["message"]
+    await upstream.wait_for(lambda: all(r.closed_at for r in upstream.received), timeout=2)
+
+
 async def test_stream_timeout_for_the_first_chunk_then_retry_succeeds(upstream):
     upstream.behaviors["slow"] = Behavior(first_byte_delay_s=10)
     models = [openai_model(upstream, name="g", model="slow", api_base=f"{upstream.base_url}/v1"),
