@@ -76,7 +76,7 @@ class _CountedStream(httpx.AsyncByteStream):
 
 
 def make_transport(max_connections: int) -> httpx.AsyncBaseTransport:
-    """Plain-http upstreams (vLLM, Ollama, local proxies) through the lean h11 transport;
+    """Plain-http upstreams (vLLM, Ollama, local proxies) through the lean HTTP/1.1 transport;
     https through httpx's own TLS-capable pools, sharded."""
     from gateway_trio.http1_transport import Http1Transport
 
