@@ -212,8 +212,12 @@ class Pipeline:
                 batches = guard.filter(batches)
             if self.hooks.sees_chunks:
                 batches = self._hooked(call, batches)
+            last = b""  # the final batch's frames, sent with the tail in one write
             async for batch in batches:
                 await turns.take_again()  # relaying a batch is a stretch of its own (see turns.py)
+                if last:
+                    yield last
+                    last = b""
                 if assembler is not None:
                     for payload in batch:
                         assembler.add(payload)
@@ -222,7 +226,10 @@ class Pipeline:
                         self.callbacks.stream_chunk(call, payload)
                 if call.wire.rewrites_ids and call.deployment is not None:
                     batch = [call.wire.rewrite_payload(p, call.deployment.id) for p in batch]
-                yield call.wire.frames(batch)
+                if stream.outcome is None:
+                    yield call.wire.frames(batch)
+                else:
+                    last = call.wire.frames(batch)
             await turns.take_again()
             response = assembler.result(call.usage) if assembler is not None else None
             if guard is not None and guard.error is not None:
@@ -234,7 +241,7 @@ class Pipeline:
             else:
                 tail = stream.tail()
                 self.finish(call, "failure", response, stream.outcome)
-            yield tail
+            yield last + tail
         finally:
             stream.close()  # synchronous: safe while cancellation is under way
             if not call.finished:
