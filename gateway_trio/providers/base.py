@@ -79,6 +79,8 @@ class StreamDecoder(Protocol):
 class Decoder:
     """What every stream decoder shares: `feed`, the list-returning form of `feed_into`."""
 
+    __slots__ = ()  # subclasses that declare slots keep them
+
     def feed_into(self, data: bytes, out: list[bytes]) -> None:
         raise NotImplementedError
 

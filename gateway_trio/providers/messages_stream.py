@@ -1,9 +1,7 @@
 """A chat-completions stream retold as Anthropic Messages events.
 
-Wraps the provider's own chat decoder, so errors, usage and the end of the stream are seen
-exactly as on a chat call.  Chat streams text and tool-call deltas loosely; Messages wants
-numbered content blocks, each opened and closed, so this keeps one block open at a time.
-The closing `message_delta` waits for the end of the upstream stream, because chat sends
+Chat streams text and tool-call deltas loosely; Messages wants numbered content blocks, each
+opened and closed, so this keeps one block open at a time.  The closing `message_delta` waits for the end of the upstream stream, because chat sends
 usage last, after the finish reason.
 """
 
@@ -11,59 +9,39 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from gateway_trio.providers.base import Decoder, StreamDecoder
+from gateway_trio.providers.base import StreamDecoder
+from gateway_trio.providers.from_chat import FromChatStream
 from gateway_trio.providers.messages_chat import message_id, stop_reason
 from gateway_trio.providers.usage import messages_usage_from_chat
 
 
-class MessagesFromChatStream(Decoder):
+class MessagesFromChatStream(FromChatStream):
     """`feed` takes upstream bytes and returns Messages event payloads (`type` first)."""
 
     def __init__(self, chat: StreamDecoder, model: str) -> None:
-        self._chat = chat
-        self._model = model
-        self.usage_chunk: bytes | None = None  # chat's usage chunk means nothing to this client
-        self.done = False
+        super().__init__(chat, model)
         self._started = False
         self._finish: Any = None
         self._next_index = 0
         self._open: tuple[str, int] | None = None  # ("text", -1) or ("tool", chat tool index)
         self._tool_blocks: dict[int, int] = {}  # chat tool-call index -> content block index
 
-    @property
-    def usage(self) -> dict[str, Any] | None:
-        return self._chat.usage
-
-    def feed_into(self, data: bytes, out: list[bytes]) -> None:
-        chunks: list[bytes] = []
-        events: list[dict[str, Any]] = []
-        try:
-            self._chat.feed_into(data, chunks)
-        finally:  # the chunks ahead of a fault are translated and passed on all the same
-            for payload in chunks:
-                self._translate(orjson.loads(payload), events)
-            if self._chat.done and not self.done:
-                self._finish_message(events)
-            out.extend(orjson.dumps(event) for event in events)
-
-    def _translate(self, chunk: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    def _translate(self, chunk: dict[str, Any]) -> None:
         if not self._started:
-            self._start(chunk, events)
+            self._start(chunk)
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue  # Messages has one answer; n > 1 was not asked for
             delta = choice.get("delta") or {}
             text = delta.get("content") or delta.get("refusal")
             if isinstance(text, str) and text:
-                self._text(text, events)
+                self._text(text)
             for call in delta.get("tool_calls") or ():
-                self._tool_call(call, events)
+                self._tool_call(call)
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
 
-    def _start(self, chunk: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    def _start(self, chunk: dict[str, Any]) -> None:
         self._started = True
         self._model = chunk.get("model") or self._model
         # Chat reports usage at the very end, so the input count is usually unknown here (0);
@@ -78,45 +56,44 @@ class MessagesFromChatStream(Decoder):
             "stop_sequence": None,
             "usage": {**messages_usage_from_chat(self._chat.usage), "output_tokens": 0},
         }
-        events.append({"type": "message_start", "message": message})
+        self._push({"type": "message_start", "message": message})
 
-    def _text(self, text: str, events: list[dict[str, Any]]) -> None:
+    def _text(self, text: str) -> None:
         if self._open is None or self._open[0] != "text":
-            index = self._open_block(("text", -1), {"type": "text", "text": ""}, events)
+            index = self._open_block(("text", -1), {"type": "text", "text": ""})
         else:
             index = self._next_index - 1
-        events.append({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}})
+        self._push({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}})
 
-    def _tool_call(self, call: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    def _tool_call(self, call: dict[str, Any]) -> None:
         tool = call.get("index", 0)
         function = call.get("function") or {}
         if tool not in self._tool_blocks:
             block = {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": {}}
-            self._tool_blocks[tool] = self._open_block(("tool", tool), block, events)
+            self._tool_blocks[tool] = self._open_block(("tool", tool), block)
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             delta = {"type": "input_json_delta", "partial_json": arguments}
-            events.append({"type": "content_block_delta", "index": self._tool_blocks[tool], "delta": delta})
+            self._push({"type": "content_block_delta", "index": self._tool_blocks[tool], "delta": delta})
 
-    def _open_block(self, key: tuple[str, int], block: dict[str, Any], events: list[dict[str, Any]]) -> int:
-        self._close_block(events)
+    def _open_block(self, key: tuple[str, int], block: dict[str, Any]) -> int:
+        self._close_block()
         index = self._next_index
         self._next_index += 1
         self._open = key
-        events.append({"type": "content_block_start", "index": index, "content_block": block})
+        self._push({"type": "content_block_start", "index": index, "content_block": block})
         return index
 
-    def _close_block(self, events: list[dict[str, Any]]) -> None:
+    def _close_block(self) -> None:
         if self._open is not None:
-            events.append({"type": "content_block_stop", "index": self._next_index - 1})
+            self._push({"type": "content_block_stop", "index": self._next_index - 1})
             self._open = None
 
-    def _finish_message(self, events: list[dict[str, Any]]) -> None:
+    def _end(self) -> None:
         if not self._started:
-            self._start({}, events)
-        self._close_block(events)
+            self._start({})
+        self._close_block()
         usage = messages_usage_from_chat(self._chat.usage)
         delta = {"stop_reason": stop_reason(self._finish), "stop_sequence": None}
-        events.append({"type": "message_delta", "delta": delta, "usage": usage})
-        events.append({"type": "message_stop"})
-        self.done = True
+        self._push({"type": "message_delta", "delta": delta, "usage": usage})
+        self._push({"type": "message_stop"})

@@ -1,11 +1,10 @@
-"""A chat-completions stream retold as OpenAI Responses events.
+"""A chat-completions stream retold as OpenAI Responses events (the chat chunks come from
+the mock, or from Anthropic's events already turned into chunks).
 
-Wraps the provider's own chat decoder (OpenAI-shaped chunks from the mock, or Anthropic's
-events already turned into chunks), so errors, usage and the end of the stream are seen
-exactly as on a chat call.  Responses streams name every step: an output item is added, its
-content part added, text deltas flow, then each is marked done, and the terminal event
-carries the whole Response with usage; that last one waits for the end of the upstream
-stream, because chat sends usage after the finish reason.
+Responses streams name every step: an output item is added, its content part added, text
+deltas flow, then each is marked done, and the terminal event carries the whole Response with
+usage; that last one waits for the end of the upstream stream, because chat sends usage after
+the finish reason.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from gateway_trio.providers.base import Decoder, StreamDecoder
+from gateway_trio.providers.base import StreamDecoder
+from gateway_trio.providers.from_chat import FromChatStream
 from gateway_trio.providers.responses_chat import (
     chat_body_from_responses,
     final_status,
@@ -50,14 +48,11 @@ class _Item:
         return function_call_item(self.id, self.call_id, self.name, "".join(self.pieces), status)
 
 
-class ResponsesFromChatStream(Decoder):
+class ResponsesFromChatStream(FromChatStream):
     """`feed` takes upstream bytes and returns Responses event payloads (`type` first)."""
 
     def __init__(self, chat: StreamDecoder, model: str) -> None:
-        self._chat = chat
-        self._model = model
-        self.usage_chunk: bytes | None = None  # chat's usage chunk means nothing to this client
-        self.done = False
+        super().__init__(chat, model)
         self._id: str | None = None
         self._created = int(time.time())
         self._sequence = 0
@@ -65,28 +60,10 @@ class ResponsesFromChatStream(Decoder):
         self._open: _Item | None = None
         self._calls: dict[int, _Item] = {}  # chat tool-call index -> its item
         self._finish: Any = None
-        self._events: list[bytes] = []
-
-    @property
-    def usage(self) -> dict[str, Any] | None:
-        return self._chat.usage
-
-    def feed_into(self, data: bytes, out: list[bytes]) -> None:
-        chunks: list[bytes] = []
-        try:
-            self._chat.feed_into(data, chunks)
-        finally:  # the chunks ahead of a fault are translated and passed on all the same
-            for payload in chunks:
-                self._translate(orjson.loads(payload))
-            if self._chat.done and not self.done:
-                self._complete()
-            out.extend(self._events)
-            self._events = []
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        event = {"type": kind, "sequence_number": self._sequence, **fields}
+        self._push({"type": kind, "sequence_number": self._sequence, **fields})
         self._sequence += 1
-        self._events.append(orjson.dumps(event))
 
     def _translate(self, chunk: dict[str, Any]) -> None:
         if self._id is None:
@@ -175,14 +152,13 @@ class ResponsesFromChatStream(Decoder):
         item.done = True
         self._emit("response.output_item.done", output_index=item.index, item=item.final())
 
-    def _complete(self) -> None:
+    def _end(self) -> None:
         if self._id is None:
             self._begin({})
         self._close()
         status = final_status(self._finish)
         terminal = "response.completed" if status == "completed" else "response.incomplete"
         self._emit(terminal, response=self._response(status, responses_usage_from_chat(self._chat.usage)))
-        self.done = True
 
 
 class ResponsesThroughChat:
