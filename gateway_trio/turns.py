@@ -53,13 +53,14 @@ class Turnstile:
         except trio.WouldBlock:
             await self._slots.acquire()
         self._holders[turn] = trio.current_time()
-        turn.held = True
         self._held_again.set()
+
+    def holds(self, turn: Turn) -> bool:
+        return turn in self._holders
 
     def give_back(self, turn: Turn) -> None:
         if self._holders.pop(turn, None) is not None:
             self._slots.release()
-        turn.held = False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Take back turns held past their lease."""
@@ -80,19 +81,21 @@ class Turnstile:
 class Turn:
     """One request's claim on the turnstile; taken and given back as its stretches begin and end."""
 
-    __slots__ = ("turnstile", "held")
+    __slots__ = ("turnstile",)
 
     def __init__(self, turnstile: Turnstile) -> None:
         self.turnstile = turnstile
-        self.held = False
+
+    @property
+    def held(self) -> bool:
+        return self.turnstile.holds(self)
 
     async def take(self) -> None:
         if not self.held:
             await self.turnstile.take(self)
 
     def give_back(self) -> None:
-        if self.held:
-            self.turnstile.give_back(self)
+        self.turnstile.give_back(self)
 
 
 _current: ContextVar[Turn | None] = ContextVar("gateway_trio_turn", default=None)
