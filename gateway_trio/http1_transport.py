@@ -103,16 +103,13 @@ class Http1Transport(httpx.AsyncBaseTransport):
         try:
             await connection.stream.send_all(data)
             head = await connection.head(read_timeout)
+            length = body_length(request.method, head)
         except trio.TooSlowError:
             raise httpx.ReadTimeout("timed out reading from the upstream") from None
         except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
             if connection.reused and not connection.buffer:
                 raise _StaleConnection() from None
             raise httpx.RemoteProtocolError(f"the upstream connection failed: {type(error).__name__}") from None
-        except ProtocolError as error:
-            raise httpx.RemoteProtocolError(f"the upstream's answer is malformed: {error}") from None
-        try:
-            length = body_length(request.method, head)
         except ProtocolError as error:
             raise httpx.RemoteProtocolError(f"the upstream's answer is malformed: {error}") from None
         stream = _Body(self, connection, origin, read_timeout, length, head.reusable and length != UNTIL_CLOSE)
