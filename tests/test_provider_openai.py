@@ -12,8 +12,8 @@ from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import UpstreamError
 from gateway_trio.providers import PROVIDERS, adapter_for
-from gateway_trio.providers.base import UpstreamRequest
 from gateway_trio.providers.openai import OpenAIAdapter
+from wire_exchange import send
 
 API_KEY = "sk-test-0123456789abcdefghijklmnop"
 
@@ -59,20 +59,6 @@ BODY: dict[str, Any] = {
 def deployment(**overrides: Any) -> Deployment:
     fields = {"name": "gpt-4o-mini", "model": "openai/gpt-4o-mini", "api_key": API_KEY, **overrides}
     return Deployment.from_config(ModelConfig(**fields))
-
-
-async def send(req: UpstreamRequest, reply: httpx.Response) -> tuple[httpx.Request, httpx.Response]:
-    """Send `req` as the provider actor would; return what the upstream saw and the response."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return reply
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        response = await client.send(httpx.Request(req.method, req.url, headers=req.headers, content=req.content))
-        await response.aread()
-    return seen[0], response
 
 
 async def test_request_as_the_upstream_sees_it() -> None:

@@ -20,9 +20,10 @@ from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.providers import PROVIDERS
 from gateway_trio.providers.anthropic import AnthropicAdapter
 from gateway_trio.providers.azure import AzureAdapter
-from gateway_trio.providers.base import RawBody, Upload, UpstreamRequest
+from gateway_trio.providers.base import RawBody, Upload
 from gateway_trio.providers.mock import MockAdapter
 from gateway_trio.providers.openai import OpenAIAdapter, OpenAIStreamDecoder, multipart_form
+from wire_exchange import send
 
 OPENAI_KEY = "sk-test-0123456789abcdefghijklmnop"
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
@@ -39,20 +40,6 @@ def deployment(model: str, **overrides: Any) -> Deployment:
 OPENAI = deployment("openai/gpt-3.5-turbo-instruct", api_key=OPENAI_KEY, api_base="https://llm.example/v1")
 AZURE = deployment("azure/my-dep", api_key=AZURE_KEY, api_base="https://contoso.openai.azure.com")
 ANTHROPIC = deployment("anthropic/claude-3-5-haiku", api_key="sk-ant-test")
-
-
-async def send(req: UpstreamRequest, reply: httpx.Response) -> tuple[httpx.Request, httpx.Response]:
-    """Send `req` as the provider actor does; return what the upstream saw and its answer."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return reply
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        response = await client.send(httpx.Request(req.method, req.url, headers=req.headers, content=req.content))
-        await response.aread()
-    return seen[0], response
 
 
 def parse_form(content_type: str, body: bytes) -> Message:

@@ -11,11 +11,26 @@ import orjson
 
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
+from gateway_trio.providers.base import UpstreamRequest
 
 
 def deployment(model: str, **overrides: Any) -> Deployment:
     fields = {"name": "group", "model": model, "api_key": "sk-test-0123456789abcdef", **overrides}
     return Deployment.from_config(ModelConfig(**fields))
+
+
+async def send(req: UpstreamRequest, reply: httpx.Response) -> tuple[httpx.Request, httpx.Response]:
+    """Send `req` to an upstream that answers `reply`; what the upstream saw, and the answer."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return reply
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        response = await client.send(httpx.Request(req.method, req.url, headers=req.headers, content=req.content))
+        await response.aread()
+    return seen[0], response
 
 
 class Pieces(httpx.AsyncByteStream):
