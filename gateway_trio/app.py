@@ -9,10 +9,10 @@ import httpx
 import orjson
 import trio
 from quart import Response
-from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from gateway_trio.config import GatewayConfig
+from gateway_trio.connection import GatewayApp
 from gateway_trio.errors import BadRequest, GatewayError, NotFound, PayloadTooLarge
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.admin import admin_routes
@@ -29,9 +29,9 @@ def create_app(
     *,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     hooks: list[Any] | None = None,
-) -> QuartTrio:
+) -> GatewayApp:
     gateway = Gateway(config, transports=transports, hooks=hooks)
-    app = QuartTrio("gateway_trio")
+    app = GatewayApp("gateway_trio")
     app.config["MAX_CONTENT_LENGTH"] = int(config.server.max_request_mb * 1024 * 1024)
     app.config["BODY_TIMEOUT"] = 60
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = config.server.graceful_timeout_s
