@@ -48,6 +48,11 @@ class Deployment:
     max_parallel_requests: int
     guardrails: tuple[str, ...]
     info: ModelInfo
+    # `api_base` without credentials: read into headers and records on every call, so made once
+    public_api_base: str | None = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_api_base", public_url(self.api_base))
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> Deployment:
@@ -86,10 +91,6 @@ class Deployment:
             rpm=None, tpm=None, timeout_s=None, stream_timeout_s=None, num_retries=0,
             max_parallel_requests=1000, guardrails=(), info=ModelInfo(),
         )
-
-    @property
-    def public_api_base(self) -> str | None:
-        return public_url(self.api_base)
 
     def upstream_model(self, requested: str) -> str:
         """The model name to send upstream; wildcard groups pass on what the client matched."""

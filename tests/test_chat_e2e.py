@@ -352,3 +352,24 @@ async def test_an_unforeseen_error_fails_the_call_not_the_actor(upstream):
         second = await client.post("/v1/chat/completions", json=chat("gpt"))
     assert first.status_code == 502
     assert second.status_code == 200 and second.json()["choices"][0]["message"]["content"] == "ok"
+
+
+async def test_a_compressed_upstream_stream_is_decoded(upstream):
+    import gzip
+
+    import httpx
+
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [{"index": 0, "delta": {"content": "squeezed"}, "finish_reason": None}]}
+    sse = b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n"
+
+    def gzipping_upstream(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=gzip.compress(sse),
+                              headers={"content-type": "text/event-stream", "content-encoding": "gzip"})
+
+    config = config_for(upstream, router={"num_retries": 0})
+    transports = {Deployment.from_config(config.models[0]).id: httpx.MockTransport(gzipping_upstream)}
+    async with gateway_client(config, transports=transports) as client:
+        response = await client.post("/v1/chat/completions", json={**chat("gpt"), "stream": True})
+    assert response.status_code == 200
+    assert b'"squeezed"' in response.content and response.content.endswith(b"data: [DONE]\n\n")
