@@ -7,10 +7,18 @@ together, and the burst never spreads out.  Every call then waits for the whole 
 cycle, while the loop sits idle in between (measured: 58 % of the ideal rate with the CPU 57 %
 busy).
 
-A turn is a first-come first-served slot (a handful of them) for a stretch of pure CPU work:
-turning an HTTP request into an upstream call, an upstream answer into the client's response,
-and each batch of a stream's chunks into its frames.  With turns, calls go through a burst one after another, so it spreads over the
-upstream's delay and each call waits only for those ahead of it.
+A turn is a slot (a handful of them) for a stretch of pure CPU work: turning an HTTP request
+into an upstream call, an upstream answer into the client's response, and each batch of a
+stream's chunks into its frames.  With turns, calls go through a burst one after another, so
+it spreads over the upstream's delay and each call waits only for those ahead of it.
+
+A call's first stretch goes ahead of the later stretches of calls under way, as a scheduler
+favours the jobs about to wait on a device: it ends in the upstream's seconds-long wait, which
+starts only when the stretch is done, while a later stretch ends the call.  Measured with a
+thousand streams against a 2 s upstream: 448-451 calls a second instead of 436-445 in strict
+arrival order.  Within each kind, turns go in arrival order, and after `FIRST_IN_A_ROW` first
+stretches a waiting later one goes next, so a flood of new calls cannot starve the answers
+of calls already under way.
 
 A stretch ends (the turn is given back) wherever the call waits on something outside the
 process: the upstream, a hook or guardrail (user code), a thread, the client's socket.  A turn
@@ -28,6 +36,7 @@ import trio
 
 SLOTS = 8  # enough to overlap a few calls' hand-offs; few enough that a burst stays in order
 LEASE_S = 1.0
+FIRST_IN_A_ROW = 4  # at most this many first stretches go while a later one waits
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -36,22 +45,27 @@ ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
 
 
 class Turnstile:
-    """The slots, handed to waiters first come first served (trio's Semaphore is FIFO)."""
+    """The slots, and two queues of waiters (first stretches, later ones), each in arrival order."""
 
     def __init__(self, slots: int = SLOTS, lease_s: float = LEASE_S) -> None:
         self.lease_s = lease_s
         self.overruns = 0  # turns taken back after their lease
-        self._slots = trio.Semaphore(slots)
+        self._free = slots
+        self._first = trio.lowlevel.ParkingLot()
+        self._later = trio.lowlevel.ParkingLot()
+        self._firsts_in_a_row = 0
         self._holders: dict[Turn, float] = {}  # in grant order: the first is the oldest
         self._held_again = trio.Event()
 
-    async def take(self, turn: Turn) -> None:
-        try:
+    async def take(self, turn: Turn, first: bool = False) -> None:
+        if self._free and not self._first and not self._later:
             # A free slot is taken without a checkpoint: a yield here would cost the call a
             # whole batch of other tasks' steps, on every stretch.
-            self._slots.acquire_nowait()
-        except trio.WouldBlock:
-            await self._slots.acquire()
+            self._free -= 1
+        else:
+            # give_back hands the slot over directly; a waiter cancelled here was never
+            # handed one (a parking lot only wakes tasks still parked).
+            await (self._first if first else self._later).park()
         self._holders[turn] = trio.current_time()
         self._held_again.set()
 
@@ -59,8 +73,16 @@ class Turnstile:
         return turn in self._holders
 
     def give_back(self, turn: Turn) -> None:
-        if self._holders.pop(turn, None) is not None:
-            self._slots.release()
+        if self._holders.pop(turn, None) is None:
+            return
+        if self._first and (self._firsts_in_a_row < FIRST_IN_A_ROW or not self._later):
+            self._firsts_in_a_row += 1
+            self._first.unpark()
+        elif self._later:
+            self._firsts_in_a_row = 0
+            self._later.unpark()
+        else:
+            self._free += 1
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Take back turns held past their lease."""
@@ -90,9 +112,9 @@ class Turn:
     def held(self) -> bool:
         return self.turnstile.holds(self)
 
-    async def take(self) -> None:
+    async def take(self, first: bool = False) -> None:
         if not self.held:
-            await self.turnstile.take(self)
+            await self.turnstile.take(self, first)
 
     def give_back(self) -> None:
         self.turnstile.give_back(self)
@@ -140,7 +162,7 @@ def taking_turns(app: ASGIApp, turnstile: Turnstile, *, max_body_bytes: int, bod
         token = _current.set(turn)
         try:
             if complete:
-                await turn.take()
+                await turn.take(first=True)
             await app(scope, replay, send_off_turn)
         finally:
             turn.give_back()

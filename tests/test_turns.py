@@ -1,4 +1,5 @@
-"""Turns: first come first served, taken back after the lease, never held across a wait."""
+"""Turns: first stretches first, otherwise in arrival order; taken back after the lease; never held
+across a wait."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import trio
 
 from gateway_trio import turns
-from gateway_trio.turns import Turn, Turnstile, taking_turns
+from gateway_trio.turns import FIRST_IN_A_ROW, Turn, Turnstile, taking_turns
 from harness import chat, client_and_gateway, make_config
 from mock_upstream import Behavior
 
@@ -28,6 +29,38 @@ async def test_turns_go_in_arrival_order(autojump_clock):
             nursery.start_soon(call, number)
             await trio.sleep(0.01)  # arrive in this order
     assert served == list(range(6))
+
+
+async def order_served(waiters: list[tuple[str, bool]]) -> list[str]:
+    """Who gets the one slot, when `waiters` (name, first stretch?) queue up behind a holder."""
+    turnstile, served = Turnstile(slots=1), []
+    holder = Turn(turnstile)
+    await holder.take()
+
+    async def call(name: str, first: bool) -> None:
+        turn = Turn(turnstile)
+        await turn.take(first=first)
+        served.append(name)
+        await trio.sleep(0.1)
+        turn.give_back()
+
+    async with trio.open_nursery() as nursery:
+        for name, first in waiters:
+            nursery.start_soon(call, name, first)
+            await trio.sleep(0.01)
+        holder.give_back()
+    return served
+
+
+async def test_a_first_stretch_goes_ahead_of_later_ones(autojump_clock):
+    served = await order_served([("later-1", False), ("later-2", False), ("first-1", True), ("first-2", True)])
+    assert served == ["first-1", "first-2", "later-1", "later-2"]
+
+
+async def test_new_calls_cannot_starve_the_later_stretches(autojump_clock):
+    firsts = [(f"first-{n}", True) for n in range(1, FIRST_IN_A_ROW + 3)]
+    served = await order_served([("later", False), *firsts])
+    assert served == [name for name, _ in firsts[:FIRST_IN_A_ROW]] + ["later"] + [name for name, _ in firsts[FIRST_IN_A_ROW:]]
 
 
 async def test_a_turn_held_past_its_lease_is_taken_back(autojump_clock):
@@ -125,3 +158,29 @@ async def test_every_stretch_ends_and_no_wait_holds_a_turn(upstream):
         assert sorted(statuses) == [200, 200, 200, 200, 404]
         assert gateway.turnstile.overruns == 0  # the 1.3 s hook ran off-turn (lease: 1 s)
         assert not gateway.turnstile._holders
+
+
+async def test_the_middleware_takes_a_request_s_first_turn_ahead_of_later_stretches(autojump_clock):
+    turnstile, app, served = Turnstile(slots=1), Recorder(), []
+    holder = Turn(turnstile)
+    await holder.take()
+
+    async def later_stretch() -> None:
+        turn = Turn(turnstile)
+        await turn.take()
+        served.append("later")
+        turn.give_back()
+
+    async def request() -> None:
+        await taking_turns(app, turnstile, max_body_bytes=100, body_timeout_s=5)(
+            {"type": "http"}, body_messages(b"{}"), sent
+        )
+        served.append("request")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(later_stretch)
+        await trio.sleep(0.01)
+        nursery.start_soon(request)
+        await trio.sleep(0.01)
+        holder.give_back()
+    assert served == ["request", "later"]
