@@ -105,6 +105,21 @@ async def test_buffer_mode_masks_streamed_pii(upstream):
     assert sse_payloads(response.text)[-1] == "[DONE]"
 
 
+@pytest.mark.parametrize("route, body", [
+    ("/v1/responses", {"model": "guarded", "input": "hi", "stream": True}),
+    ("/v1/messages", {"model": "guarded", "max_tokens": 50, "stream": True,
+                      "messages": [{"role": "user", "content": "hi"}]}),
+])
+async def test_buffer_mode_masking_reaches_the_events_that_repeat_the_whole_text(upstream, route, body):
+    upstream.default = Behavior(content="write to jane.doe@example.com or call +1 415 555 0100 today", chunks=8)
+    rule = guardrail("pii", kind="pii", stream_mode="buffer")
+    async with client_and_gateway(config_for(upstream, [rule], model_guardrails=("pii",))) as (client, _):
+        response = await client.post(route, json=body)
+    assert response.status_code == 200
+    assert "[EMAIL]" in response.text and "[PHONE]" in response.text
+    assert "jane.doe@example.com" not in response.text and "555 0100" not in response.text
+
+
 async def test_end_mode_lets_chunks_through_then_ends_with_an_error(upstream):
     upstream.default = Behavior(content=SECRET_TEXT, chunks=6)
     rule = guardrail("no-secrets", patterns=["SECRET-[0-9]+"], stream_mode="end")

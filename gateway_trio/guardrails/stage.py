@@ -185,7 +185,8 @@ class StreamGuard:
     """Post-call guardrails on a stream, each in its mode: end, buffer or sample.
 
     `buffer` holds chunks until their text is checked, so blocked text never leaves; held text
-    is bounded by `buffer_max_chars`.  `sample` checks the text so far every `sample_every`
+    is bounded by `buffer_max_chars`; if it was masked, the closing events that repeat the whole
+    text (the Responses API's) carry the masked text too.  `sample` checks the text so far every `sample_every`
     chunks; `end` checks the whole text when the upstream is done.  A block sets `error` and
     stops the stream; the pipeline ends it with an error event instead of the normal tail.
     """
@@ -202,6 +203,8 @@ class StreamGuard:
         self._held: list[tuple[dict[str, Any], list[text_slots.Slot]]] = []
         self._held_chars = 0
         self._closing: list[bytes] = []
+        self._released: list[str] = []  # the text passed on, as masked
+        self._masked = False
 
     async def filter(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
         try:
@@ -229,7 +232,7 @@ class StreamGuard:
                     yield out
             tail = await self._release() if self._held else []
             await self._check(self.sampled + self.at_end, "".join(self.text))
-            tail.extend(self._closing)
+            tail.extend(self._remasked(self._closing) if self._masked else self._closing)
             if tail:
                 yield tail
         except GuardrailBlocked as error:
@@ -244,6 +247,8 @@ class StreamGuard:
             texts = await self.stage.run(self.call, guardrail, "post_call", texts, self.call.body, "response")
         if texts[0] != "".join(held_text):
             self._rewrite_held(texts[0])
+            self._masked = True
+        self._released.append(texts[0])
         out = [orjson.dumps(chunk) for chunk, _ in self._held]
         self._held.clear()
         self._held_chars = 0
@@ -256,6 +261,19 @@ class StreamGuard:
             for container, key in slots:
                 container[key] = masked if first else ""
                 first = False
+
+    def _remasked(self, closing: list[bytes]) -> list[bytes]:
+        """Closing events that repeat the whole text, with the masked text in its place."""
+        masked = "".join(self._released)
+        out = []
+        for payload in closing:
+            event = orjson.loads(payload)
+            slots = text_slots.closing_slots(self.call.call_type, event)
+            if slots:
+                text_slots.write(slots, [masked] + [""] * (len(slots) - 1))
+                payload = orjson.dumps(event)
+            out.append(payload)
+        return out
 
     async def _check(self, guardrails: list[Guardrail], text: str) -> None:
         for guardrail in guardrails:

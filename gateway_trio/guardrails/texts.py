@@ -122,6 +122,21 @@ CLOSING_EVENTS = {
 }
 
 
+def closing_slots(call_type: str, event: Any) -> list[Slot]:
+    """The whole text a closing event repeats (the Responses API's); Messages' carry none."""
+    if call_type != "responses" or not isinstance(event, dict):
+        return []
+    kind = event.get("type")
+    if kind == "response.output_text.done":
+        return [(event, "text")] if isinstance(event.get("text"), str) else []
+    if kind == "response.content_part.done":
+        part = event.get("part")
+        return [(part, "text")] if isinstance(part, dict) and isinstance(part.get("text"), str) else []
+    if kind == "response.output_item.done":
+        return response_slots(call_type, {"output": [event.get("item")]})
+    return response_slots(call_type, event.get("response"))
+
+
 def is_closing_event(call_type: str, chunk: Any) -> bool:
     closing = CLOSING_EVENTS.get(call_type)
     return closing is not None and isinstance(chunk, dict) and chunk.get("type") in closing
