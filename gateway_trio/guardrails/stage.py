@@ -186,8 +186,8 @@ class StreamGuard:
 
     `buffer` holds chunks until their text is checked, so blocked text never leaves; held text
     is bounded by `buffer_max_chars`; if it was masked, the closing events that repeat the whole
-    text (the Responses API's) carry the masked text too.  `sample` checks the text so far every `sample_every`
-    chunks; `end` checks the whole text when the upstream is done.  A block sets `error` and
+    text (the Responses API's) carry the masked text too.  `sample` checks the text so far
+    every `sample_every` chunks; `end` checks the whole text when the upstream is done.  A block sets `error` and
     stops the stream; the pipeline ends it with an error event instead of the normal tail.
     """
 
