@@ -1,0 +1,83 @@
+"""scripts/bench: what it reads from wrk, the rates it reports, and a short run end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bench
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WRK_OUTPUT = """\
+Running 41s test @ http://127.0.0.1:8080/v1/chat/completions
+  2 threads and 1000 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.10s    80.00ms   3.20s    90.00%
+    Req/Sec   240.00    100.00   500.00     70.00%
+  Latency Distribution
+     50%    2.09s
+     75%    2.12s
+     90%  850.00ms
+     99%    3.07s
+  18519 requests in 41.10s, 10.00MB read
+  Socket errors: connect 1, read 2, write 0, timeout 5
+  Non-2xx or 3xx responses: 3
+Requests/sec:    450.58
+Transfer/sec:    249.00KB
+"""
+
+
+def test_wrk_output_is_read_with_its_units_and_errors():
+    result = bench.parse_wrk(WRK_OUTPUT)
+    assert result.requests == 18519 and result.duration_s == pytest.approx(41.1)
+    assert result.rps == pytest.approx(450.58)
+    assert result.p50_ms == pytest.approx(2090.0) and result.p99_ms == pytest.approx(3070.0)
+    assert (result.non_2xx, result.socket_errors, result.timeouts) == (3, 3, 5)
+    assert result.errors == 11
+
+
+def test_wrk_output_it_cannot_read_is_an_error():
+    with pytest.raises(RuntimeError, match="cannot parse wrk output"):
+        bench.parse_wrk("wrk: connection refused\n")
+
+
+def cell(target: str, stream: bool, rps: float) -> bench.Cell:
+    return bench.Cell(target=target, stream=stream, conns=1000, rps=rps, p50_ms=2000.0, p99_ms=2100.0,
+                      requests=int(rps * 41), non_2xx=0, socket_errors=0, timeouts=0)
+
+
+def test_the_concurrency_rates_are_measured_against_the_ideal_and_the_direct_mock(capsys):
+    rows = bench.report_concurrency(
+        [cell("direct", False, 480.0), cell("gateway", False, 450.0),
+         cell("direct", True, 460.0), cell("gateway", True, 441.0)], 41.0)
+    by = {(row["target"], row["stream"]): row for row in rows}
+    stream_ideal = 1000 / (bench.WAIT_DELAY_S + (bench.WAIT_CHUNKS - 1) * bench.WAIT_CHUNK_DELAY_S)
+    assert by["gateway", False]["ideal_rps"] == pytest.approx(500.0)
+    assert by["gateway", False]["percent_of_ideal"] == pytest.approx(90.0)
+    assert by["gateway", False]["percent_of_direct"] == pytest.approx(93.75)
+    assert by["gateway", True]["ideal_rps"] == pytest.approx(stream_ideal)
+    assert by["gateway", True]["percent_of_ideal"] == pytest.approx(100 * 441.0 / stream_ideal)
+    assert "gateway  stream" in capsys.readouterr().out
+
+
+def test_a_quick_run_measures_every_matrix_cell(tmp_path):
+    figures = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--duration", "1", "--loadgen", "python",
+         "--json", str(figures)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    matrix = json.loads(figures.read_text())["matrix"]
+    assert {(row["target"], row["stream"], row["conns"]) for row in matrix} == {
+        (target, stream, conns) for target in bench.TARGETS for stream in (False, True) for conns in (1, 32)
+    }
+    for row in matrix:
+        assert row["rps"] > 0 and row["errors"] == 0, row
+        if row["target"] == "gateway":
+            assert row["cpu_ms_per_request"] > 0 and row["cpu_ratio_gateway_over_floor"] > 0, row
