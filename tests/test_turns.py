@@ -63,6 +63,18 @@ async def test_new_calls_cannot_starve_the_later_stretches(autojump_clock):
     assert served == [name for name, _ in firsts[:FIRST_IN_A_ROW]] + ["later"] + [name for name, _ in firsts[FIRST_IN_A_ROW:]]
 
 
+async def test_a_waiter_cancelled_in_the_queue_takes_no_slot_with_it(autojump_clock):
+    turnstile = Turnstile(slots=1)
+    holder, quitter, next_one = Turn(turnstile), Turn(turnstile), Turn(turnstile)
+    await holder.take()
+    with trio.move_on_after(0.1):
+        await quitter.take(first=True)  # the client left while it waited
+    holder.give_back()
+    with trio.fail_after(0.1):
+        await next_one.take()  # the slot is free again, not lost to the one that left
+    assert next_one.held and not quitter.held
+
+
 async def test_a_turn_held_past_its_lease_is_taken_back(autojump_clock):
     turnstile = Turnstile(slots=1, lease_s=1.0)
     stuck, next_one = Turn(turnstile), Turn(turnstile)
