@@ -1,8 +1,8 @@
 """A chat-completions stream retold as Anthropic Messages events.
 
 Chat streams text and tool-call deltas loosely; Messages wants numbered content blocks, each
-opened and closed, so this keeps one block open at a time.  The closing `message_delta` waits for the end of the upstream stream, because chat sends
-usage last, after the finish reason.
+opened and closed, so this keeps one block open at a time.  The closing `message_delta` waits
+for the end of the upstream stream, because chat sends usage last, after the finish reason.
 """
 
 from __future__ import annotations
@@ -20,29 +20,11 @@ class MessagesFromChatStream(FromChatStream):
 
     def __init__(self, chat: StreamDecoder, model: str) -> None:
         super().__init__(chat, model)
-        self._started = False
-        self._finish: Any = None
         self._next_index = 0
         self._open: tuple[str, int] | None = None  # ("text", -1) or ("tool", chat tool index)
         self._tool_blocks: dict[int, int] = {}  # chat tool-call index -> content block index
 
-    def _translate(self, chunk: dict[str, Any]) -> None:
-        if not self._started:
-            self._start(chunk)
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue  # Messages has one answer; n > 1 was not asked for
-            delta = choice.get("delta") or {}
-            text = delta.get("content") or delta.get("refusal")
-            if isinstance(text, str) and text:
-                self._text(text)
-            for call in delta.get("tool_calls") or ():
-                self._tool_call(call)
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
-
     def _start(self, chunk: dict[str, Any]) -> None:
-        self._started = True
         self._model = chunk.get("model") or self._model
         # Chat reports usage at the very end, so the input count is usually unknown here (0);
         # message_delta repeats it with the real numbers.
@@ -90,8 +72,6 @@ class MessagesFromChatStream(FromChatStream):
             self._open = None
 
     def _end(self) -> None:
-        if not self._started:
-            self._start({})
         self._close_block()
         usage = messages_usage_from_chat(self._chat.usage)
         delta = {"stop_reason": stop_reason(self._finish), "stop_sequence": None}

@@ -59,28 +59,12 @@ class ResponsesFromChatStream(FromChatStream):
         self._items: list[_Item] = []
         self._open: _Item | None = None
         self._calls: dict[int, _Item] = {}  # chat tool-call index -> its item
-        self._finish: Any = None
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self._push({"type": kind, "sequence_number": self._sequence, **fields})
         self._sequence += 1
 
-    def _translate(self, chunk: dict[str, Any]) -> None:
-        if self._id is None:
-            self._begin(chunk)
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue  # a Response has one answer; n > 1 was not asked for
-            delta = choice.get("delta") or {}
-            text = delta.get("content") or delta.get("refusal")
-            if isinstance(text, str) and text:
-                self._text(text)
-            for call in delta.get("tool_calls") or ():
-                self._tool_call(call)
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
-
-    def _begin(self, chunk: dict[str, Any]) -> None:
+    def _start(self, chunk: dict[str, Any]) -> None:
         self._id = response_id(chunk.get("id"))
         self._model = chunk.get("model") or self._model
         if isinstance(chunk.get("created"), int):
@@ -153,8 +137,6 @@ class ResponsesFromChatStream(FromChatStream):
         self._emit("response.output_item.done", output_index=item.index, item=item.final())
 
     def _end(self) -> None:
-        if self._id is None:
-            self._begin({})
         self._close()
         status = final_status(self._finish)
         terminal = "response.completed" if status == "completed" else "response.incomplete"
