@@ -411,6 +411,14 @@ def test_mock_truncated_stream_ends_incomplete() -> None:
     assert last["response"]["output"][0]["content"][0]["text"] == "cut" and decoder.done
 
 
+def test_empty_chat_stream_still_makes_a_whole_response() -> None:
+    payloads, decoder = decode_all(mock, "responses", "m", [b"data: [DONE]\n\n"])
+    events = [orjson.loads(p) for p in payloads]
+    assert [e["type"] for e in events] == ["response.created", "response.in_progress", "response.completed"]
+    assert events[0]["response"]["id"] == events[-1]["response"]["id"] and decoder.done
+    assert [e["sequence_number"] for e in events] == [0, 1, 2]
+
+
 def test_mock_function_call_answer() -> None:
     completion = {
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
