@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from gateway_trio.errors import BadRequest
-from gateway_trio.providers.tools import chat_function_tool
+from gateway_trio.providers.tools import chat_function_tool, chat_tools
 from gateway_trio.providers.usage import messages_usage_from_chat
 
 # The module, not its names: openai.py imports this module while it loads.
@@ -172,11 +172,9 @@ def _assistant_turn(blocks: list[Any], where: str) -> dict[str, Any]:
 
 
 def _add_tools(out: dict[str, Any], body: dict[str, Any]) -> None:
-    tools = body.get("tools")
+    tools = chat_tools(body.get("tools"), _tool)
     if tools:
-        if not isinstance(tools, list):
-            raise BadRequest("tools: must be a list", param="tools")
-        out["tools"] = [_tool(tool, f"tools[{index}]") for index, tool in enumerate(tools)]
+        out["tools"] = tools
     choice = body.get("tool_choice")
     if not isinstance(choice, dict):
         return

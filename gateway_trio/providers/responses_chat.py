@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from gateway_trio.errors import BadRequest
-from gateway_trio.providers.tools import chat_function_tool
+from gateway_trio.providers.tools import chat_function_tool, chat_tools
 from gateway_trio.providers.usage import responses_usage_from_chat
 
 # The module, not its names: openai.py (imported by anthropic.py) may still be loading.
@@ -134,11 +134,9 @@ def _output_text(output: Any, where: str) -> str:
 
 
 def _add_tools(out: dict[str, Any], body: dict[str, Any]) -> None:
-    tools = body.get("tools")
+    tools = chat_tools(body.get("tools"), _tool)
     if tools:
-        if not isinstance(tools, list):
-            raise BadRequest("tools: must be a list", param="tools")
-        out["tools"] = [_tool(tool, f"tools[{index}]") for index, tool in enumerate(tools)]
+        out["tools"] = tools
     choice = body.get("tool_choice")
     if choice is None:
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from gateway_trio.errors import BadRequest
 
@@ -20,3 +20,12 @@ def chat_function_tool(tool: dict[str, Any], where: str, *, schema_key: str) -> 
     if tool.get("strict") is not None:
         function["strict"] = tool["strict"]
     return {"type": "function", "function": function}
+
+
+def chat_tools(tools: Any, convert: Callable[[Any, str], dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """A body's `tools`, each made a chat tool by `convert(tool, where)`; None when there are none."""
+    if not tools:
+        return None
+    if not isinstance(tools, list):
+        raise BadRequest("tools: must be a list", param="tools")
+    return [convert(tool, f"tools[{index}]") for index, tool in enumerate(tools)]
