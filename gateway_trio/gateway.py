@@ -20,6 +20,7 @@ from gateway_trio.guardrails.stage import GuardrailStage, configure
 from gateway_trio.hookset import HookSet
 from gateway_trio.loader import allow_imports_beside, load_hook, load_object
 from gateway_trio.pipeline import Pipeline
+from gateway_trio.redaction import Redactor, configured_secrets
 from gateway_trio.turns import Turnstile
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,10 @@ class Gateway:
             timeout_s=hook_config.timeout_s,
         )
         self.router = RouterActor(config.router, self.deployments)
-        self.providers = {d.id: ProviderActor(d, transport=transports.get(d.id)) for d in self.deployments}
+        redactor = Redactor(configured_secrets(config))
+        self.providers = {
+            d.id: ProviderActor(d, transport=transports.get(d.id), redactor=redactor) for d in self.deployments
+        }
         self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks, self.guardrails)
         self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails)
         self.turnstile = Turnstile()

@@ -23,6 +23,7 @@ from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway_trio.providers import adapter_for
 from gateway_trio.providers.usage import chat_usage
+from gateway_trio.redaction import Redactor, credential_values
 from gateway_trio.transport import make_transport
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,16 @@ _SET_HERE = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 class ProviderActor:
-    def __init__(self, deployment: Deployment, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, deployment: Deployment, *, transport: httpx.AsyncBaseTransport | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.deployment = deployment
+        # Every error this actor sends back passes here: what the upstream said never carries a
+        # configured secret (by default, this deployment's own) on to clients, records or logs.
+        if redactor is None:
+            redactor = Redactor({deployment.api_key or "", *credential_values(deployment.headers)})
+        self.redactor = redactor
         self.adapter = adapter_for(deployment.provider)
         limit = deployment.max_parallel_requests
         self.transport = transport or self.adapter.local_transport(deployment) or make_transport(limit)
@@ -76,7 +85,7 @@ class ProviderActor:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # the caller stopped listening: nothing left to do
             except GatewayError as error:
-                await _send_quietly(message, Failure(error))
+                await _send_quietly(message, Failure(self.redactor.error(error)))
             except httpx.TimeoutException:
                 await _send_quietly(message, Failure(UpstreamTimeout("upstream timed out")))
             except httpx.TransportError as error:
