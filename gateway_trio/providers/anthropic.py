@@ -21,7 +21,7 @@ import orjson
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.providers.base import AdapterBase, Decoder, UpstreamRequest
-from gateway_trio.providers.openai import client_safe, malformed, upstream_error_message
+from gateway_trio.providers.openai import client_safe, is_object_list, malformed, upstream_error_message
 from gateway_trio.providers.responses_stream import ResponsesThroughChat
 from gateway_trio.providers.sse import SSEParser
 from gateway_trio.providers.typed_events import MessagesPassthroughDecoder, passthrough_body
@@ -521,6 +521,8 @@ class AnthropicAdapter(ResponsesThroughChat, AdapterBase):
         message = load_message(payload)
         if message.get("type") != "message":
             raise malformed("the answer is not a Message")
+        if not is_object_list(message.get("content")):
+            raise malformed("'content' in the Anthropic message is not a list of blocks")
         return message
 
     def messages_stream(self, model: str) -> MessagesPassthroughDecoder:

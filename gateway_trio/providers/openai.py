@@ -216,6 +216,8 @@ class OpenAIAdapter(AdapterBase):
         body = parse_object(payload, "the body")
         if body.get("object") != "response":
             raise malformed("the answer is not a Response object")
+        if not is_object_list(body.get("output")):
+            raise malformed("'output' in the Response is not a list of objects")
         return body
 
     def responses_stream(self, model: str) -> ResponsesPassthroughDecoder:
@@ -259,14 +261,26 @@ class OpenAIAdapter(AdapterBase):
 
 
 def parse_json_reply(payload: bytes, required: str, what: str) -> dict[str, Any]:
-    """The JSON object of a successful answer, which must hold `required` to count as one."""
+    """The JSON object of a successful answer, which must hold `required` to count as one:
+    a list of objects for `choices`, `data` and `results`, a string for `text`.  Anything
+    else (`"choices": null`) is the upstream's fault, a 502, not a 200 that breaks later."""
     try:
         body = orjson.loads(payload)
     except orjson.JSONDecodeError:
         raise malformed("the body is not valid JSON") from None
     if not isinstance(body, dict) or required not in body:
         raise malformed(f"no {required!r} in the {what}")
+    value = body[required]
+    if required == "text":
+        if not isinstance(value, str):
+            raise malformed(f"{required!r} in the {what} is not a string")
+    elif not is_object_list(value):
+        raise malformed(f"{required!r} in the {what} is not a list of objects")
     return body
+
+
+def is_object_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
 def _refuse_stream(stream: bool, call_type: str) -> None:
