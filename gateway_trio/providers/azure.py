@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from gateway_trio.deployment import Deployment
+from gateway_trio.providers.base import path_segment
 from gateway_trio.providers.openai import OpenAIAdapter
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when this was written
@@ -26,7 +27,7 @@ class AzureAdapter(OpenAIAdapter):
     def endpoint_url(self, deployment: Deployment, model: str, endpoint: str) -> str:
         version = quote(deployment.api_version or DEFAULT_API_VERSION, safe="")
         return (
-            f"{self.api_base(deployment)}/openai/deployments/{quote(model, safe='')}"
+            f"{self.api_base(deployment)}/openai/deployments/{path_segment(model)}"
             f"/{endpoint}?api-version={version}"
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest
@@ -29,6 +30,22 @@ METHOD_PREFIX = {
 }
 # Call types whose answers may not be JSON: their `_response` methods get the content type.
 RAW_CAPABLE = frozenset({"audio_transcription", "pass_through_endpoint"})
+# Characters that end, escape or climb out of a URL path segment, wherever a server decodes them.
+_NOT_IN_SEGMENT = frozenset("/\\?#%")
+
+
+def path_segment(name: str, param: str = "model") -> str:
+    """`name` quoted as one URL path segment, refused if it could name any other path.
+
+    A model name reaches a URL path (Azure's `/deployments/{name}/`) from a client through
+    wildcards; quoting alone leaves `..` and `.`, which URL normalisation resolves upward.
+    """
+    if name in ("", ".", "..") or not name.isprintable() or not _NOT_IN_SEGMENT.isdisjoint(name):
+        raise BadRequest(
+            f"'{param}' cannot name a deployment: {name!r} is empty, '.' or '..', or holds one of / \\ ? # %"
+            " or a control character", param=param,
+        )
+    return quote(name, safe="")
 
 
 @dataclass(slots=True)
