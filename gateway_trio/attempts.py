@@ -91,8 +91,10 @@ class Dispatcher:
         self, call: Call
     ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
         deadline = self.deadline(call)
-        group = self.router.resolve(call.model) or call.model
-        call.model_group = group
+        # An unknown model has no group: it is never echoed as one (headers, records, metrics);
+        # the router answers it with a 404.
+        call.model_group = self.router.resolve(call.model)
+        group = call.model_group or call.model
         input_tokens = estimate_tokens(call.body) if self.counts_tokens else 0
         candidates = [group, *self.config.fallbacks.get(group, [])]
         last_error: GatewayError | None = None

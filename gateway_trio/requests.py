@@ -6,7 +6,7 @@ they must name the offending field in the error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
@@ -17,6 +17,8 @@ from gateway_trio.wires import ANTHROPIC, OPENAI, RESPONSES, Wire, decode_respon
 
 # Nothing a client sends may change where the upstream call goes or what credentials it uses.
 FORBIDDEN_FIELDS = ("api_base", "api_key", "base_url", "extra_headers")
+# Model names travel into headers, logs and upstream URLs: at most this long, printable only.
+MAX_MODEL_CHARS = 256
 # Fields the gateway itself consumes (LiteLLM's names); they are not sent upstream.
 GATEWAY_FIELDS = ("guardrails", "metadata", "tags")
 
@@ -30,16 +32,33 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"the request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
-    for name in FORBIDDEN_FIELDS:
-        if name in body:
-            raise BadRequest(f"'{name}' may not be set by clients", param=name)
+    refuse_upstream_fields(body)
     return body
 
 
-def require_model(body: dict[str, Any]) -> str:
-    model = body.get("model")
+def refuse_upstream_fields(fields: Mapping[str, Any]) -> None:
+    """Refuse the fields that would choose the upstream or its credentials, in any body format."""
+    for name in FORBIDDEN_FIELDS:
+        if name in fields:
+            raise BadRequest(f"'{name}' may not be set by clients", param=name)
+
+
+def require_model(body: Mapping[str, Any]) -> str:
+    return check_model(body.get("model"))
+
+
+def check_model(model: Any) -> str:
+    """A model name safe to route on and to name in headers, logs and URLs.
+
+    Control and other unprintable characters would split a header or a log line, or reach an
+    upstream inside a URL or body; a megabyte-long name would be compared with every group.
+    """
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required and must be a non-empty string", param="model")
+    if len(model) > MAX_MODEL_CHARS:
+        raise BadRequest(f"'model' must be at most {MAX_MODEL_CHARS} characters", param="model")
+    if not model.isprintable():
+        raise BadRequest("'model' must not contain control or other unprintable characters", param="model")
     return model
 
 
@@ -130,7 +149,7 @@ def moderation_call(body: dict[str, Any], default_model: str | None) -> Call:
     model = body.get("model") or default_model
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required: no moderation model is configured as the default", param="model")
-    return _build("moderation", body, streams=False, model=model)
+    return _build("moderation", body, streams=False, model=check_model(model))
 
 
 def responses_call(body: dict[str, Any]) -> Call:
@@ -163,9 +182,8 @@ def messages_call(body: dict[str, Any]) -> Call:
 
 
 def transcription_call(fields: dict[str, str], upload: Upload | None) -> Call:
+    refuse_upstream_fields(fields)
     if upload is None:
         raise BadRequest("'file' is required: send the audio as a multipart file field", param="file")
-    model = fields.get("model")
-    if not model:
-        raise BadRequest("'model' is required", param="model")
+    model = check_model(fields.get("model"))
     return Call("audio_transcription", model, {**fields, "file": upload})
