@@ -34,6 +34,15 @@ class ServerConfig(_Strict):
     master_key: SecretStr | None = None
     max_request_mb: float = Field(16, gt=0)
     graceful_timeout_s: float = Field(30, ge=0)
+    # Signs response ids (previous_response_id); every instance of a fleet needs the same one.
+    response_id_secret: SecretStr | None = None
+
+    @field_validator("response_id_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters: it keeps clients from forging response ids")
+        return secret
 
 
 class DatabaseConfig(_Strict):

@@ -13,7 +13,7 @@ import orjson
 from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest
 from gateway_trio.providers.base import Upload
-from gateway_trio.wires import ANTHROPIC, OPENAI, RESPONSES, Wire, decode_response_id
+from gateway_trio.wires import ANTHROPIC, OPENAI, ResponsesWire, Wire
 
 # Nothing a client sends may change where the upstream call goes or what credentials it uses.
 FORBIDDEN_FIELDS = ("api_base", "api_key", "base_url", "extra_headers")
@@ -152,18 +152,19 @@ def moderation_call(body: dict[str, Any], default_model: str | None) -> Call:
     return _build("moderation", body, streams=False, model=check_model(model))
 
 
-def responses_call(body: dict[str, Any]) -> Call:
+def responses_call(body: dict[str, Any], wire: ResponsesWire) -> Call:
+    """A Responses call; `wire` signs the ids of its answers and reads those sent back."""
     require_model(body)
     _require(body, "input", (str, list), "a string or an array")
-    call = _build("responses", body, wire=RESPONSES)
+    call = _build("responses", body, wire=wire)
     previous = body.get("previous_response_id")
     if previous is not None:
         if not isinstance(previous, str):
             raise BadRequest("'previous_response_id' must be a string", param="previous_response_id")
-        decoded = decode_response_id(previous)
+        decoded = wire.ids.decode(previous)
         if decoded is not None:
-            # A follow-up goes back to the deployment that holds the conversation, with the
-            # upstream's own id restored.
+            # A follow-up goes back to the deployment that holds the conversation (if it is one
+            # of the group called: the router sees to that), with the upstream's own id restored.
             call.pinned_deployment, upstream_id = decoded
             call.body = {**call.body, "previous_response_id": upstream_id}
     return call

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
+import logging
+import secrets
 from typing import Any
 
 import orjson
 
-from gateway_trio.errors import GatewayError
+from gateway_trio.errors import BadRequest, GatewayError
+
+log = logging.getLogger(__name__)
 
 TYPE_PREFIX = b'{"type":"'
 RESPONSE_EVENTS = (b"response.created", b"response.in_progress", b"response.completed",
@@ -66,9 +71,12 @@ class AnthropicWire(TypedEventWire):
 
 
 class ResponsesWire(TypedEventWire):
-    """The Responses API; response ids are rewritten to name their deployment."""
+    """The Responses API; response ids are rewritten to name their deployment, signed by `ids`."""
 
     rewrites_ids = True
+
+    def __init__(self, ids: ResponseIds) -> None:
+        self.ids = ids
 
     def error_frame(self, error: GatewayError) -> bytes:
         body = {"type": "error", "code": error.code or str(error.status), "message": error.message, "param": error.param}
@@ -76,7 +84,7 @@ class ResponsesWire(TypedEventWire):
 
     def rewrite_body(self, body: dict[str, Any], deployment_id: str) -> dict[str, Any]:
         if isinstance(body.get("id"), str):
-            body["id"] = encode_response_id(deployment_id, body["id"])
+            body["id"] = self.ids.encode(deployment_id, body["id"])
         return body
 
     def rewrite_payload(self, payload: bytes, deployment_id: str) -> bytes:
@@ -103,24 +111,84 @@ class RawWire(Wire):
 
 OPENAI = Wire()
 ANTHROPIC = AnthropicWire()
-RESPONSES = ResponsesWire()
 RAW = RawWire()
 
 
-def encode_response_id(deployment_id: str, upstream_id: str) -> str:
-    """`resp_<base64url(deployment id : upstream id)>`, so a follow-up finds its deployment."""
-    packed = base64.urlsafe_b64encode(f"{deployment_id}:{upstream_id}".encode()).rstrip(b"=")
-    return "resp_" + packed.decode()
+# --- response ids ---------------------------------------------------------------------------
+
+RESPONSE_ID_PREFIX = "resp_"
+# A signed id's bytes start with this: 0xC1 never starts valid UTF-8, and the unsigned ids of
+# earlier versions are UTF-8 text, so the two formats cannot be mistaken for one another.
+SIGNED = b"\xc1"
+TAG_BYTES = 16  # 128 bits of HMAC-SHA256: forging one is out of reach, the id stays short
+KEY_LABEL = b"gateway-trio response ids v1"
 
 
-def decode_response_id(response_id: str) -> tuple[str, str] | None:
-    """(deployment id, upstream id) of an id we issued, or None for anything else."""
-    if not response_id.startswith("resp_"):
-        return None
-    packed = response_id[len("resp_"):]
+def response_id_key(secret: str | None, master_key: str | None) -> bytes:
+    """The key response ids are signed with, which every instance of a fleet must share.
+
+    `server.response_id_secret` when set; else one derived from the master key (which a fleet
+    shares already, so ids survive restarts and reach any instance); else a random key of this
+    process, said in the log: its ids die with it and mean nothing to other workers.
+    """
+    source = secret or master_key
+    if source:
+        return hmac.digest(source.encode(), KEY_LABEL, "sha256")
+    log.warning("no server.response_id_secret and no master key: response ids are signed with a key of this "
+                "process only; previous_response_id will not survive a restart or reach another worker")
+    return secrets.token_bytes(32)
+
+
+class ResponseIds:
+    """`resp_<base64url(SIGNED + tag + deployment id NUL upstream id)>`: a follow-up's
+    `previous_response_id` finds its deployment, and a client cannot forge or alter one."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def encode(self, deployment_id: str, upstream_id: str) -> str:
+        text = f"{deployment_id}\0{upstream_id}".encode()
+        return RESPONSE_ID_PREFIX + _b64encode(SIGNED + self._tag(text) + text)
+
+    def decode(self, response_id: str) -> tuple[str, str] | None:
+        """(deployment id, upstream id) of an id we issued, or None for any other id (the
+        upstream's own, passed on as it is).  An id in our signed format whose tag does not
+        match was altered, or signed by another key: a 400, as no upstream could read it."""
+        if not response_id.startswith(RESPONSE_ID_PREFIX):
+            return None
+        packed = _b64decode(response_id[len(RESPONSE_ID_PREFIX):])
+        if packed is None:
+            return None
+        if not packed.startswith(SIGNED):
+            return _unsigned(packed)
+        tag, text = packed[1:1 + TAG_BYTES], packed[1 + TAG_BYTES:]
+        if not hmac.compare_digest(tag, self._tag(text)):
+            raise BadRequest("'previous_response_id' was not issued by this gateway, or was altered",
+                             param="previous_response_id")
+        deployment_id, _, upstream_id = text.decode().partition("\0")
+        return deployment_id, upstream_id
+
+    def _tag(self, text: bytes) -> bytes:
+        return hmac.digest(self._key, text, "sha256")[:TAG_BYTES]
+
+
+def _unsigned(packed: bytes) -> tuple[str, str] | None:
+    """An id of the unsigned format issued before ids were signed: `deployment id:upstream id`.
+    Anyone can write one, so the router honours it only within the group called."""
     try:
-        text = base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = packed.decode()
+    except UnicodeDecodeError:
         return None
     deployment_id, sep, upstream_id = text.partition(":")
     return (deployment_id, upstream_id) if sep and deployment_id and upstream_id else None
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64decode(text: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None

@@ -108,7 +108,9 @@ class RouterActor:
         minute = int(now // 60)
         candidates = self.groups[group]
         if pick.pinned is not None:
-            candidates = [d for group_ in self.groups.values() for d in group_ if d.id == pick.pinned] or candidates
+            # Only a deployment of the group called: a pin into another group would serve this
+            # call with another model (and fallback groups never hold the pinned one).
+            candidates = [d for d in candidates if d.id == pick.pinned] or candidates
         healthy = [d for d in candidates if self._available(d, now, minute, pick.input_tokens)]
         if not healthy:
             return self._nothing_available(group, now)

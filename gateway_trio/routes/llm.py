@@ -19,7 +19,7 @@ from gateway_trio.requests import (
     text_completion_call, transcription_call,
 )
 from gateway_trio.providers.pass_through import PassThroughRequest
-from gateway_trio.wires import ANTHROPIC, OPENAI, RAW, RESPONSES, Wire
+from gateway_trio.wires import ANTHROPIC, OPENAI, RAW, ResponseIds, ResponsesWire, Wire, response_id_key
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -56,6 +56,7 @@ def llm_routes(gateway: Gateway) -> Blueprint:
     moderation_default = next(
         (d.group for d in gateway.deployments if d.info.mode == "moderation"), None
     )
+    responses_wire = ResponsesWire(ResponseIds(response_id_key(*_response_id_sources(gateway))))
 
     async def serve(read: Reader, wire: Wire = OPENAI, *, x_api_key: bool = False) -> Response:
         try:
@@ -95,7 +96,7 @@ def llm_routes(gateway: Gateway) -> Blueprint:
     @routes.post("/v1/responses")
     @routes.post("/responses")
     async def responses() -> Response:
-        return await serve(json_route(responses_call), RESPONSES)
+        return await serve(json_route(lambda body: responses_call(body, responses_wire)), responses_wire)
 
     @routes.post("/v1/messages")
     @routes.post("/messages")
@@ -114,6 +115,12 @@ def llm_routes(gateway: Gateway) -> Blueprint:
         routes.add_url_rule(route.path, f"pass_through_{index}", pass_through_handler(route, serve), methods=METHODS)
 
     return routes
+
+
+def _response_id_sources(gateway: Gateway) -> tuple[str | None, str | None]:
+    server = gateway.config.server
+    secret, master_key = server.response_id_secret, server.master_key
+    return (secret.get_secret_value() if secret else None, master_key.get_secret_value() if master_key else None)
 
 
 def pass_through_handler(route: PassThroughConfig, serve: Callable[..., Awaitable[Response]]) -> Callable[[], Awaitable[Response]]:
