@@ -6,8 +6,19 @@ is left out, never invented.
 
 from __future__ import annotations
 
+import logging
+import re
+
 from gateway_trio.calls import Call
 from gateway_trio.costs import response_cost
+
+log = logging.getLogger(__name__)
+
+# RFC 9110: a field name is a token; a value holds no control character but tab.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_WARNED_LIMIT = 100
+_warned: set[str] = set()
 
 
 def gateway_headers(call: Call, *, with_cost: bool = False) -> dict[str, str]:
@@ -30,3 +41,22 @@ def gateway_headers(call: Call, *, with_cost: bool = False) -> dict[str, str]:
         if cost is not None:
             headers["x-gateway-response-cost"] = f"{cost:.10g}"
     return headers
+
+
+def sendable(headers: dict[str, str]) -> dict[str, str]:
+    """`headers` without those no HTTP response may carry (a name that is not a token, a value
+    with CR, LF or another control character), which would otherwise turn the answer into a 500.
+
+    Ours are always fine; hook-made ones may echo what a client sent.  One joined check keeps
+    the common case to a couple of microseconds.
+    """
+    if "" not in headers and _TOKEN.fullmatch("".join(headers)) and not _CONTROL.search("\t".join(headers.values())):
+        return headers
+    kept = {}
+    for name, value in headers.items():
+        if name and _TOKEN.fullmatch(name) and not _CONTROL.search(value):
+            kept[name] = value
+        elif len(_warned) < _WARNED_LIMIT and name not in _warned:
+            _warned.add(name)
+            log.warning("dropped response header %r: its name or value is not valid in HTTP (set by a hook?)", name)
+    return kept

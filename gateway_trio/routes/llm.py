@@ -12,6 +12,7 @@ from gateway_trio.calls import Call, public_headers
 from gateway_trio.config import PassThroughConfig
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
+from gateway_trio.headers import sendable
 from gateway_trio.pipeline import Answer
 from gateway_trio.providers.base import Upload
 from gateway_trio.requests import (
@@ -27,9 +28,10 @@ Reader = Callable[[], Awaitable[Call]]
 
 
 def to_response(answer: Answer) -> Response:
+    headers = sendable(answer.headers)
     if answer.frames is None:
-        return Response(answer.body, answer.status, answer.headers, content_type=answer.content_type)
-    response = Response(answer.frames, answer.status, answer.headers, content_type=answer.content_type)
+        return Response(answer.body, answer.status, headers, content_type=answer.content_type)
+    response = Response(answer.frames, answer.status, headers, content_type=answer.content_type)
     response.timeout = None  # the gateway's own deadlines apply, not Quart's 60 s
     return response
 

@@ -5,6 +5,7 @@ never a 500, a path outside the deployment, an invented header or a leaked key."
 import orjson
 import pytest
 
+from gateway_trio.hooks import CustomLogger
 from harness import chat, client_and_gateway, eventually, make_config
 from hook_classes import Recorder
 from hostile.hostile_upstream import always, chat_completion, chunk, head, json_reply, sse_event, LAST_CHUNK
@@ -75,6 +76,30 @@ async def test_an_unknown_model_is_never_echoed_into_a_header(hostile):
     by_call = {r["call_id"]: r for r in logged}
     assert by_call[unknown.headers["x-gateway-call-id"]]["model_group"] is None
     assert by_call[known.headers["x-gateway-call-id"]]["model_group"] == "gpt"
+
+
+class EchoingHeaders(CustomLogger):
+    """A headers hook that copies a body field into a header, as hooks do with user ids."""
+
+    async def async_post_call_response_headers_hook(self, data, user_api_key_dict, response, request_headers=None):
+        return {"x-end-user": str(data.get("user")), "x-fine": "yes", "bad name": "x"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_header_a_hook_fills_with_client_control_characters_is_dropped_not_a_500(hostile, stream):
+    upstream = await hostile(always(json_reply(chat_completion())))
+    async with client_and_gateway(config_for(openai_model(upstream)), hooks=[EchoingHeaders()]) as (client, _):
+        body = chat("gpt", user="alice\r\nset-cookie: session=stolen", stream=stream)
+        if stream:
+            upstream.script = always(head(200, {"content-type": "text/event-stream"}, chunked=True)
+                                     + chunk(b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n')
+                                     + chunk(b"data: [DONE]\n\n") + LAST_CHUNK)
+        answer = await client.post("/v1/chat/completions", json=body, headers=AUTH)
+        plain = await client.post("/v1/chat/completions", json=chat("gpt", user="bob"), headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert "set-cookie" not in answer.headers and "x-end-user" not in answer.headers
+    assert answer.headers["x-fine"] == "yes" and answer.headers["x-gateway-model-group"] == "gpt"
+    assert plain.headers["x-end-user"] == "bob"
 
 
 # --- malformed 200s ---------------------------------------------------------------------------
