@@ -79,12 +79,19 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret containing another is removed whole.
         self.secrets = tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True))
-        self._pattern = re.compile("|".join(map(re.escape, self.secrets))) if self.secrets else None
+        # Secrets by their first characters, so a cut-off one is found without trying each.
+        self._by_start: dict[str, list[str]] = {}
+        for secret in self.secrets:
+            self._by_start.setdefault(secret[:MIN_FRAGMENT_CHARS], []).append(secret)
+        self._longest = len(self.secrets[0]) if self.secrets else 0
 
     def text(self, text: str) -> str:
-        if self._pattern is None:
-            return text
-        return self._cut_tail(self._pattern.sub(REDACTED, text))
+        # A substring test per secret: far cheaper than one big alternation on configs with
+        # hundreds of keys, which an error storm would pay on every failed call.
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return self._cut_tail(text) if self.secrets else text
 
     def error(self, error: GatewayError) -> GatewayError:
         """`error` itself, its message redacted: its type, status and retry advice stay."""
@@ -95,8 +102,11 @@ class Redactor:
         return error
 
     def _cut_tail(self, text: str) -> str:
-        for secret in self.secrets:
-            for length in range(min(len(secret), len(text)) - 1, MIN_FRAGMENT_CHARS - 1, -1):
-                if text.endswith(secret[:length]):
-                    return text[:-length] + REDACTED
+        """`text` without the start of a secret it ends with (longest first), as a message cut
+        to length leaves it."""
+        end = len(text)
+        for start in range(max(0, end - self._longest + 1), end - MIN_FRAGMENT_CHARS + 1):
+            for secret in self._by_start.get(text[start:start + MIN_FRAGMENT_CHARS], ()):
+                if secret.startswith(text[start:]):
+                    return text[:start] + REDACTED
         return text
