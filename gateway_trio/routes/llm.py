@@ -9,7 +9,7 @@ import orjson
 from quart import Blueprint, Response, request
 
 from gateway_trio.calls import Call, public_headers
-from gateway_trio.config import PassThroughConfig
+from gateway_trio.config import PassThroughConfig, ServerConfig
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
 from gateway_trio.headers import sendable
@@ -58,7 +58,7 @@ def llm_routes(gateway: Gateway) -> Blueprint:
     moderation_default = next(
         (d.group for d in gateway.deployments if d.info.mode == "moderation"), None
     )
-    responses_wire = ResponsesWire(ResponseIds(response_id_key(*_response_id_sources(gateway))))
+    responses_wire = ResponsesWire(response_ids(gateway.config.server))
 
     async def serve(read: Reader, wire: Wire = OPENAI, *, x_api_key: bool = False) -> Response:
         try:
@@ -119,10 +119,12 @@ def llm_routes(gateway: Gateway) -> Blueprint:
     return routes
 
 
-def _response_id_sources(gateway: Gateway) -> tuple[str | None, str | None]:
-    server = gateway.config.server
+def response_ids(server: ServerConfig) -> ResponseIds:
+    """The signer of this gateway's response ids, keyed as `response_id_key` explains."""
     secret, master_key = server.response_id_secret, server.master_key
-    return (secret.get_secret_value() if secret else None, master_key.get_secret_value() if master_key else None)
+    return ResponseIds(response_id_key(
+        secret.get_secret_value() if secret else None, master_key.get_secret_value() if master_key else None
+    ))
 
 
 def pass_through_handler(route: PassThroughConfig, serve: Callable[..., Awaitable[Response]]) -> Callable[[], Awaitable[Response]]:
