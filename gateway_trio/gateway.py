@@ -66,7 +66,8 @@ class Gateway:
             timeout_s=hook_config.timeout_s,
         )
         self.router = RouterActor(config.router, self.deployments)
-        self.providers = {d.id: ProviderActor(d, transport=transports.get(d.id)) for d in self.deployments}
+        cap = config.router.max_response_bytes
+        self.providers = {d.id: ProviderActor(d, transport=transports.get(d.id), max_response_bytes=cap) for d in self.deployments}
         self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks, self.guardrails)
         self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails)
         self.turnstile = Turnstile()
