@@ -66,6 +66,14 @@ class RouterConfig(_Strict):
     aliases: dict[str, str] = {}
     pre_call_checks: bool = False
     redis_url: str | None = None
+    # The largest upstream reply read whole, and the largest single event of a stream (a
+    # Responses stream's last event carries the whole reply); past it the call is a 502.
+    # It bounds the memory one hostile or broken upstream can make a call hold.
+    max_response_mb: float = Field(64, gt=0)
+
+    @property
+    def max_response_bytes(self) -> int:
+        return int(self.max_response_mb * (1 << 20))
 
 
 Mode = Literal["chat", "completion", "embedding", "responses", "audio_transcription", "moderation"]

@@ -68,8 +68,10 @@ class Gateway:
         )
         self.router = RouterActor(config.router, self.deployments)
         redactor = Redactor(configured_secrets(config))
+        cap = config.router.max_response_bytes
         self.providers = {
-            d.id: ProviderActor(d, transport=transports.get(d.id), redactor=redactor) for d in self.deployments
+            d.id: ProviderActor(d, transport=transports.get(d.id), redactor=redactor, max_response_bytes=cap)
+            for d in self.deployments
         }
         self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks, self.guardrails)
         self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails)

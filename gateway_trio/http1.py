@@ -49,16 +49,22 @@ def encode_request(method: str, target: bytes, headers: list[tuple[bytes, bytes]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def parse_head(buffer: bytearray) -> Head | None:
-    """Take a whole response head off the front of `buffer`; None until it has all arrived."""
-    end = buffer.find(b"\r\n\r\n")
-    skip = 4
+def parse_head(buffer: bytearray, searched: int = 0) -> Head | None:
+    """Take a whole response head off the front of `buffer`; None until it has all arrived.
+
+    `searched` is how much of `buffer` an earlier call already found no blank line in (its
+    length then): a head dripped a byte per read is then searched once, not once per read.
+    """
+    start = max(0, searched - 3)
+    end, skip = buffer.find(b"\r\n\r\n", start), 4
+    # A bare LF as line end is allowed (RFC 9112 §2.2); only an earlier blank line counts.
+    bare = buffer.find(b"\n\n", start, end if end >= 0 else len(buffer))
+    if bare >= 0:
+        end, skip = bare, 2
     if end < 0:
-        end, skip = buffer.find(b"\n\n"), 2  # a bare LF as line end is allowed (RFC 9112 §2.2)
-        if end < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
-                raise ProtocolError("the response head is too large")
-            return None
+        if len(buffer) > MAX_HEAD_BYTES:
+            raise ProtocolError("the response head is too large")
+        return None
     if end > MAX_HEAD_BYTES:
         raise ProtocolError("the response head is too large")
     lines = bytes(buffer[:end]).split(b"\n")
@@ -106,11 +112,14 @@ _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
 class ChunkedDecoder:
     """Decodes a chunked body incrementally: `decode` takes what it can off the buffer."""
 
-    __slots__ = ("state", "remaining")
+    __slots__ = ("state", "remaining", "trailer_bytes")
 
     def __init__(self) -> None:
         self.state = _SIZE
         self.remaining = 0
+        # Trailers are a header block like the head, and bounded like it: each line is short,
+        # but an upstream could send them without end.
+        self.trailer_bytes = 0
 
     @property
     def done(self) -> bool:
@@ -153,6 +162,9 @@ class ChunkedDecoder:
                     if not line:
                         state = _DONE
                         break
+                    self.trailer_bytes += len(line) + 2
+                    if self.trailer_bytes > MAX_HEAD_BYTES:
+                        raise ProtocolError("the chunked body's trailers are too large")
                     continue
                 remaining = _chunk_size(line)
                 state = _DATA if remaining else _TRAILER

@@ -19,6 +19,7 @@ from gateway_trio.http1 import (
 )
 
 READ_SIZE = 65536
+MAX_INTERIM_HEADS = 16  # 1xx answers ahead of the real one; a server needs one or two
 
 
 class _Connection:
@@ -44,14 +45,16 @@ class _Connection:
         return bool(data)
 
     async def head(self, read_timeout: float | None) -> Head:
-        while True:
-            head = parse_head(self.buffer)
-            if head is None:
+        searched = 0  # how much of the buffer holds no blank line: each byte is searched once
+        for _ in range(MAX_INTERIM_HEADS + 1):
+            while (head := parse_head(self.buffer, searched)) is None:
+                searched = len(self.buffer)
                 if not await self.fill(read_timeout):
                     raise EOFError
-            elif head.status >= 200 or head.status == 101:
+            if head.status >= 200 or head.status == 101:
                 return head
-            # else an interim answer (100 Continue, 103 Early Hints): the real one follows
+            searched = 0  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+        raise ProtocolError("the upstream sent interim answers without end")
 
 
 class Http1Transport(httpx.AsyncBaseTransport):

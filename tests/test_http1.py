@@ -152,3 +152,29 @@ def test_request_bytes_carry_the_body_length_and_refuse_injection():
         encode_request("GET", b"/", [(b"x", b"a\r\nevil: 1")], b"")
     with pytest.raises(ValueError):
         encode_request("GET", b"/ HTTP/1.1\r\nevil: 1", [], b"")
+
+
+def test_endless_trailers_are_refused():
+    decoder = ChunkedDecoder()
+    buffer = bytearray(b"2\r\nok\r\n0\r\n")
+    assert decoder.decode(buffer) == b"ok"
+    with pytest.raises(ProtocolError):
+        for _ in range(100):
+            buffer += b"x-trailer: " + b"t" * 1000 + b"\r\n"
+            decoder.decode(buffer)
+
+
+def test_the_first_blank_line_ends_the_head_whatever_its_line_ends():
+    buffer = bytearray(b"HTTP/1.1 200 OK\ncontent-length: 4\n\n\r\n\r\n")
+    head = parse_head(buffer)
+    assert head is not None and head.headers == [(b"content-length", b"4")]
+    assert bytes(buffer) == b"\r\n\r\n"
+
+
+def test_a_head_searched_in_steps_is_found_across_the_step():
+    buffer = bytearray(b"HTTP/1.1 204 No Content\r\n\r")
+    assert parse_head(buffer) is None
+    searched = len(buffer)
+    buffer += b"\n"
+    head = parse_head(buffer, searched)
+    assert head is not None and head.status == 204 and not buffer

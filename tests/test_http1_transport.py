@@ -1,5 +1,7 @@
 """The lean HTTP/1.1 transport: reuse, stale keep-alive connections, errors, and the https fallback."""
 
+import time
+
 import httpx
 import pytest
 import trio
@@ -79,3 +81,28 @@ async def test_connect_errors_and_https_fallback():
         with pytest.raises(httpx.ConnectError):
             await client.get(f"http://127.0.0.1:{port}/")
     assert seen == ["https://example.test/x"]
+
+
+class Dripping:
+    """A socket stream that gives its bytes one at a time, as a dripping server would."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        self.at += 1
+        return self.data[self.at - 1:self.at]
+
+
+async def test_a_head_dripped_a_byte_per_read_is_searched_once():
+    # Each read used to search the whole head again: 3 s of CPU for a head just under the cap.
+    from gateway_trio.http1 import MAX_HEAD_BYTES
+    from gateway_trio.http1_transport import _Connection
+
+    lines = [b"HTTP/1.1 200 OK"] + [b"x-filler-%04d: %s" % (i, b"v" * 40) for i in range((MAX_HEAD_BYTES - 200) // 58)]
+    data = b"\r\n".join(lines) + b"\r\n\r\n"
+    connection = _Connection(Dripping(data))  # type: ignore[arg-type]
+    started = time.process_time()
+    head = await connection.head(None)
+    assert time.process_time() - started < 1
+    assert head.status == 200 and len(head.headers) == len(lines) - 1

@@ -25,6 +25,7 @@ from gateway_trio.providers import adapter_for
 from gateway_trio.providers.usage import chat_usage
 from gateway_trio.redaction import Redactor, credential_values
 from gateway_trio.transport import make_transport
+from gateway_trio.upstream_body import ACCEPT_IDENTITY, DEFAULT_MAX_RESPONSE_BYTES, read_reply, stream_body
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,16 @@ WRITE_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 0.5
 URL_CACHE_SIZE = 256
 USER_AGENT = b"gateway-trio"
-_SET_HERE = frozenset({"host", "content-length", "transfer-encoding"})
+_SET_HERE = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding"})
 
 
 class ProviderActor:
     def __init__(
         self, deployment: Deployment, *, transport: httpx.AsyncBaseTransport | None = None,
-        redactor: Redactor | None = None,
+        redactor: Redactor | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.deployment = deployment
+        self.max_response_bytes = max_response_bytes
         # Every error this actor sends back passes here: what the upstream said never carries a
         # configured secret (by default, this deployment's own) on to clients, records or logs.
         if redactor is None:
@@ -98,7 +100,7 @@ class ProviderActor:
     async def _complete(self, message: Dispatch) -> None:
         response = await self.transport.handle_async_request(self._request(message))
         try:
-            payload = await response.aread()
+            payload = await read_reply(response, self.max_response_bytes)
         finally:
             await _aclose_now(response)  # a no-op once read to the end
         if response.status_code >= 400:
@@ -113,9 +115,9 @@ class ProviderActor:
         response = await self.transport.handle_async_request(self._request(message))
         try:
             if response.status_code >= 400:
-                raise self._error(response, await response.aread())
-            decoder = self.adapter.stream(message.call_type, message.model)
-            body = _body_of(response)
+                raise self._error(response, await read_reply(response, self.max_response_bytes))
+            decoder = self.adapter.stream(message.call_type, message.model, max_event_bytes=self.max_response_bytes)
+            body = stream_body(response)
             async for raw in body:
                 payloads: list[bytes] = []
                 try:
@@ -152,6 +154,7 @@ class ProviderActor:
             elif lowered not in _SET_HERE:
                 headers.append((name.encode("latin-1"), value.encode("latin-1")))
         headers.append((b"User-Agent", agent))
+        headers.append(ACCEPT_IDENTITY)  # a compressed reply is refused (see upstream_body)
         return httpx.Request(spec.method, url, headers=headers, content=spec.content, extensions=self._timeouts)
 
     def _error(self, response: httpx.Response, payload: bytes) -> UpstreamError:
@@ -161,14 +164,6 @@ class ProviderActor:
             upstream_status=status,
             retry_after=_retry_after(response.headers.get("retry-after")),
         )
-
-
-def _body_of(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The response body as it arrives: straight from the transport's stream unless it must
-    be decoded (two generator layers less per chunk read)."""
-    if "content-encoding" in response.headers:
-        return response.aiter_bytes()
-    return aiter(response.stream)  # type: ignore[arg-type]  # an async transport's stream
 
 
 async def _finish_reading(body: AsyncIterator[bytes]) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest
+from gateway_trio.providers.sse import SSEParser
 
 # Call types (LiteLLM's names) and the prefix of the adapter methods serving each:
 # `<prefix>_request`, `<prefix>_response` and, for streams, `<prefix>_stream`.
@@ -92,14 +93,23 @@ class StreamDecoder(Protocol):
 
     def feed_into(self, data: bytes, out: list[bytes]) -> None: ...
 
+    def limit_event_size(self, max_bytes: int) -> None: ...
+
 
 class Decoder:
     """What every stream decoder shares: `feed`, the list-returning form of `feed_into`."""
 
     __slots__ = ()  # subclasses that declare slots keep them
+    _parser: SSEParser | None = None  # the framing of a decoder that reads SSE
 
     def feed_into(self, data: bytes, out: list[bytes]) -> None:
         raise NotImplementedError
+
+    def limit_event_size(self, max_bytes: int) -> None:
+        """Cap the one incomplete event the decoder may hold back (a decoder without SSE
+        framing holds none)."""
+        if self._parser is not None:
+            self._parser.max_event_bytes = max_bytes
 
     def feed(self, data: bytes) -> list[bytes]:
         out: list[bytes] = []
@@ -154,5 +164,8 @@ class AdapterBase:
             return method(payload, model, content_type)
         return method(payload, model)
 
-    def stream(self, call_type: str, model: str) -> StreamDecoder:
-        return self._method(call_type, "stream")(model)
+    def stream(self, call_type: str, model: str, *, max_event_bytes: int | None = None) -> StreamDecoder:
+        decoder = self._method(call_type, "stream")(model)
+        if max_event_bytes is not None:
+            decoder.limit_event_size(max_event_bytes)
+        return decoder

@@ -29,6 +29,9 @@ class FromChatStream(Decoder):
     def usage(self) -> dict[str, Any] | None:
         return self._chat.usage
 
+    def limit_event_size(self, max_bytes: int) -> None:
+        self._chat.limit_event_size(max_bytes)
+
     def feed_into(self, data: bytes, out: list[bytes]) -> None:
         chunks: list[bytes] = []
         try:

@@ -189,3 +189,19 @@ def sse_stream(payloads: list[bytes], *, done: bool = True, headers: dict[str, s
         await stream.send_all(LAST_CHUNK)
 
     return script
+
+
+def quick_gzip_bomb(inflated_mb: int) -> bytes:
+    """The same bomb as `gzip_bomb`, built in a tenth of the time: after a full flush the
+    compressor starts afresh, so one compressed MiB of zeros repeats byte for byte; only the
+    gzip trailer (CRC-32 and length of the whole) is computed."""
+    block = b"\0" * (1 << 20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    first = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)  # with the gzip header
+    unit = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    last_block = compressor.flush()[:-8]  # the empty final block, without its trailer
+    crc = 0
+    for _ in range(inflated_mb):
+        crc = zlib.crc32(block, crc)
+    trailer = (crc.to_bytes(4, "little") + ((inflated_mb << 20) & 0xFFFFFFFF).to_bytes(4, "little"))
+    return first + unit * (inflated_mb - 1) + last_block + trailer
