@@ -48,6 +48,13 @@ class GatewayCollector:
             family.add_metric([], value)
             yield family
 
+        bad_usage = CounterMetricFamily("gateway_upstream_usage_invalid",
+                                        "Upstream replies whose usage held a count that was not a token count",
+                                        labels=["model_id"])
+        for model_id, provider in sorted(gateway.providers.items()):
+            bad_usage.add_metric([model_id], provider.check_usage.invalid)
+        yield bad_usage
+
         in_flight = GaugeMetricFamily("gateway_deployment_in_flight", "Calls in flight per deployment",
                                       labels=["model_group", "model_id"])
         cooling = GaugeMetricFamily("gateway_deployment_cooling_down", "1 while a deployment cools down",
