@@ -43,6 +43,7 @@ class GatewayCollector:
             ("gateway_spend_records_written", spend.written, "Spend records written"),
             ("gateway_spend_records_dropped", spend.dropped, "Spend records dropped"),
             ("gateway_spend_write_failures", spend.failed_writes, "Failed spend batch writes"),
+            ("gateway_spend_records_unwritable", spend.unwritable, "Spend records the store refused (logged, not retried)"),
         ):
             family = CounterMetricFamily(name, text)
             family.add_metric([], value)

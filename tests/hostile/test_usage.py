@@ -243,6 +243,7 @@ async def test_bad_usage_never_fails_a_call_or_loses_its_record(hostile, streame
     for deployment in ("gpt-h", "claude-h") + (() if streamed else ("embed-h",)):
         assert sum(deployment in message for message in warnings) == 1, (deployment, warnings)
     assert "gateway_upstream_usage_invalid_total" in metrics
+    assert "gateway_spend_records_unwritable_total 0.0" in metrics
 
 
 async def test_good_usage_is_kept_and_priced(hostile):
