@@ -28,9 +28,14 @@ class GatewayCollector:
             calls.add_metric([call_type, status], count)
         yield calls
 
-        dropped = CounterMetricFamily("gateway_callback_events_dropped", "Logging events dropped on a full mailbox")
+        dropped = CounterMetricFamily("gateway_callback_events_dropped",
+                                      "Logging events dropped (a full mailbox, or not delivered by shutdown)")
         dropped.add_metric([], gateway.callbacks.dropped)
         yield dropped
+        at_shutdown = CounterMetricFamily("gateway_callback_events_dropped_at_shutdown",
+                                          "Logging events shutdown could not deliver to hooks in time")
+        at_shutdown.add_metric([], gateway.callbacks.dropped_at_shutdown)
+        yield at_shutdown
 
         failures = CounterMetricFamily("gateway_hook_failures", "Hook calls that raised or timed out",
                                        labels=["hook"])
