@@ -92,8 +92,8 @@ def chat_usage_from_responses(usage: Any) -> dict[str, Any]:
         return _all_unknown(CHAT_COUNTS)
     prompt = _reported(usage, "input_tokens")
     completion = _reported(usage, "output_tokens")
-    total = _optional(usage, "total_tokens")
-    if not total:
+    total = _reported(usage, "total_tokens")
+    if total == 0:
         total = _sum(prompt, completion)
     out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
     cached = _detail(usage, "input_tokens_details", "cached_tokens")
@@ -145,13 +145,13 @@ def responses_usage_from_chat(usage: Any) -> dict[str, Any]:
     usage = usage if isinstance(usage, dict) else {} if usage is None else _all_unknown(CHAT_COUNTS)
     prompt = _reported(usage, "prompt_tokens")
     completion = _reported(usage, "completion_tokens")
-    total = _optional(usage, "total_tokens")
+    total = _reported(usage, "total_tokens")
     return {
         "input_tokens": prompt,
         "input_tokens_details": {"cached_tokens": _detail(usage, "prompt_tokens_details", "cached_tokens")},
         "output_tokens": completion,
         "output_tokens_details": {"reasoning_tokens": _detail(usage, "completion_tokens_details", "reasoning_tokens")},
-        "total_tokens": total if total else _sum(prompt, completion),
+        "total_tokens": _sum(prompt, completion) if total == 0 else total,
     }
 
 
@@ -204,9 +204,13 @@ class UsageCheck:
     def _count(self, bad: list[str], usage: Any) -> None:
         self.invalid += 1
         if self.invalid == 1:
-            shown = repr(usage)
+            # Types, not values: an upstream's junk may be huge, or echo what it was sent.
+            if isinstance(usage, dict):
+                what = ", ".join(f"{name} ({type(usage[name]).__name__})" for name in bad)
+            else:
+                what = f"usage ({type(usage).__name__})"
             log.warning(
-                "deployment %s reported usage that is not a token count (%s in %s); those counts are "
-                "recorded as unknown, and this is logged once per deployment",
-                self.deployment_id, ", ".join(bad), shown if len(shown) <= 200 else shown[:200] + "...",
+                "deployment %s reported usage that is not a token count: %s; such counts are recorded "
+                "as unknown (logged once per deployment, counted in gateway_upstream_usage_invalid)",
+                self.deployment_id, what,
             )

@@ -14,6 +14,14 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway_trio.providers.usage import (
+    UsageCheck,
+    chat_usage_from_messages,
+    chat_usage_from_responses,
+    messages_usage_from_chat,
+    responses_usage_from_chat,
+    token_count,
+)
 from harness import client_and_gateway, make_config, sse_payloads
 from hostile.hostile_upstream import LAST_CHUNK, Request, chat_chunk, chunk, head, json_reply
 
@@ -261,3 +269,43 @@ async def test_good_usage_is_kept_and_priced(hostile):
         assert record["prompt_tokens"] == 7
         assert record["cost"] is not None and record["cost"] > 0
         assert "usage_unknown" not in record["metadata"]
+
+
+# --- the rules, unit by unit ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", BAD_VALUES + [None, float("nan"), float("inf"), 7.0])
+def test_only_a_non_negative_int_up_to_2_53_is_a_token_count(value):
+    assert token_count(value) is None
+
+
+@pytest.mark.parametrize("value", [0, 7, 2**53])
+def test_token_counts(value):
+    assert token_count(value) == value
+
+
+def test_a_count_not_reported_is_zero_one_reported_wrongly_is_unknown():
+    assert chat_usage_from_messages({"output_tokens": 3}) == {"prompt_tokens": 0, "completion_tokens": 3, "total_tokens": 3}
+    assert chat_usage_from_messages({"input_tokens": 5, "output_tokens": 3, "cache_read_input_tokens": None}) == {
+        "prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    assert chat_usage_from_messages({"input_tokens": "lots", "output_tokens": 3}) == {
+        "prompt_tokens": None, "completion_tokens": 3, "total_tokens": None}
+    assert chat_usage_from_responses({"input_tokens": 5, "output_tokens": -1}) == {
+        "prompt_tokens": 5, "completion_tokens": None, "total_tokens": None}
+    # The translations for clients keep an unknown count unknown rather than inventing one.
+    assert messages_usage_from_chat({"prompt_tokens": 1e300, "completion_tokens": 2}) == {"input_tokens": None, "output_tokens": 2}
+    assert responses_usage_from_chat("lots")["input_tokens"] is None
+
+
+def test_the_check_passes_good_usage_as_it_is_and_marks_bad_counts(caplog):
+    check = UsageCheck("dep-1")
+    good = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+    assert check(good) is good and check(None) is None
+    with caplog.at_level(logging.WARNING):
+        first = check({"prompt_tokens": True, "completion_tokens": 2})
+        second = check("lots")
+    assert first == {"prompt_tokens": None, "completion_tokens": 2, "unknown": ["prompt_tokens"]}
+    assert second == {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None,
+                      "unknown": ["prompt_tokens", "completion_tokens", "total_tokens"]}
+    assert check.invalid == 2
+    assert len([r for r in caplog.records if "dep-1" in r.getMessage()]) == 1
