@@ -25,6 +25,7 @@ from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable
 from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.providers.base import Upload
+from gateway_trio.providers.usage import reported_tokens
 from gateway_trio.streams import CHUNK_BUFFER, Stream
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ class Dispatcher:
         deployment = call.deployment
         if deployment is None:
             return
-        tokens = int((call.usage or {}).get("total_tokens") or 0)
+        tokens = reported_tokens(call.usage, "total_tokens") or 0
         latency = (call.first_chunk_at or trio.current_time()) - call.started_at
         self.router.report(Outcome(deployment.id, ok, latency, tokens, counts_as_failure))
 

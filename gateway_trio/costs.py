@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway_trio.deployment import Deployment
+from gateway_trio.providers.usage import reported_tokens
 
 # model prefix: (input USD/token, output USD/token)
 PRICES: dict[str, tuple[float, float]] = {
@@ -49,8 +50,16 @@ def listed_price(model: str) -> tuple[float, float] | None:
 
 
 def response_cost(deployment: Deployment | None, usage: dict[str, Any] | None, model: str | None = None) -> float | None:
-    """Cost in USD, or None when the prices or the usage are unknown."""
+    """Cost in USD, or None when the prices or the usage are unknown.
+
+    `usage` is checked chat usage (providers/usage.py): a count it holds as None was reported
+    wrongly, and no price of it is known.
+    """
     if deployment is None or not usage:
+        return None
+    prompt = reported_tokens(usage, "prompt_tokens")
+    completion = reported_tokens(usage, "completion_tokens")
+    if prompt is None or completion is None:
         return None
     info = deployment.info
     if info.input_cost_per_token is not None or info.output_cost_per_token is not None:
@@ -59,6 +68,4 @@ def response_cost(deployment: Deployment | None, usage: dict[str, Any] | None, m
         prices = listed_price(model or deployment.model)
         if prices is None:
             return None
-    prompt = usage.get("prompt_tokens") or 0
-    completion = usage.get("completion_tokens") or 0
     return prompt * prices[0] + completion * prices[1]

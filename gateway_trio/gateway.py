@@ -62,7 +62,6 @@ class Gateway:
             success_callbacks=[load_object(n) for n in hook_config.success_callback],
             failure_callbacks=[load_object(n) for n in hook_config.failure_callback],
             actors=[(n, load_object(n, what="actor")) for n in hook_config.actors],
-            spend=self.spend,
             guardrails=self.guardrails,
             timeout_s=hook_config.timeout_s,
         )
@@ -74,17 +73,16 @@ class Gateway:
             for d in self.deployments
         }
         self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks, self.guardrails)
-        self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails)
+        self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend)
         self.turnstile = Turnstile()
         self.ready = trio.Event()
-        self._callbacks_done = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every actor; returns only when they are all cancelled."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.turnstile.run)
             await nursery.start(self.spend.run)
-            await nursery.start(self._run_callbacks)
+            await nursery.start(self.callbacks.run)
             await nursery.start(self.router.run)
             for provider in self.providers.values():
                 await nursery.start(provider.run)
@@ -92,15 +90,10 @@ class Gateway:
             log.info("gateway ready: %d deployments in %d groups", len(self.deployments), len(self.router.groups))
             task_status.started()
 
-    async def _run_callbacks(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        try:
-            await self.callbacks.run(task_status=task_status)
-        finally:
-            self._callbacks_done.set()
-
     async def drain(self) -> None:
-        """After the last request: deliver pending events, then write every spend record."""
-        self.callbacks.close()
-        await self._callbacks_done.wait()
-        await self.spend.flush()
+        """After the last request: write every spend record, and deliver to hooks what they
+        take within one hook timeout (the rest is dropped and counted)."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.spend.flush)
+            nursery.start_soon(self.callbacks.drain, self.config.hooks.timeout_s)
         await self.guardrails.aclose()

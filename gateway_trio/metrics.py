@@ -28,9 +28,14 @@ class GatewayCollector:
             calls.add_metric([call_type, status], count)
         yield calls
 
-        dropped = CounterMetricFamily("gateway_callback_events_dropped", "Logging events dropped on a full mailbox")
+        dropped = CounterMetricFamily("gateway_callback_events_dropped",
+                                      "Logging events dropped (a full mailbox, or not delivered by shutdown)")
         dropped.add_metric([], gateway.callbacks.dropped)
         yield dropped
+        at_shutdown = CounterMetricFamily("gateway_callback_events_dropped_at_shutdown",
+                                          "Logging events shutdown could not deliver to hooks in time")
+        at_shutdown.add_metric([], gateway.callbacks.dropped_at_shutdown)
+        yield at_shutdown
 
         failures = CounterMetricFamily("gateway_hook_failures", "Hook calls that raised or timed out",
                                        labels=["hook"])
@@ -43,10 +48,18 @@ class GatewayCollector:
             ("gateway_spend_records_written", spend.written, "Spend records written"),
             ("gateway_spend_records_dropped", spend.dropped, "Spend records dropped"),
             ("gateway_spend_write_failures", spend.failed_writes, "Failed spend batch writes"),
+            ("gateway_spend_records_unwritable", spend.unwritable, "Spend records the store refused (logged, not retried)"),
         ):
             family = CounterMetricFamily(name, text)
             family.add_metric([], value)
             yield family
+
+        bad_usage = CounterMetricFamily("gateway_upstream_usage_invalid",
+                                        "Upstream replies whose usage held a count that was not a token count",
+                                        labels=["model_id"])
+        for model_id, provider in sorted(gateway.providers.items()):
+            bad_usage.add_metric([model_id], provider.check_usage.invalid)
+        yield bad_usage
 
         in_flight = GaugeMetricFamily("gateway_deployment_in_flight", "Calls in flight per deployment",
                                       labels=["model_group", "model_id"])

@@ -21,6 +21,7 @@ import orjson
 from gateway_trio import turns
 from gateway_trio.accounting import spend_record
 from gateway_trio.actors.callbacks import CallbackActor
+from gateway_trio.actors.spend import SpendWriter
 from gateway_trio.assembly import StreamAssembler
 from gateway_trio.attempts import Dispatcher, estimate_tokens
 from gateway_trio.callback_kwargs import call_info, hidden_params
@@ -64,11 +65,14 @@ def rejection(error: Exception) -> GatewayError:
 
 
 class Pipeline:
-    def __init__(self, dispatcher: Dispatcher, hooks: HookSet, callbacks: CallbackActor, guardrails: GuardrailStage) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, hooks: HookSet, callbacks: CallbackActor, guardrails: GuardrailStage, spend: SpendWriter
+    ) -> None:
         self.dispatcher = dispatcher
         self.hooks = hooks
         self.callbacks = callbacks
         self.guardrails = guardrails
+        self.spend = spend
         self.finished: Counter[tuple[str, str]] = Counter()  # (call_type, status): for /metrics
 
     async def serve(self, call: Call) -> Answer:
@@ -278,12 +282,18 @@ class Pipeline:
     # --- the end of every call -------------------------------------------------------------
 
     def finish(self, call: Call, status: str, response: dict[str, Any] | None, error: BaseException | None) -> None:
-        """Post the call's one final event and spend record. Synchronous: safe in `finally`."""
+        """Submit the call's one spend record and post its final event. Synchronous: safe in `finally`.
+
+        The record goes to the spend writer here, not with the event: hooks that cannot keep
+        up may cost hook events, never a record.
+        """
         if call.finished:
             return
         call.finished = True
         self.finished[call.call_type, status] += 1
-        self.callbacks.finished(call, spend_record(call, status, error), response, error)
+        record = spend_record(call, status, error)
+        self.spend.submit(record)
+        self.callbacks.finished(call, record, response, error)
 
 
 def estimated_usage(call: Call, chunks: int) -> dict[str, Any]:

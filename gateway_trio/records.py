@@ -36,8 +36,9 @@ class SpendRecord:
     provider: str | None = None
     api_base: str | None = None
     ttft_ms: float | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    # None: the upstream reported the count, but not as a token count (see providers/usage.py).
+    prompt_tokens: int | None = 0
+    completion_tokens: int | None = 0
     cost: float | None = None
     cache_hit: bool = False
     attempted_retries: int = 0

@@ -69,10 +69,20 @@ class UnsupportedDatabaseUrl(ValueError):
     """A `database.url` this build cannot open; the message never repeats the url (it may hold a password)."""
 
 
+# A record the database would not take, and why: refused once, never retried.
+Refused = tuple[SpendRecord, Exception]
+
+
 class SpendStore(Protocol):
     """What the spend writer needs from a backend.  Every method blocks; call them from a thread."""
 
-    def write_batch(self, records: list[SpendRecord]) -> None: ...
+    def write_batch(self, records: list[SpendRecord]) -> list[Refused]:
+        """Write `records`, returning those refused for what they hold.
+
+        Raises only when the database itself fails (then nothing is known to be written, and
+        the writer tries the batch again later); writing a record twice must replace it.
+        """
+        ...
 
     def query(
         self,
@@ -86,6 +96,15 @@ class SpendStore(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
+
+
+def is_database_failure(error: Exception) -> bool:
+    """Whether sqlite failed as a database (busy, locked, disk, full, corrupt), not over a row.
+
+    A row's own faults (a constraint, a value too big or of a type it cannot bind) are the
+    other exceptions; those are refused, the database's are retried.
+    """
+    return isinstance(error, sqlite3.OperationalError) or type(error) is sqlite3.DatabaseError
 
 
 def sqlite_path(url: str) -> str:
@@ -135,11 +154,37 @@ class SqliteSpendStore:
             self._db.close()
             raise
 
-    def write_batch(self, records: list[SpendRecord]) -> None:
-        """Insert (or replace, by call_id) all of `records` in one transaction."""
+    def write_batch(self, records: list[SpendRecord]) -> list[Refused]:
+        """Insert (or replace, by call_id) `records`, in one transaction while all is well.
+
+        When a record is at fault (a constraint, a value too big) the batch is written again
+        one record per transaction, so only that record is refused and the rest are kept.  A
+        failure of the database itself (locked, disk, corrupt) is raised; rows written before
+        it are replaced, not doubled, when the writer tries again.
+        """
         if not records:
-            return
+            return []
         rows = [_encode(record) for record in records]
+        try:
+            self._insert(rows)
+        except Exception as error:
+            if is_database_failure(error):
+                raise
+            return self._insert_one_by_one(records, rows)
+        return []
+
+    def _insert_one_by_one(self, records: list[SpendRecord], rows: list[tuple[Any, ...]]) -> list[Refused]:
+        refused: list[Refused] = []
+        for record, row in zip(records, rows):
+            try:
+                self._insert([row])
+            except Exception as error:
+                if is_database_failure(error):
+                    raise
+                refused.append((record, error))
+        return refused
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         # IMMEDIATE takes the write lock up front, so a busy file is waited on here (busy
         # timeout) rather than failing halfway through when a read lock must be upgraded.
         self._db.execute("BEGIN IMMEDIATE")
@@ -202,7 +247,14 @@ def _json(value: Any) -> str:
         return orjson.dumps(repr(value)).decode()
 
 
+# What an sqlite INTEGER holds; a larger Python int fails the insert (OverflowError).
+SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1
+
+
 def _scalar(value: Any) -> Any:
+    if isinstance(value, int) and not SQLITE_INT_MIN <= value <= SQLITE_INT_MAX:
+        log.warning("spend record field holds an integer sqlite cannot store; stored as null")
+        return None
     if value is None or isinstance(value, (str, int, float)):
         return value
     return str(value)

@@ -18,6 +18,7 @@ from gateway_trio.records import GuardrailRun, SpendRecord
 from gateway_trio.spend_store import (
     COLUMNS,
     MAX_QUERY_LIMIT,
+    Refused,
     SqliteSpendStore,
     UnsupportedDatabaseUrl,
     open_store,
@@ -63,14 +64,15 @@ class RecordingStore:
     def _report(self, size: int, ok: bool) -> None:
         self.attempts_send.send_nowait((trio.current_time(), size, ok))
 
-    def write_batch(self, records: list[SpendRecord]) -> None:
+    def write_batch(self, records: list[SpendRecord]) -> list[Refused]:
         if self.fail_times:
             self.fail_times -= 1
             trio.from_thread.run_sync(self._report, len(records), False)
             raise sqlite3.OperationalError("disk I/O error")
-        self.inner.write_batch(records)
+        refused = self.inner.write_batch(records)
         self.batch_sizes.append(len(records))
         trio.from_thread.run_sync(self._report, len(records), True)
+        return refused
 
     def query(self, **filters: Any) -> list[dict[str, Any]]:
         return self.inner.query(**filters)
@@ -143,18 +145,46 @@ def test_store_uses_wal_and_replaces_by_call_id(db_path: Path) -> None:
     store.close()
 
 
-def test_a_failing_batch_leaves_nothing_behind(db_path: Path) -> None:
-    store = SqliteSpendStore(str(db_path))
-    with sqlite3.connect(db_path) as db:
+def refuse_call_two(path: Path) -> None:
+    """A trigger that makes the database refuse one record, as a constraint would."""
+    with sqlite3.connect(path) as db:
         db.execute(
             "CREATE TRIGGER refuse_two BEFORE INSERT ON spend_logs WHEN NEW.call_id = 'call-0002' "
             "BEGIN SELECT RAISE(ABORT, 'refused'); END"
         )
-    with pytest.raises(sqlite3.IntegrityError):
-        store.write_batch([make_record(1), make_record(2), make_record(3)])
-    assert store.query() == []  # one transaction: all or nothing
-    store.write_batch([make_record(1)])  # and the connection is usable afterwards
-    assert len(store.query()) == 1
+
+
+def test_a_record_the_database_refuses_is_refused_alone(db_path: Path) -> None:
+    store = SqliteSpendStore(str(db_path))
+    refuse_call_two(db_path)
+    refused = store.write_batch([make_record(1), make_record(2), make_record(3)])
+    assert [(record.call_id, type(error)) for record, error in refused] == [("call-0002", sqlite3.IntegrityError)]
+    assert stored_ids(db_path) == ["call-0001", "call-0003"]  # the rest of its batch is kept
+    assert store.write_batch([make_record(4)]) == []  # and the connection is usable afterwards
+    store.close()
+
+
+def test_a_database_failure_is_raised_and_leaves_nothing_behind(db_path: Path) -> None:
+    store = SqliteSpendStore(str(db_path))
+    store._db.execute("PRAGMA busy_timeout = 10")  # not the 5 s a busy worker gets
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker holds the write lock
+    with pytest.raises(sqlite3.OperationalError):
+        store.write_batch([make_record(1), make_record(2)])  # the writer retries this one later
+    other.execute("ROLLBACK")
+    other.close()
+    assert stored_ids(db_path) == []  # one transaction: all or nothing
+    assert store.write_batch([make_record(1), make_record(2)]) == []
+    store.close()
+
+
+def test_integers_sqlite_cannot_hold_never_fail_a_batch() -> None:
+    store = SqliteSpendStore(":memory:")
+    poisoned = make_record(1, prompt_tokens=int(1e300), completion_tokens=2**64 - 1)
+    assert store.write_batch([poisoned, make_record(2)]) == []
+    rows = {row["call_id"]: row for row in store.query()}
+    assert (rows["call-0001"]["prompt_tokens"], rows["call-0001"]["completion_tokens"]) == (None, None)
+    assert rows["call-0002"]["prompt_tokens"] == 2
     store.close()
 
 
@@ -295,6 +325,27 @@ async def test_a_failed_write_is_retried_next_interval(db_path: Path, caplog: py
     assert (writer.failed_writes, writer.written, writer.dropped) == (1, 3, 0)
     assert stored_ids(db_path) == ["call-0000", "call-0001", "call-0002"]
     assert any("failed" in message for message in caplog.messages)
+
+
+async def test_a_refused_record_is_counted_and_logged_never_retried(db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Real clock: the writes run in a worker thread.
+    store = RecordingStore(db_path)
+    refuse_call_two(db_path)
+    writer = SpendWriter(lambda: store, flush_interval_s=0.05, batch_size=10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        for n in range(5):
+            writer.submit(make_record(n))
+        with trio.fail_after(5):
+            await writer.flush()  # not held up behind the refused record
+        writer.submit(make_record(5))
+        with trio.fail_after(5):
+            await writer.flush()
+        nursery.cancel_scope.cancel()
+    assert (writer.written, writer.unwritable, writer.dropped, writer.failed_writes) == (5, 1, 0, 0)
+    assert stored_ids(db_path) == ["call-0000", "call-0001", "call-0003", "call-0004", "call-0005"]
+    assert store.batch_sizes == [5, 1]  # the refused one was tried once, never again
+    assert any("call-0002" in message and "not retried" in message for message in caplog.messages)
 
 
 async def test_while_the_store_fails_pending_is_bounded_keeping_the_newest(db_path: Path, autojump_clock, nursery) -> None:

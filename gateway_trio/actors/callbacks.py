@@ -1,10 +1,14 @@
 """The callback actor: logging events leave the request path here.
 
 The pipeline posts an event to the bounded mailbox and returns at once.  The actor fans each
-event out to hook objects, plain callback functions, user actors and the spend writer, each
-delivery a task bounded by a semaphore and a per-hook timeout.  Sync callables run in worker
-threads with a bounded limiter.  A hook that raises, hangs or is slow is counted and logged;
-a full mailbox drops the event and counts it.  Nothing here can fail or delay a request.
+event out to hook objects, plain callback functions and user actors, each delivery a task
+bounded by a semaphore and a per-hook timeout.  Sync callables run in worker threads with a
+bounded limiter.  A hook that raises, hangs or is slow is counted and logged; a full mailbox
+drops the event and counts it.  Nothing here can fail or delay a request.
+
+Spend records do not pass through here: the pipeline hands them to the spend writer itself,
+so a hook that cannot keep up costs hook events (dropped and counted), never a record.  At
+shutdown `drain` delivers what it can within a bound, then drops the rest and says how many.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import trio
 
-from gateway_trio.actors.spend import SpendWriter
 from gateway_trio.actors.supervisor import SupervisedState, supervise
 from gateway_trio.callback_kwargs import hidden_params, logging_kwargs, pre_api_call_kwargs
 from gateway_trio.channels.events import HookEvent
@@ -62,7 +65,6 @@ class CallbackActor:
         success_callbacks: Sequence[Callable[..., Any]] = (),
         failure_callbacks: Sequence[Callable[..., Any]] = (),
         actors: Sequence[tuple[str, Callable[..., Any]]] = (),
-        spend: SpendWriter | None = None,
         guardrails: GuardrailStage | None = None,
         timeout_s: float = 5.0,
         inbox_size: int = INBOX_SIZE,
@@ -72,15 +74,20 @@ class CallbackActor:
         self.success_callbacks = list(success_callbacks)
         self.failure_callbacks = list(failure_callbacks)
         self.actors = [UserActor(name, fn) for name, fn in actors]
-        self.spend = spend
         self.guardrails = guardrails
         self.timeout_s = timeout_s
         self.dropped = 0
+        self.dropped_at_shutdown = 0  # events shutdown could not deliver in time (also in `dropped`)
+        self.cut_short = 0  # hook calls still running when shutdown gave up on them
         self.failures: Counter[str] = Counter()
         self.delivered = 0
         self._slots = trio.Semaphore(CONCURRENT_DELIVERIES)
         self._threads = trio.CapacityLimiter(HOOK_THREADS)
         self._inbox_send, self._inbox = trio.open_memory_channel[HookEvent](inbox_size)
+        self._delivering = trio.CancelScope()  # cancelled when shutdown stops waiting for hooks
+        self._running = False
+        self._fanning_out = False
+        self._stopped = trio.Event()
         by_method = hooks.by_method
         self.wants_pre_api_call = bool(
             by_method["log_pre_api_call"] or by_method["async_log_pre_api_call"] or self.input_callbacks or self.actors
@@ -107,8 +114,9 @@ class CallbackActor:
             self.post(HookEvent("stream_chunk", {"call_id": call.call_id, "chunk": chunk}))
 
     def finished(self, call: Call, record: SpendRecord, response: dict[str, Any] | None, error: BaseException | None) -> None:
-        kind = "success" if record.status == "success" else "failure"
-        self.post(HookEvent(kind, {"call": call, "record": record, "response": response, "error": error}))
+        if self.wants_responses:
+            kind = "success" if record.status == "success" else "failure"
+            self.post(HookEvent(kind, {"call": call, "record": record, "response": response, "error": error}))
 
     def _count_drop(self, kind: str) -> None:
         self.dropped += 1
@@ -118,29 +126,68 @@ class CallbackActor:
     # --- the actor ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            for actor in self.actors:
-                nursery.start_soon(self._run_user_actor, actor)
-            task_status.started()
-            async with self._inbox:
-                async for event in self._inbox:
-                    try:
-                        await self._fan_out(nursery, event)
-                    except Exception:  # an event we cannot expand is lost, counted, and logged
-                        self.failures["fan_out"] += 1
-                        log.exception("callback actor: could not deliver a %s event", event.kind)
-            # Mailbox closed (shutdown): let deliveries finish, then let user actors see the end.
-            async with self._slots_all():
-                pass
-            for actor in self.actors:
-                actor.send.close()
+        self._running = True
+        try:
+            async with trio.open_nursery() as nursery:
+                for actor in self.actors:
+                    nursery.start_soon(self._run_user_actor, actor)
+                task_status.started()
+                with self._inbox:
+                    with self._delivering:
+                        # Mailbox closed (shutdown): the nursery lets deliveries in flight finish.
+                        async with trio.open_nursery() as deliveries:
+                            async for event in self._inbox:
+                                self._fanning_out = True
+                                try:
+                                    await self._fan_out(deliveries, event)
+                                except Exception:  # an event we cannot expand is lost, counted, and logged
+                                    self.failures["fan_out"] += 1
+                                    log.exception("callback actor: could not deliver a %s event", event.kind)
+                                self._fanning_out = False
+                    if self._delivering.cancelled_caught:
+                        self._drop_undelivered()
+                for actor in self.actors:
+                    actor.send.close()  # user actors see the end of their events
+        finally:
+            self._stopped.set()
 
     def close(self) -> None:
         """No more events: the actor delivers what it has and returns."""
         self._inbox_send.close()
 
-    def _slots_all(self) -> Any:
-        return _AcquireAll(self._slots, CONCURRENT_DELIVERIES)
+    async def drain(self, timeout_s: float) -> None:
+        """Stop taking events and deliver what is queued, waiting at most `timeout_s`.
+
+        A hook may sleep or hang, and a backlog may be long: shutdown waits for neither without
+        end.  What is still undelivered then is dropped, counted and logged.
+        """
+        self.close()
+        if not self._running:
+            return
+        with trio.move_on_after(timeout_s):
+            await self._stopped.wait()
+            return
+        self._delivering.cancel()
+        await self._stopped.wait()
+
+    def _drop_undelivered(self) -> None:
+        """Shutdown gave up on the hooks: count what never reached them (the event being fanned
+        out when it did, and those still queued) and say so once."""
+        undelivered = 1 if self._fanning_out else 0  # the event whose fan-out was cut
+        while True:
+            try:
+                self._inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            undelivered += 1
+        self.dropped += undelivered
+        self.dropped_at_shutdown += undelivered
+        if undelivered or self.cut_short:
+            log.warning(
+                "shutdown: %d logging events were not delivered to hooks in time and were dropped "
+                "(%d hook calls cut short, %d events dropped in all); spend records are not affected",
+                undelivered, self.cut_short, self.dropped,
+            )
 
     async def _run_user_actor(self, actor: UserActor) -> None:
         await supervise(actor.name, actor.run, actor.state)
@@ -166,10 +213,6 @@ class CallbackActor:
             return
 
         record: SpendRecord = payload["record"]
-        if self.spend is not None:
-            self.spend.submit(record)
-        if not self.wants_responses:
-            return
         error = payload["error"]
         body = payload["response"]
         if self.guardrails and self.guardrails.active(call, "logging_only"):
@@ -219,6 +262,7 @@ class CallbackActor:
         nursery.start_soon(self._run_one, name, fn, args, sync)
 
     async def _run_one(self, name: str, fn: Callable[..., Any], args: tuple[Any, ...], sync: bool) -> None:
+        ended = False  # delivered, failed or timed out; not ended: cut short by shutdown
         try:
             with trio.move_on_after(self.timeout_s) as waiting:
                 try:
@@ -233,23 +277,11 @@ class CallbackActor:
             if waiting.cancelled_caught:
                 self.failures[name] += 1
                 log.warning("callback %s timed out after %.1f s", name, self.timeout_s)
+            ended = True
         finally:
+            if not ended:
+                self.cut_short += 1
             self._slots.release()
-
-
-class _AcquireAll:
-    """Acquire every slot of a semaphore: waits until all deliveries in flight are done."""
-
-    def __init__(self, slots: trio.Semaphore, count: int) -> None:
-        self.slots, self.count = slots, count
-
-    async def __aenter__(self) -> None:
-        for _ in range(self.count):
-            await self.slots.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        for _ in range(self.count):
-            self.slots.release()
 
 
 _ASYNC_CACHE: dict[Any, bool] = {}

@@ -22,7 +22,7 @@ from gateway_trio.channels.plumbing import hand_over
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway_trio.providers import adapter_for
-from gateway_trio.providers.usage import chat_usage
+from gateway_trio.providers.usage import UsageCheck, chat_usage
 from gateway_trio.redaction import Redactor, credential_values
 from gateway_trio.transport import make_transport
 from gateway_trio.upstream_body import ACCEPT_IDENTITY, DEFAULT_MAX_RESPONSE_BYTES, read_reply, stream_body
@@ -61,6 +61,8 @@ class ProviderActor:
             timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None, write=WRITE_TIMEOUT_S, pool=None),
         )
         self.slots = trio.Semaphore(limit)
+        # Usage is checked here, where it enters the gateway, whatever the adapter and route.
+        self.check_usage = UsageCheck(deployment.id)
         # Built once: `AsyncClient.build_request` re-parses and re-merges these on every call.
         self._timeouts = {"timeout": self.client.timeout.as_dict()}
         self._urls: dict[str, tuple[httpx.URL, bytes]] = {}
@@ -108,7 +110,7 @@ class ProviderActor:
         body = self.adapter.response(
             message.call_type, payload, message.model, response.headers.get("content-type", "application/json")
         )
-        usage = chat_usage(body.get("usage")) if isinstance(body, dict) else None
+        usage = self.check_usage(chat_usage(body.get("usage"))) if isinstance(body, dict) else None
         await hand_over(message.reply, Reply(body, usage))
 
     async def _stream(self, message: Dispatch) -> None:
@@ -129,7 +131,8 @@ class ProviderActor:
                     break
             if not decoder.done and not getattr(decoder, "ends_at_eof", False):
                 raise UpstreamError("upstream stream ended before it was complete")
-            await hand_over(message.reply, StreamEnd(decoder.usage, getattr(decoder, "usage_chunk", None)))
+            usage = self.check_usage(decoder.usage)
+            await hand_over(message.reply, StreamEnd(usage, getattr(decoder, "usage_chunk", None)))
             await _finish_reading(body)
         finally:
             await _aclose_now(response)

@@ -8,6 +8,9 @@ touched by one thread at a time and the event loop never waits on a disk.
 Records are numbered in the order they are accepted (the inbox is FIFO).  `_resolved` is a
 watermark: every record numbered at or below it has been written or counted as dropped.
 `flush()` waits for the watermark to pass the number it saw when called.
+
+A record the store refuses for what it holds (the store tells those from its own failures)
+is counted as unwritable and logged with its call id; only the store's failures are retried.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class SpendWriter:
         self.written = 0
         self.dropped = 0
         self.failed_writes = 0
+        self.unwritable = 0  # records the store refused for what they hold: logged, never retried
         self._send, self._inbox = trio.open_memory_channel[SpendRecord](inbox_size)
         self._limiter = trio.CapacityLimiter(1)
         self._store: SpendStore | None = None
@@ -164,13 +168,17 @@ class SpendWriter:
         self._pending.append(record)
 
     async def _write_pending(self, *, abandon_on_cancel: bool = False) -> bool:
-        """Write `_pending` in batches, oldest first; False if the store failed (records kept)."""
+        """Write `_pending` in batches, oldest first; False if the store failed (records kept).
+
+        A record the store refuses is counted and logged, and the rest of its batch written:
+        one bad record never holds back those queued behind it.
+        """
         store = self._store
         assert store is not None
         while self._pending:
             batch = list(islice(self._pending, self.batch_size))
             try:
-                await self._in_thread(lambda: store.write_batch(batch), abandon_on_cancel=abandon_on_cancel)
+                refused = await self._in_thread(lambda: store.write_batch(batch), abandon_on_cancel=abandon_on_cancel)
             except Exception:
                 self.failed_writes += 1
                 log.warning(
@@ -182,7 +190,9 @@ class SpendWriter:
                 return False
             for _ in batch:
                 self._pending.popleft()
-            self.written += len(batch)
+            for record, error in refused:
+                self._count_unwritable(record, error)
+            self.written += len(batch) - len(refused)
             self._advance(len(batch))
         return True
 
@@ -240,6 +250,13 @@ class SpendWriter:
         self._resolved += count
         self._progress.set()
         self._progress = trio.Event()
+
+    def _count_unwritable(self, record: SpendRecord, error: Exception) -> None:
+        self.unwritable += 1
+        log.error(
+            "spend record of call %s cannot be stored (%s: %s); counted as unwritable (%d so far), not retried",
+            record.call_id, type(error).__name__, error, self.unwritable,
+        )
 
     def _count_drop(self, reason: str) -> None:
         self.dropped += 1

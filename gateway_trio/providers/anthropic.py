@@ -25,6 +25,7 @@ from gateway_trio.providers.openai import client_safe, is_object_list, malformed
 from gateway_trio.providers.responses_stream import ResponsesThroughChat
 from gateway_trio.providers.sse import SSEParser
 from gateway_trio.providers.typed_events import MessagesPassthroughDecoder, passthrough_body
+from gateway_trio.providers.usage import add_messages_usage, chat_usage_from_messages
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; OpenAI clients usually omit it
@@ -254,21 +255,6 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
 # --- answers: Messages -> chat.completion ------------------------------------------------
 
 
-def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI usage from Anthropic's, counting cached prompt tokens as prompt tokens."""
-    cache_read = usage.get("cache_read_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + cache_read + (usage.get("cache_creation_input_tokens") or 0)
-    completion = usage.get("output_tokens") or 0
-    out: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    if cache_read:
-        out["prompt_tokens_details"] = {"cached_tokens": cache_read}
-    return out
-
-
 def finish_reason(stop_reason: Any) -> str | None:
     if stop_reason is None:
         return None
@@ -318,7 +304,7 @@ def _answer(
         "created": int(time.time()),
         "model": message.get("model") or model,
         "choices": [choice],
-        "usage": openai_usage(usage if isinstance(usage, dict) else {}),
+        "usage": chat_usage_from_messages({} if usage is None else usage),  # junk usage: unknown counts
     }
 
 
@@ -405,7 +391,7 @@ class AnthropicStreamDecoder(Decoder):
             return self._chunk({}, reason)
         if kind == "message_stop":
             self.done = True
-            self.usage_chunk = orjson.dumps(self._envelope([], usage=self.usage or openai_usage({})))
+            self.usage_chunk = orjson.dumps(self._envelope([], usage=self.usage or chat_usage_from_messages({})))
             return None
         if kind == "error":
             raise UpstreamError(_error_event_message(event))
@@ -441,10 +427,9 @@ class AnthropicStreamDecoder(Decoder):
         return None  # thinking and signature deltas have no chat-completions counterpart
 
     def _record_usage(self, usage: Any) -> None:
-        if isinstance(usage, dict):
-            # message_delta repeats only what changed; keep the rest from message_start.
-            self._raw_usage.update((k, v) for k, v in usage.items() if v is not None)
-            self.usage = openai_usage(self._raw_usage)
+        if usage is not None:
+            add_messages_usage(self._raw_usage, usage)
+            self.usage = chat_usage_from_messages(self._raw_usage)
 
     def _new_id(self) -> str:
         return _new_id()

@@ -15,7 +15,7 @@ import orjson
 from gateway_trio.errors import UpstreamError
 from gateway_trio.providers.base import Decoder
 from gateway_trio.providers.sse import SSEParser
-from gateway_trio.providers.usage import chat_usage_from_messages, chat_usage_from_responses
+from gateway_trio.providers.usage import add_messages_usage, chat_usage_from_messages, chat_usage_from_responses
 
 # The module, not its names: openai.py imports this module while it loads.
 from gateway_trio.providers import openai as openai_adapter
@@ -101,9 +101,8 @@ class MessagesPassthroughDecoder(TypedEventDecoder):
             self.done = True
 
     def _record(self, usage: Any) -> None:
-        if isinstance(usage, dict):
-            # message_delta repeats only what changed (and may send nulls); keep the rest.
-            self._raw_usage.update((k, v) for k, v in usage.items() if v is not None)
+        if usage is not None:
+            add_messages_usage(self._raw_usage, usage)
             self.usage = chat_usage_from_messages(self._raw_usage)
 
 
@@ -120,5 +119,5 @@ class ResponsesPassthroughDecoder(TypedEventDecoder):
         self.done = True
         response = event.get("response")
         usage = response.get("usage") if isinstance(response, dict) else None
-        if isinstance(usage, dict):
+        if usage is not None:
             self.usage = chat_usage_from_responses(usage)
