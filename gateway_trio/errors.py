@@ -7,9 +7,14 @@ names and statuses, never from upstream URLs with credentials or from keys.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
+
+# The longest wait a `retry-after` may ask for: an upstream's `inf`, `nan` or 1e308 must not
+# reach a client, a backoff sleep or an integer conversion as it came.
+MAX_RETRY_AFTER_S = 3600.0
 
 
 class GatewayError(Exception):
@@ -32,7 +37,7 @@ class GatewayError(Exception):
         self.message = message
         self.param = param
         self.code = code
-        self.retry_after = retry_after
+        self.retry_after = clamp_retry_after(retry_after)
         if status is not None:
             self.status = status
 
@@ -138,6 +143,14 @@ class GuardrailBlocked(GatewayError):
     status = 400
     error_type = "guardrail_blocked"
     anthropic_type = "invalid_request_error"
+
+
+def clamp_retry_after(seconds: float | None) -> float | None:
+    """A wait fit to repeat to a client or to sleep on: finite, at least 0, at most
+    `MAX_RETRY_AFTER_S`; None for no usable value (absent or not a number)."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def is_retryable(error: GatewayError) -> bool:

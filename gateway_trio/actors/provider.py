@@ -20,7 +20,7 @@ from gateway_trio import turns
 from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
 from gateway_trio.channels.plumbing import hand_over
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout, clamp_retry_after
 from gateway_trio.providers import adapter_for
 from gateway_trio.providers.usage import chat_usage
 from gateway_trio.transport import make_transport
@@ -193,15 +193,16 @@ def _transport_failure(error: httpx.TransportError) -> UpstreamError:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: either delta-seconds or an HTTP date."""
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), clamped to a sane
+    wait: an upstream's `inf`, `nan` or `1e308` is no number to sleep on or to pass on."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return clamp_retry_after(float(value))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return clamp_retry_after(when.timestamp() - time.time())
