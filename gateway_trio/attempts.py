@@ -2,7 +2,9 @@
 
 Every failure before the first chunk (or the whole answer) reaches the client is retried or
 fallen back here, invisibly; `Dispatcher` hands back the first provider event of the winning
-attempt together with the channel the rest arrives on.
+attempt together with the channel the rest arrives on.  Only the upstream's own failures are
+retried and counted against its deployment (see `provider.blame`); an error raised on our side
+of the wire never is.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import trio
 
 from gateway_trio import turns
 from gateway_trio.actors.callbacks import CallbackActor
-from gateway_trio.actors.provider import ProviderActor
+from gateway_trio.actors.provider import ProviderActor, internal_error
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Dispatch, Failure, Outcome, ProviderEvent, Reply
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import GatewayError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable
+from gateway_trio.errors import (
+    GatewayError, InternalError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable,
+)
 from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.providers.base import Upload
 from gateway_trio.streams import CHUNK_BUFFER, Stream
@@ -126,11 +130,16 @@ class Dispatcher:
             call.deployment = deployment
             try:
                 return await self._attempt(call, deployment, deadline)
-            except GatewayError as error:
+            except Exception as raised:
+                # Anything but a GatewayError raised here is a fault of ours (a guardrail, the
+                # body): an internal error, and the router still hears the attempt has ended.
+                error = raised if isinstance(raised, GatewayError) else internal_error(raised, deployment)
                 self.report(call, ok=False, counts_as_failure=is_retryable(error))
                 retries = deployment.num_retries if deployment.num_retries is not None else self.config.num_retries
                 if attempt >= retries or not is_retryable(error):
-                    raise
+                    if error is raised:
+                        raise
+                    raise error from raised
                 await self._back_off(call, attempt + 1, error, deadline)
                 attempt += 1
                 call.attempted_retries += 1
@@ -206,7 +215,7 @@ class Dispatcher:
             try:
                 outcome["event"] = await events.receive()
             except trio.EndOfChannel:
-                outcome["event"] = Failure(UpstreamError("the provider ended without an answer"))
+                outcome["event"] = Failure(_ended_without_answer())
         if "blocked" in outcome:
             raise outcome["blocked"]
         return outcome["event"]
@@ -241,7 +250,13 @@ async def _receive_first(events: trio.MemoryReceiveChannel[ProviderEvent]) -> Pr
     try:
         return await events.receive()
     except trio.EndOfChannel:
-        raise UpstreamError("the provider ended without an answer") from None
+        raise _ended_without_answer() from None
+
+
+def _ended_without_answer() -> InternalError:
+    # A provider task answers every attempt it runs, failures included; it ends silent only
+    # when the gateway stops it, which is no fault of the upstream's.
+    return InternalError("the deployment's actor ended the call without an answer")
 
 
 def upstream_body(call: Call) -> Any:

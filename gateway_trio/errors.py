@@ -1,7 +1,10 @@
 """One exception hierarchy for everything a client can be told, mapped to HTTP in one place.
 
 Each error knows its HTTP status and its OpenAI `type`; `openai_body` and `anthropic_body`
-render it for the two wire formats.  Messages must never carry a secret: they are built from
+render it for the two wire formats.  Whose fault an error is decides what it may do to a
+deployment: only the upstream's own failures (`UpstreamTimeout`, and `UpstreamError` for a
+connection, a 5xx or a 429) are retried and counted towards cooldowns; `InternalError`
+(our side of the wire) never is.  Messages must never carry a secret: they are built from
 names and statuses, never from upstream URLs with credentials or from keys.
 """
 
@@ -124,6 +127,21 @@ class UpstreamError(GatewayError):
     def retryable(self) -> bool:
         status = self.upstream_status
         return status is None or status == 429 or status >= 500 or status in (408, 409)
+
+
+class InternalError(GatewayError):
+    """Something failed on our side of the wire: a bug in an adapter or a translation, a body
+    a hook left that cannot be encoded, a call the gateway could not finish.
+
+    The upstream did nothing wrong and another attempt would fail the same way, so it is never
+    retried, never fallen back from and never counted against a deployment.  The message names
+    only where it happened; the traceback goes to the log.
+    """
+
+    status = 500
+    error_type = "internal_error"
+    anthropic_type = "api_error"
+    retryable = False
 
 
 class UpstreamTimeout(GatewayError):

@@ -20,7 +20,9 @@ from gateway_trio import turns
 from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
 from gateway_trio.channels.plumbing import hand_over
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout, clamp_retry_after
+from gateway_trio.errors import (
+    GatewayError, InternalError, UpstreamError, UpstreamTimeout, clamp_retry_after, is_retryable,
+)
 from gateway_trio.providers import adapter_for
 from gateway_trio.providers.usage import chat_usage
 from gateway_trio.transport import make_transport
@@ -66,28 +68,27 @@ class ProviderActor:
                 nursery.start_soon(self._attempt, message)
 
     async def _attempt(self, message: Dispatch) -> None:
+        """Run one attempt and answer on its channel whatever happens; `blame` decides how a
+        failure is told."""
         with message.cancel_scope, message.reply:
+            try:
+                request = self._request(message)
+            except Exception as error:  # before the slot: what cannot be sent need not queue
+                await _send_quietly(message, Failure(unsendable(error, self.deployment)))
+                return
             try:
                 async with self.slots:
                     if message.stream:
-                        await self._stream(message)
+                        await self._stream(message, request)
                     else:
-                        await self._complete(message)
+                        await self._complete(message, request)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # the caller stopped listening: nothing left to do
-            except GatewayError as error:
-                await _send_quietly(message, Failure(error))
-            except httpx.TimeoutException:
-                await _send_quietly(message, Failure(UpstreamTimeout("upstream timed out")))
-            except httpx.TransportError as error:
-                await _send_quietly(message, Failure(_transport_failure(error)))
-            except Exception:
-                # A reply no adapter foresaw (or a bug): this call fails, the actor lives on.
-                log.exception("deployment %s: unexpected error in an upstream call", self.deployment.id)
-                await _send_quietly(message, Failure(UpstreamError("the upstream reply could not be handled")))
+            except Exception as error:
+                await _send_quietly(message, Failure(blame(error, self.deployment)))
 
-    async def _complete(self, message: Dispatch) -> None:
-        response = await self.transport.handle_async_request(self._request(message))
+    async def _complete(self, message: Dispatch, request: httpx.Request) -> None:
+        response = await self.transport.handle_async_request(request)
         try:
             payload = await response.aread()
         finally:
@@ -100,8 +101,8 @@ class ProviderActor:
         usage = chat_usage(body.get("usage")) if isinstance(body, dict) else None
         await hand_over(message.reply, Reply(body, usage))
 
-    async def _stream(self, message: Dispatch) -> None:
-        response = await self.transport.handle_async_request(self._request(message))
+    async def _stream(self, message: Dispatch, request: httpx.Request) -> None:
+        response = await self.transport.handle_async_request(request)
         try:
             if response.status_code >= 400:
                 raise self._error(response, await response.aread())
@@ -190,6 +191,49 @@ def _transport_failure(error: httpx.TransportError) -> UpstreamError:
     if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
         return UpstreamError("the upstream connection dropped")
     return UpstreamError(f"upstream transport error ({type(error).__name__})")
+
+
+def blame(error: Exception, deployment: Deployment) -> GatewayError:
+    """The error an attempt that raised `error` reports; its type says whose fault it was.
+
+    The upstream is blamed (a retryable `UpstreamError` or `UpstreamTimeout`, which counts
+    towards `allowed_fails` and cooldowns) only for what it did: a connection, write or read
+    that failed or timed out, an error status (see `_error`), a reply an adapter found malformed
+    (adapters raise `UpstreamError` for bad JSON or a missing field themselves).  Everything
+    else raised here comes from our side of the wire: building or encoding the request (nothing
+    was sent), translating a reply, a bug.  That is an `InternalError`: not retried, not fallen
+    back from, never counted.  In doubt the deployment is not blamed, since a cooldown for our
+    own fault takes a healthy model group away from every caller.
+    """
+    if isinstance(error, GatewayError):
+        return error
+    if isinstance(error, httpx.TimeoutException):
+        return UpstreamTimeout("upstream timed out")
+    ours = isinstance(error, (httpx.LocalProtocolError, httpx.UnsupportedProtocol))  # a request we built wrong
+    if isinstance(error, httpx.TransportError) and not ours:
+        return _transport_failure(error)
+    if isinstance(error, httpx.HTTPError) and not ours:  # e.g. a body that does not decode
+        return UpstreamError(f"the upstream reply could not be read ({type(error).__name__})")
+    return internal_error(error, deployment)
+
+
+def unsendable(error: Exception, deployment: Deployment) -> GatewayError:
+    """The error for a request that could not even be built: nothing was sent, so nothing is
+    the upstream's fault, whatever the type.  Only a refusal of the client's request (a call
+    type this provider does not serve, say) is passed on as it is."""
+    if isinstance(error, GatewayError) and not is_retryable(error):
+        return error
+    return internal_error(error, deployment)
+
+
+def internal_error(error: Exception, deployment: Deployment) -> InternalError:
+    """`error`, raised on our side of a call to `deployment`, as the client is told it; the
+    traceback goes to the log, never the exception's own text to the client."""
+    log.error("internal error in a call to deployment %s", deployment.id, exc_info=error)
+    return InternalError(
+        f"internal gateway error ({type(error).__name__}) in the call to deployment {deployment.id}; "
+        "the upstream is not at fault"
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

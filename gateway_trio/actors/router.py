@@ -20,7 +20,7 @@ from gateway_trio.channels.messages import Outcome, Pick
 from gateway_trio.channels.plumbing import hand_over
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import GatewayError, NoDeployment, NotFound
+from gateway_trio.errors import GatewayError, InternalError, NoDeployment, NotFound
 from gateway_trio.strategies import STRATEGIES, Load
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class RouterActor:
                     answer = self._pick(message)
                 except Exception:  # one bad pick must not take the router down
                     log.exception("router: picking a deployment of %r failed", message.group)
-                    answer = GatewayError("the router could not pick a deployment")
+                    answer = InternalError("the router could not pick a deployment")
                 try:
                     message.reply.send_nowait(answer)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
