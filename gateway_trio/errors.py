@@ -4,8 +4,9 @@ Each error knows its HTTP status and its OpenAI `type`; `openai_body` and `anthr
 render it for the two wire formats.  Whose fault an error is decides what it may do to a
 deployment: only the upstream's own failures (`UpstreamTimeout`, and `UpstreamError` for a
 connection, a 5xx or a 429) are retried and counted towards cooldowns; `InternalError`
-(our side of the wire) never is.  Messages must never carry a secret: they are built from
-names and statuses, never from upstream URLs with credentials or from keys.
+(our side of the wire) and `DeploymentBusy` (our own queue) never are.  Messages must
+never carry a secret: they are built from names and statuses, never from upstream URLs with
+credentials or from keys.
 """
 
 from __future__ import annotations
@@ -127,6 +128,17 @@ class UpstreamError(GatewayError):
     def retryable(self) -> bool:
         status = self.upstream_status
         return status is None or status == 429 or status >= 500 or status in (408, 409)
+
+
+class DeploymentBusy(RateLimited):
+    """Every slot of the chosen deployment (`max_parallel_requests`) stayed taken until the
+    request's deadline ran out.
+
+    The upstream never saw the request, so this says nothing of its health: not retried (the
+    deadline is gone), never counted towards a cooldown.
+    """
+
+    retryable = False
 
 
 class InternalError(GatewayError):

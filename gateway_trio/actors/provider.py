@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import time
 from typing import AsyncIterator
 
@@ -69,7 +70,12 @@ class ProviderActor:
 
     async def _attempt(self, message: Dispatch) -> None:
         """Run one attempt and answer on its channel whatever happens; `blame` decides how a
-        failure is told."""
+        failure is told.
+
+        The first-event clock (`first_event_within`) starts once a slot is ours and the request
+        goes out: time spent queued behind `max_parallel_requests` is the caller's to bound
+        under its whole-request deadline, never a timeout of the upstream.
+        """
         with message.cancel_scope, message.reply:
             try:
                 request = self._request(message)
@@ -78,10 +84,16 @@ class ProviderActor:
                 return
             try:
                 async with self.slots:
-                    if message.stream:
-                        await self._stream(message, request)
-                    else:
-                        await self._complete(message, request)
+                    message.sent.set()
+                    clock = trio.CancelScope(deadline=trio.current_time() + message.first_event_within)
+                    with clock:
+                        if message.stream:
+                            await self._stream(message, request, clock)
+                        else:
+                            await self._complete(message, request)
+                    if clock.cancelled_caught:
+                        what = "first chunk" if message.stream else "answer"
+                        raise UpstreamTimeout(f"no {what} from the upstream within {message.first_event_within:g} s")
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # the caller stopped listening: nothing left to do
             except Exception as error:
@@ -101,7 +113,8 @@ class ProviderActor:
         usage = chat_usage(body.get("usage")) if isinstance(body, dict) else None
         await hand_over(message.reply, Reply(body, usage))
 
-    async def _stream(self, message: Dispatch, request: httpx.Request) -> None:
+    async def _stream(self, message: Dispatch, request: httpx.Request, clock: trio.CancelScope) -> None:
+        """Relay a stream; `clock` (the first-event deadline) stops once the first chunk is out."""
         response = await self.transport.handle_async_request(request)
         try:
             if response.status_code >= 400:
@@ -114,9 +127,11 @@ class ProviderActor:
                     decoder.feed_into(raw, payloads)
                 finally:  # on a fault, what came before it in this read still goes out first
                     if payloads:
+                        _disarm(clock)
                         await hand_over(message.reply, Chunks(payloads))
                 if decoder.done:
                     break
+            _disarm(clock)  # the end (or the fault) below is the answer, in time
             if not decoder.done and not getattr(decoder, "ends_at_eof", False):
                 raise UpstreamError("upstream stream ended before it was complete")
             await hand_over(message.reply, StreamEnd(decoder.usage, getattr(decoder, "usage_chunk", None)))
@@ -191,6 +206,12 @@ def _transport_failure(error: httpx.TransportError) -> UpstreamError:
     if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
         return UpstreamError("the upstream connection dropped")
     return UpstreamError(f"upstream transport error ({type(error).__name__})")
+
+
+def _disarm(clock: trio.CancelScope) -> None:
+    """Stop the first-event clock; once, as moving a deadline costs more than reading it."""
+    if clock.deadline != math.inf:
+        clock.deadline = math.inf
 
 
 def blame(error: Exception, deployment: Deployment) -> GatewayError:

@@ -113,7 +113,10 @@ class RouterActor:
         if not healthy:
             return self._nothing_available(group, now)
         fresh = [d for d in healthy if d.id not in pick.tried] or healthy
-        chosen = self.choose(fresh, self.loads, self.rng)
+        # A deployment whose `max_parallel_requests` slots are all taken would queue the call:
+        # another with a free slot serves it now.  Only when none has one does the call queue.
+        free = [d for d in fresh if self.loads[d.id].inflight < d.max_parallel_requests] or fresh
+        chosen = self.choose(free, self.loads, self.rng)
         load = self.loads[chosen.id]
         load.inflight += 1
         load.requests_this_minute += 1
