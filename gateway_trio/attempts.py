@@ -245,10 +245,13 @@ class Dispatcher:
         scope = trio.CancelScope()
         try:
             model = deployment.upstream_model(deployment.group)
-            await self.providers[deployment.id].dispatch(Dispatch(call_type, body, model, False, reply, scope, timeout_s))
+            dispatch = Dispatch(call_type, body, model, False, reply, scope, timeout_s)
+            await self.providers[deployment.id].dispatch(dispatch)
             with trio.move_on_after(timeout_s) as waiting:
                 event = await _receive_first(events)
             if waiting.cancelled_caught:
+                if not dispatch.sent.is_set():  # busy is not down
+                    raise DeploymentBusy(f"every slot stayed busy for {timeout_s:g} s")
                 raise UpstreamTimeout(f"no answer within {timeout_s:g} s")
             if isinstance(event, Failure):
                 raise event.error

@@ -6,9 +6,13 @@ a queued call waits under its whole-request deadline only, and a call whose dead
 in the queue gets a 429 with `retry-after` that leaves the deployment's health alone.
 """
 
+from functools import partial
+
+import pytest
 import trio
 
 from gateway_trio.deployment import Deployment
+from gateway_trio.errors import DeploymentBusy
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
 from hostile.hostile_upstream import Request, chat_completion, json_reply
 from mock_upstream import Behavior
@@ -90,3 +94,25 @@ async def test_a_call_whose_deadline_runs_out_in_the_queue_gets_a_429_and_cools_
     assert after.status_code == 200, after.text  # not cooled down
     assert [r.json()["messages"][0]["content"] for r in upstream.requests] == ["X", "Y", "Z"]  # X's retry never sent
     assert load.cooled_until == 0 and len(load.recent_failures) == 1 and load.inflight == 0
+
+
+async def test_a_health_probe_queued_behind_busy_slots_says_busy_not_timed_out(hostile):
+    release = trio.Event()
+
+    async def script(request: Request, stream: trio.SocketStream) -> None:
+        await release.wait()
+        await stream.send_all(json_reply(chat_completion({"prompt_tokens": 1, "completion_tokens": 1})))
+
+    upstream = await hostile(script)
+    model = {"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1",
+             "max_parallel_requests": 1}
+    async with client_and_gateway(make_config(models=[model])) as (client, gateway):
+        (deployment,) = gateway.deployments
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(client.post, "/v1/chat/completions", json=chat("gpt")))
+            await eventually(lambda: len(upstream.requests) == 1)  # the only slot is taken
+            with pytest.raises(DeploymentBusy) as busy:
+                await gateway.dispatcher.probe(deployment, "completion", chat("gpt-4o-mini"), 0.3)
+            release.set()
+    assert "busy" in busy.value.message
+    assert len(upstream.requests) == 1  # the probe never went out
