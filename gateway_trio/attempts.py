@@ -2,7 +2,9 @@
 
 Every failure before the first chunk (or the whole answer) reaches the client is retried or
 fallen back here, invisibly; `Dispatcher` hands back the first provider event of the winning
-attempt together with the channel the rest arrives on.
+attempt together with the channel the rest arrives on.  Only the upstream's own failures are
+retried and counted against its deployment (see `provider.blame`); an error raised on our side
+of the wire, or the wait for a free slot, never is.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import trio
 
 from gateway_trio import turns
 from gateway_trio.actors.callbacks import CallbackActor
-from gateway_trio.actors.provider import ProviderActor
+from gateway_trio.actors.provider import ProviderActor, internal_error
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Dispatch, Failure, Outcome, ProviderEvent, Reply
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import GatewayError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable
+from gateway_trio.errors import (
+    DeploymentBusy, GatewayError, InternalError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable,
+)
 from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.providers.base import Upload
 from gateway_trio.providers.usage import reported_tokens
@@ -30,6 +34,9 @@ from gateway_trio.streams import CHUNK_BUFFER, Stream
 
 log = logging.getLogger(__name__)
 
+# What a call that found no free slot before its deadline is told to wait: slots free up as
+# the calls holding them end, which no one can foresee.
+BUSY_RETRY_AFTER_S = 1.0
 CONTEXT_WINDOW_HINTS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window")
 
 
@@ -129,11 +136,16 @@ class Dispatcher:
             call.deployment = deployment
             try:
                 return await self._attempt(call, deployment, deadline)
-            except GatewayError as error:
+            except Exception as raised:
+                # Anything but a GatewayError raised here is a fault of ours (a guardrail, the
+                # body): an internal error, and the router still hears the attempt has ended.
+                error = raised if isinstance(raised, GatewayError) else internal_error(raised, deployment)
                 self.report(call, ok=False, counts_as_failure=is_retryable(error))
                 retries = deployment.num_retries if deployment.num_retries is not None else self.config.num_retries
                 if attempt >= retries or not is_retryable(error):
-                    raise
+                    if error is raised:
+                        raise
+                    raise error from raised
                 await self._back_off(call, attempt + 1, error, deadline)
                 attempt += 1
                 call.attempted_retries += 1
@@ -159,7 +171,7 @@ class Dispatcher:
             wait = deployment.stream_timeout_s or self.config.stream_timeout_s
         else:
             wait = deployment.timeout_s or self.config.timeout_s
-        sent_at = trio.current_time()
+        dispatched_at = trio.current_time()
         try:
             if self.guardrails:
                 # The chosen deployment's guardrails join here, after routing, for every route.
@@ -167,17 +179,17 @@ class Dispatcher:
             during = self.guardrails.active(call, "during_call") if self.guardrails else []
             model = deployment.upstream_model(call.model)
             self.callbacks.pre_api_call(call)
-            await self.providers[deployment.id].dispatch(
-                Dispatch(call.call_type, upstream_body(call), model, call.stream, reply, scope)
-            )
-            with trio.move_on_at(min(deadline, sent_at + wait)) as waiting:
+            # `wait` is the upstream's, counted by the provider from the moment it sends; here,
+            # queued for a slot or not, only the whole request's deadline applies.
+            dispatch = Dispatch(call.call_type, upstream_body(call), model, call.stream, reply, scope, wait)
+            await self.providers[deployment.id].dispatch(dispatch)
+            with trio.move_on_at(deadline) as waiting:
                 if during:
                     event = await self._first_event_guarded(call, events)
                 else:
                     event = await _receive_first(events)
             if waiting.cancelled_caught:
-                what = "first chunk" if call.stream else "answer"
-                raise UpstreamTimeout(f"no {what} from the upstream within {min(wait, deadline - sent_at):.0f} s")
+                raise self._out_of_time(call, deployment, sent=dispatch.sent.is_set())
             if isinstance(event, Failure):
                 raise event.error
         except BaseException:
@@ -186,9 +198,25 @@ class Dispatcher:
             raise
         finally:
             now = trio.current_time()
-            call.upstream_wait_s += now - sent_at
+            call.upstream_wait_s += now - dispatched_at
             call.first_chunk_at = now
         return event, events, scope
+
+    def _out_of_time(self, call: Call, deployment: Deployment, *, sent: bool) -> GatewayError:
+        """The request's deadline passed before the attempt's first event.
+
+        Sent, it is the upstream's timeout.  Still queued for one of the deployment's
+        `max_parallel_requests` slots, the upstream never saw it: a 429 that says nothing of
+        the deployment's health.
+        """
+        if sent:
+            what = "first chunk" if call.stream else "answer"
+            return UpstreamTimeout(f"no {what} from the upstream within the request's deadline ({self.config.timeout_s:g} s)")
+        return DeploymentBusy(
+            f"no free slot on deployment {deployment.id} of {deployment.group!r} (max_parallel_requests = "
+            f"{deployment.max_parallel_requests}) within the request's deadline ({self.config.timeout_s:g} s)",
+            retry_after=BUSY_RETRY_AFTER_S,
+        )
 
     async def _first_event_guarded(self, call: Call, events: trio.MemoryReceiveChannel[ProviderEvent]) -> ProviderEvent:
         """Wait for the first event while during-call guardrails check the request.
@@ -209,7 +237,7 @@ class Dispatcher:
             try:
                 outcome["event"] = await events.receive()
             except trio.EndOfChannel:
-                outcome["event"] = Failure(UpstreamError("the provider ended without an answer"))
+                outcome["event"] = Failure(_ended_without_answer())
         if "blocked" in outcome:
             raise outcome["blocked"]
         return outcome["event"]
@@ -220,10 +248,13 @@ class Dispatcher:
         scope = trio.CancelScope()
         try:
             model = deployment.upstream_model(deployment.group)
-            await self.providers[deployment.id].dispatch(Dispatch(call_type, body, model, False, reply, scope))
+            dispatch = Dispatch(call_type, body, model, False, reply, scope, timeout_s)
+            await self.providers[deployment.id].dispatch(dispatch)
             with trio.move_on_after(timeout_s) as waiting:
                 event = await _receive_first(events)
             if waiting.cancelled_caught:
+                if not dispatch.sent.is_set():  # busy is not down
+                    raise DeploymentBusy(f"every slot stayed busy for {timeout_s:g} s")
                 raise UpstreamTimeout(f"no answer within {timeout_s:g} s")
             if isinstance(event, Failure):
                 raise event.error
@@ -244,7 +275,13 @@ async def _receive_first(events: trio.MemoryReceiveChannel[ProviderEvent]) -> Pr
     try:
         return await events.receive()
     except trio.EndOfChannel:
-        raise UpstreamError("the provider ended without an answer") from None
+        raise _ended_without_answer() from None
+
+
+def _ended_without_answer() -> InternalError:
+    # A provider task answers every attempt it runs, failures included; it ends silent only
+    # when the gateway stops it, which is no fault of the upstream's.
+    return InternalError("the deployment's actor ended the call without an answer")
 
 
 def upstream_body(call: Call) -> Any:

@@ -1,15 +1,24 @@
 """One exception hierarchy for everything a client can be told, mapped to HTTP in one place.
 
 Each error knows its HTTP status and its OpenAI `type`; `openai_body` and `anthropic_body`
-render it for the two wire formats.  Messages must never carry a secret: they are built from
-names and statuses, never from upstream URLs with credentials or from keys.
+render it for the two wire formats.  Whose fault an error is decides what it may do to a
+deployment: only the upstream's own failures (`UpstreamTimeout`, and `UpstreamError` for a
+connection, a 5xx or a 429) are retried and counted towards cooldowns; `InternalError`
+(our side of the wire) and `DeploymentBusy` (our own queue) never are.  Messages must
+never carry a secret: they are built from names and statuses, never from upstream URLs with
+credentials or from keys.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
+
+# The longest wait a `retry-after` may ask for: an upstream's `inf`, `nan` or 1e308 must not
+# reach a client, a backoff sleep or an integer conversion as it came.
+MAX_RETRY_AFTER_S = 3600.0
 
 
 class GatewayError(Exception):
@@ -32,7 +41,7 @@ class GatewayError(Exception):
         self.message = message
         self.param = param
         self.code = code
-        self.retry_after = retry_after
+        self.retry_after = clamp_retry_after(retry_after)
         if status is not None:
             self.status = status
 
@@ -121,6 +130,32 @@ class UpstreamError(GatewayError):
         return status is None or status == 429 or status >= 500 or status in (408, 409)
 
 
+class DeploymentBusy(RateLimited):
+    """Every slot of the chosen deployment (`max_parallel_requests`) stayed taken until the
+    request's deadline ran out.
+
+    The upstream never saw the request, so this says nothing of its health: not retried (the
+    deadline is gone), never counted towards a cooldown.
+    """
+
+    retryable = False
+
+
+class InternalError(GatewayError):
+    """Something failed on our side of the wire: a bug in an adapter or a translation, a body
+    a hook left that cannot be encoded, a call the gateway could not finish.
+
+    The upstream did nothing wrong and another attempt would fail the same way, so it is never
+    retried, never fallen back from and never counted against a deployment.  The message names
+    only where it happened; the traceback goes to the log.
+    """
+
+    status = 500
+    error_type = "internal_error"
+    anthropic_type = "api_error"
+    retryable = False
+
+
 class UpstreamTimeout(GatewayError):
     status = 504
     error_type = "timeout_error"
@@ -138,6 +173,14 @@ class GuardrailBlocked(GatewayError):
     status = 400
     error_type = "guardrail_blocked"
     anthropic_type = "invalid_request_error"
+
+
+def clamp_retry_after(seconds: float | None) -> float | None:
+    """A wait fit to repeat to a client or to sleep on: finite, at least 0, at most
+    `MAX_RETRY_AFTER_S`; None for no usable value (absent or not a number)."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def is_retryable(error: GatewayError) -> bool:

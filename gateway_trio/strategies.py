@@ -13,7 +13,7 @@ from gateway_trio.deployment import Deployment
 class Load:
     """What the router knows of one deployment's recent behaviour."""
 
-    inflight: int = 0
+    inflight: int = 0  # attempts picked and not yet reported, held against max_parallel_requests
     latency_s: float | None = None  # moving average of time to answer / first chunk
     minute: int = -1
     tokens_this_minute: int = 0

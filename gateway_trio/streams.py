@@ -13,7 +13,7 @@ import trio
 
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, Failure, ProviderEvent, StreamEnd
-from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout, is_retryable
+from gateway_trio.errors import GatewayError, InternalError, UpstreamError, UpstreamTimeout, is_retryable
 
 if TYPE_CHECKING:
     from gateway_trio.attempts import Dispatcher
@@ -95,7 +95,9 @@ class Stream:
         except trio.EndOfChannel:
             if trio.current_time() >= self.deadline:  # the upstream call's scope ran out
                 return Failure(UpstreamTimeout("the request deadline passed during the stream"))
-            return Failure(UpstreamError("the provider ended the stream without finishing it"))
+            # The provider tells every failure of the upstream's as a Failure; a channel closed
+            # without one means the gateway stopped the call (shutting down), not the upstream.
+            return Failure(InternalError("the deployment's actor ended the stream without finishing it"))
 
     def tail(self) -> bytes:
         """The last frames: usage (if the client asked) and the end mark, or an error event."""

@@ -128,3 +128,22 @@ async def test_pre_call_checks_skip_small_context_windows(nursery):
     router = await start(nursery, RouterActor(RouterConfig(pre_call_checks=True), [small, large]))
     for _ in range(10):
         assert (await router.pick("g", input_tokens=500)).id == large.id
+
+
+async def test_a_deployment_with_a_free_slot_is_preferred_to_queueing(nursery):
+    # The weights alone would send nearly every call to `full` (1000 to 1).
+    full = deployment("g", "openai/a", api_base="http://a", weight=1000, max_parallel_requests=1)
+    free = deployment("g", "openai/b", api_base="http://b", weight=1)
+    router = await start(nursery, RouterActor(RouterConfig(), [full, free], seed=3))
+    first = await router.pick("g")
+    assert first.id == full.id  # its one slot is now taken
+    assert {(await router.pick("g")).id for _ in range(20)} == {free.id}
+    router.report(Outcome(full.id, True, 0.1))  # the slot is free again
+    await trio.sleep(0.01)
+    assert (await router.pick("g")).id == full.id
+
+
+async def test_with_every_slot_taken_a_call_still_gets_a_deployment_to_queue_on(nursery):
+    only = deployment("g", "openai/a", max_parallel_requests=1)
+    router = await start(nursery, RouterActor(RouterConfig(), [only]))
+    assert [(await router.pick("g")).id for _ in range(3)] == [only.id] * 3

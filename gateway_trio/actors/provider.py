@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import time
 from typing import AsyncIterator
 
@@ -20,7 +21,9 @@ from gateway_trio import turns
 from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
 from gateway_trio.channels.plumbing import hand_over
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway_trio.errors import (
+    GatewayError, InternalError, UpstreamError, UpstreamTimeout, clamp_retry_after, is_retryable,
+)
 from gateway_trio.providers import adapter_for
 from gateway_trio.providers.usage import UsageCheck, chat_usage
 from gateway_trio.redaction import Redactor, credential_values
@@ -79,28 +82,38 @@ class ProviderActor:
                 nursery.start_soon(self._attempt, message)
 
     async def _attempt(self, message: Dispatch) -> None:
+        """Run one attempt and answer on its channel whatever happens; `blame` decides how a
+        failure is told.
+
+        The first-event clock (`first_event_within`) starts once a slot is ours and the request
+        goes out: time spent queued behind `max_parallel_requests` is the caller's to bound
+        under its whole-request deadline, never a timeout of the upstream.
+        """
         with message.cancel_scope, message.reply:
             try:
+                request = self._request(message)
+            except Exception as error:  # before the slot: what cannot be sent need not queue
+                await _send_quietly(message, Failure(self.redactor.error(unsendable(error, self.deployment))))
+                return
+            try:
                 async with self.slots:
-                    if message.stream:
-                        await self._stream(message)
-                    else:
-                        await self._complete(message)
+                    message.sent.set()
+                    clock = trio.CancelScope(deadline=trio.current_time() + message.first_event_within)
+                    with clock:
+                        if message.stream:
+                            await self._stream(message, request, clock)
+                        else:
+                            await self._complete(message, request)
+                    if clock.cancelled_caught:
+                        what = "first chunk" if message.stream else "answer"
+                        raise UpstreamTimeout(f"no {what} from the upstream within {message.first_event_within:g} s")
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # the caller stopped listening: nothing left to do
-            except GatewayError as error:
-                await _send_quietly(message, Failure(self.redactor.error(error)))
-            except httpx.TimeoutException:
-                await _send_quietly(message, Failure(UpstreamTimeout("upstream timed out")))
-            except httpx.TransportError as error:
-                await _send_quietly(message, Failure(_transport_failure(error)))
-            except Exception:
-                # A reply no adapter foresaw (or a bug): this call fails, the actor lives on.
-                log.exception("deployment %s: unexpected error in an upstream call", self.deployment.id)
-                await _send_quietly(message, Failure(UpstreamError("the upstream reply could not be handled")))
+            except Exception as error:
+                await _send_quietly(message, Failure(self.redactor.error(blame(error, self.deployment))))
 
-    async def _complete(self, message: Dispatch) -> None:
-        response = await self.transport.handle_async_request(self._request(message))
+    async def _complete(self, message: Dispatch, request: httpx.Request) -> None:
+        response = await self.transport.handle_async_request(request)
         try:
             payload = await read_reply(response, self.max_response_bytes)
         finally:
@@ -113,8 +126,9 @@ class ProviderActor:
         usage = self.check_usage(chat_usage(body.get("usage"))) if isinstance(body, dict) else None
         await hand_over(message.reply, Reply(body, usage))
 
-    async def _stream(self, message: Dispatch) -> None:
-        response = await self.transport.handle_async_request(self._request(message))
+    async def _stream(self, message: Dispatch, request: httpx.Request, clock: trio.CancelScope) -> None:
+        """Relay a stream; `clock` (the first-event deadline) stops once the first chunk is out."""
+        response = await self.transport.handle_async_request(request)
         try:
             if response.status_code >= 400:
                 raise self._error(response, await read_reply(response, self.max_response_bytes))
@@ -126,9 +140,11 @@ class ProviderActor:
                     decoder.feed_into(raw, payloads)
                 finally:  # on a fault, what came before it in this read still goes out first
                     if payloads:
+                        _disarm(clock)
                         await hand_over(message.reply, Chunks(payloads))
                 if decoder.done:
                     break
+            _disarm(clock)  # the end (or the fault) below is the answer, in time
             if not decoder.done and not getattr(decoder, "ends_at_eof", False):
                 raise UpstreamError("upstream stream ended before it was complete")
             usage = self.check_usage(decoder.usage)
@@ -199,16 +215,66 @@ def _transport_failure(error: httpx.TransportError) -> UpstreamError:
     return UpstreamError(f"upstream transport error ({type(error).__name__})")
 
 
+def _disarm(clock: trio.CancelScope) -> None:
+    """Stop the first-event clock; once, as moving a deadline costs more than reading it."""
+    if clock.deadline != math.inf:
+        clock.deadline = math.inf
+
+
+def blame(error: Exception, deployment: Deployment) -> GatewayError:
+    """The error an attempt that raised `error` reports; its type says whose fault it was.
+
+    The upstream is blamed (a retryable `UpstreamError` or `UpstreamTimeout`, which counts
+    towards `allowed_fails` and cooldowns) only for what it did: a connection, write or read
+    that failed or timed out, an error status (see `_error`), a reply an adapter found malformed
+    (adapters raise `UpstreamError` for bad JSON or a missing field themselves).  Everything
+    else raised here comes from our side of the wire: building or encoding the request (nothing
+    was sent), translating a reply, a bug.  That is an `InternalError`: not retried, not fallen
+    back from, never counted.  In doubt the deployment is not blamed, since a cooldown for our
+    own fault takes a healthy model group away from every caller.
+    """
+    if isinstance(error, GatewayError):
+        return error
+    if isinstance(error, httpx.TimeoutException):
+        return UpstreamTimeout("upstream timed out")
+    ours = isinstance(error, (httpx.LocalProtocolError, httpx.UnsupportedProtocol))  # a request we built wrong
+    if isinstance(error, httpx.TransportError) and not ours:
+        return _transport_failure(error)
+    if isinstance(error, httpx.HTTPError) and not ours:  # e.g. a body that does not decode
+        return UpstreamError(f"the upstream reply could not be read ({type(error).__name__})")
+    return internal_error(error, deployment)
+
+
+def unsendable(error: Exception, deployment: Deployment) -> GatewayError:
+    """The error for a request that could not even be built: nothing was sent, so nothing is
+    the upstream's fault, whatever the type.  Only a refusal of the client's request (a call
+    type this provider does not serve, say) is passed on as it is."""
+    if isinstance(error, GatewayError) and not is_retryable(error):
+        return error
+    return internal_error(error, deployment)
+
+
+def internal_error(error: Exception, deployment: Deployment) -> InternalError:
+    """`error`, raised on our side of a call to `deployment`, as the client is told it; the
+    traceback goes to the log, never the exception's own text to the client."""
+    log.error("internal error in a call to deployment %s", deployment.id, exc_info=error)
+    return InternalError(
+        f"internal gateway error ({type(error).__name__}) in the call to deployment {deployment.id}; "
+        "the upstream is not at fault"
+    )
+
+
 def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: either delta-seconds or an HTTP date."""
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), clamped to a sane
+    wait: an upstream's `inf`, `nan` or `1e308` is no number to sleep on or to pass on."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return clamp_retry_after(float(value))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return clamp_retry_after(when.timestamp() - time.time())

@@ -20,7 +20,7 @@ from gateway_trio.channels.messages import Outcome, Pick
 from gateway_trio.channels.plumbing import hand_over
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import GatewayError, NoDeployment, NotFound
+from gateway_trio.errors import GatewayError, InternalError, NoDeployment, NotFound
 from gateway_trio.strategies import STRATEGIES, Load
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class RouterActor:
                     answer = self._pick(message)
                 except Exception:  # one bad pick must not take the router down
                     log.exception("router: picking a deployment of %r failed", message.group)
-                    answer = GatewayError("the router could not pick a deployment")
+                    answer = InternalError("the router could not pick a deployment")
                 try:
                     message.reply.send_nowait(answer)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -115,7 +115,10 @@ class RouterActor:
         if not healthy:
             return self._nothing_available(group, now)
         fresh = [d for d in healthy if d.id not in pick.tried] or healthy
-        chosen = self.choose(fresh, self.loads, self.rng)
+        # A deployment whose `max_parallel_requests` slots are all taken would queue the call:
+        # another with a free slot serves it now.  Only when none has one does the call queue.
+        free = [d for d in fresh if self.loads[d.id].inflight < d.max_parallel_requests] or fresh
+        chosen = self.choose(free, self.loads, self.rng)
         load = self.loads[chosen.id]
         load.inflight += 1
         load.requests_this_minute += 1

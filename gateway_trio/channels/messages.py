@@ -7,7 +7,8 @@ stream of events on a per-call channel: one `Reply` (non-streaming), or `Chunks`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 import trio
@@ -48,7 +49,10 @@ class Dispatch:
     """One attempt of a call on one deployment.
 
     `cancel_scope` is entered by the provider's task for this attempt; the caller cancels it
-    to stop the upstream call (client gone, deadline passed, another attempt won).
+    to stop the upstream call (client gone, deadline passed, another attempt won).  The
+    provider sets `sent` once it holds a slot and sends the request, and only from then gives
+    the upstream `first_event_within` seconds for its first event: how long a call queued for
+    a slot is not the upstream's doing, and the caller must tell the two apart.
     """
 
     call_type: str
@@ -57,6 +61,8 @@ class Dispatch:
     stream: bool
     reply: trio.MemorySendChannel["ProviderEvent"]
     cancel_scope: trio.CancelScope
+    first_event_within: float = math.inf
+    sent: trio.Event = field(default_factory=trio.Event)
 
 
 # --- from a provider -------------------------------------------------------------------------
