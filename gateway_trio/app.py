@@ -36,8 +36,6 @@ def create_app(
     app.config["BODY_TIMEOUT"] = 60
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = config.server.graceful_timeout_s
     app.gateway = gateway  # type: ignore[attr-defined]
-    if config.server.master_key is None:
-        log.warning("no server.master_key configured: every caller is admitted")
 
     @app.before_serving
     async def start_actors() -> None:

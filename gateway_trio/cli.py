@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
@@ -99,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(config))
         return 0
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
+    from gateway_trio import server
+
+    server.configure_logging(args.log_level)
     config_path = args.config or os.environ.get("GATEWAY_CONFIG") or str(DEFAULT_CONFIG)
     try:
         config = load_config(config_path)
@@ -110,10 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     workers = args.workers or config.server.workers
-    from gateway_trio import server
-
     if workers > 1:
-        server.run_workers(config_path, config, host, port, workers)
+        server.run_workers(config_path, config, host, port, workers, args.log_level)
     else:
         server.run_single(config, host, port)
     return 0

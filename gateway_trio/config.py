@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import tomli as tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "gateway.toml"
@@ -27,11 +27,38 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _usable_secret(value: SecretStr) -> SecretStr:
+    """A secret that is given must be one that can work.
+
+    An empty key is not "no key": `os.environ/VAR` with VAR set but empty once turned the
+    master key's authentication off.  Whitespace around a key (a secret file's newline) can
+    never match a header value, and control characters cannot be sent in one.  Only leaving
+    the key out means "none".  The message never repeats the value.
+    """
+    secret = value.get_secret_value()
+    if not secret.strip():
+        raise ValueError("is empty (an os.environ/ variable set to nothing?); leave the key out to mean none")
+    if secret != secret.strip():
+        raise ValueError("has leading or trailing whitespace (a newline from a secret file?)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in secret):
+        raise ValueError("contains control characters")
+    return value
+
+
+# Every secret in the config: a `SecretStr` (no repr, log line or error prints it) that works.
+Secret = Annotated[SecretStr, AfterValidator(_usable_secret)]
+
+
 class ServerConfig(_Strict):
+    """`[server]`.
+
+    `master_key`: absent means no auth (a warning is logged at every start); empty is an error.
+    """
+
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
-    master_key: SecretStr | None = None
+    master_key: Secret | None = None
     max_request_mb: float = Field(16, gt=0)
     graceful_timeout_s: float = Field(30, ge=0)
 
@@ -77,7 +104,7 @@ class ModelConfig(_Strict):
     name: str
     model: str
     api_base: str | None = None
-    api_key: SecretStr | None = None
+    api_key: Secret | None = None
     api_version: str | None = None
     headers: dict[str, str] = {}
     mock_response: str | None = None

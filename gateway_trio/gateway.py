@@ -41,7 +41,7 @@ class Gateway:
     ) -> None:
         self.config = config
         master_key = config.server.master_key
-        self.authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
+        self.authenticate = Authenticator(master_key.get_secret_value() if master_key is not None else None)
         self.deployments = [Deployment.from_config(model) for model in config.models]
         self.deployments += [Deployment.for_pass_through(route) for route in config.pass_through]
         ids = [d.id for d in self.deployments]
@@ -83,6 +83,8 @@ class Gateway:
             for provider in self.providers.values():
                 await nursery.start(provider.run)
             self.ready.set()
+            if self.authenticate.master_key is None:
+                log.warning("no server.master_key configured: every caller is admitted")
             log.info("gateway ready: %d deployments in %d groups", len(self.deployments), len(self.router.groups))
             task_status.started()
 

@@ -31,6 +31,12 @@ def hypercorn_config(config: GatewayConfig, host: str, port: int) -> HypercornCo
     return hyper
 
 
+def configure_logging(level: str) -> None:
+    """Logging for `serve`, in the main process and in each worker process alike."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
+
+
 def raise_open_file_limit() -> None:
     """Each open call holds a client and an upstream socket: allow as many as the system lets us."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -67,14 +73,13 @@ def run_single(config: GatewayConfig, host: str, port: int) -> None:
     trio.run(serve_app, config, host, port)
 
 
-def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, workers: int) -> None:
-    """Several worker processes sharing one socket, each with its own actors."""
-    import os
-
+def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, workers: int, log_level: str) -> None:
+    """Several worker processes sharing one socket, each building its own app (`gateway_trio.asgi`)."""
     from hypercorn.run import run
 
     raise_open_file_limit()
     os.environ["GATEWAY_CONFIG"] = config_path
+    os.environ["GATEWAY_LOG_LEVEL"] = log_level
     hyper = hypercorn_config(config, host, port)
     hyper.application_path = "gateway_trio.asgi:app"
     hyper.worker_class = "trio"
