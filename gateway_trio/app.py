@@ -10,18 +10,21 @@ import orjson
 import trio
 from quart import Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
 
-from gateway_trio.config import GatewayConfig
+from gateway_trio.config import ConfigError, GatewayConfig
 from gateway_trio.connection import GatewayApp
 from gateway_trio.errors import BadRequest, GatewayError, NotFound, PayloadTooLarge
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.admin import admin_routes
 from gateway_trio.routes.guardrails import guardrail_routes
-from gateway_trio.routes.llm import llm_routes
+from gateway_trio.routes.llm import METHODS as PASS_THROUGH_METHODS, llm_routes
 from gateway_trio.routes.spend import spend_routes
 from gateway_trio.turns import taking_turns
 
 log = logging.getLogger(__name__)
+
+PASS_THROUGH_ENDPOINT = "llm.pass_through_"  # the endpoints routes/llm.py gives configured routes
 
 
 def create_app(
@@ -30,6 +33,10 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     hooks: list[Any] | None = None,
 ) -> GatewayApp:
+    """Build the whole gateway for `config` without starting it (`check-config` builds one too).
+
+    Raises `ConfigError`, naming the key, for anything in the config that could not work.
+    """
     gateway = Gateway(config, transports=transports, hooks=hooks)
     app = GatewayApp("gateway_trio")
     app.config["MAX_CONTENT_LENGTH"] = int(config.server.max_request_mb * 1024 * 1024)
@@ -51,6 +58,7 @@ def create_app(
     app.register_blueprint(admin_routes(gateway))
     app.register_blueprint(spend_routes(gateway))
     app.register_blueprint(guardrail_routes(gateway))
+    check_pass_through_paths(app, config)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -77,3 +85,19 @@ def create_app(
         max_body_bytes=app.config["MAX_CONTENT_LENGTH"], body_timeout_s=app.config["BODY_TIMEOUT"],
     )
     return app
+
+
+def check_pass_through_paths(app: GatewayApp, config: GatewayConfig) -> None:
+    """A pass-through route on a path the gateway serves itself would either never be reached
+    or take that route's calls (LLM, admin, health) away: refuse it, naming the key."""
+    own = Map([Rule(rule.rule, methods=rule.methods, endpoint=rule.endpoint)
+               for rule in app.url_map.iter_rules() if not rule.endpoint.startswith(PASS_THROUGH_ENDPOINT)])
+    urls = own.bind("gateway")
+    for index, route in enumerate(config.pass_through):
+        for method in PASS_THROUGH_METHODS:
+            try:
+                endpoint, _ = urls.match(route.path, method)
+            except HTTPException:  # NotFound, MethodNotAllowed, a slash redirect: not this route
+                continue
+            raise ConfigError(f"{config.source}: pass_through[{index}].path: {route.path!r} is a gateway route "
+                              f"already ({method} {endpoint.rpartition('.')[2]})")

@@ -227,7 +227,8 @@ def _describe(error: ValidationError, source: str) -> str:
             lines.append(f"{source}: unknown key {key!r}")
         else:
             message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {key or '<top>'}: {message}")
+            # Checks across sections (model_post_init) name their own keys in the message.
+            lines.append(f"{source}: {key}: {message}" if key else f"{source}: {message}")
     return "\n".join(lines)
 
 

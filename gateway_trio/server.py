@@ -13,6 +13,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from gateway_trio.config import GatewayConfig
+from gateway_trio.connection import GatewayApp
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +60,16 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def serve_app(config: GatewayConfig, host: str, port: int) -> None:
-    from gateway_trio.app import create_app
-
-    app = create_app(config)
+async def serve_app(app: GatewayApp, config: GatewayConfig, host: str, port: int) -> None:
     tune_garbage_collector()
     hyper = hypercorn_config(config, host, port)
     await serve(app, hyper, shutdown_trigger=wait_for_termination)  # type: ignore[arg-type]
 
 
-def run_single(config: GatewayConfig, host: str, port: int) -> None:
+def run_single(app: GatewayApp, config: GatewayConfig, host: str, port: int) -> None:
+    """Serve `app`, built (and so checked) by the caller before anything listens."""
     raise_open_file_limit()
-    trio.run(serve_app, config, host, port)
+    trio.run(serve_app, app, config, host, port)
 
 
 def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, workers: int, log_level: str) -> None:
