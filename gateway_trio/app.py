@@ -14,8 +14,9 @@ from werkzeug.routing import Map, Rule
 
 from gateway_trio.config import ConfigError, GatewayConfig
 from gateway_trio.connection import GatewayApp
-from gateway_trio.errors import BadRequest, GatewayError, NotFound, PayloadTooLarge
+from gateway_trio.errors import BadRequest, GatewayError, NotFound
 from gateway_trio.gateway import Gateway
+from gateway_trio.intake import reading_bodies, too_large
 from gateway_trio.routes.admin import admin_routes
 from gateway_trio.routes.guardrails import guardrail_routes
 from gateway_trio.routes.llm import METHODS as PASS_THROUGH_METHODS, llm_routes
@@ -39,8 +40,9 @@ def create_app(
     """
     gateway = Gateway(config, transports=transports, hooks=hooks)
     app = GatewayApp("gateway_trio")
+    # The intake middleware below enforces both; Quart's own checks stay as a second line.
     app.config["MAX_CONTENT_LENGTH"] = int(config.server.max_request_mb * 1024 * 1024)
-    app.config["BODY_TIMEOUT"] = 60
+    app.config["BODY_TIMEOUT"] = config.server.request_body_timeout_s
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = config.server.graceful_timeout_s
     app.gateway = gateway  # type: ignore[attr-defined]
 
@@ -64,7 +66,7 @@ def create_app(
     async def http_error(error: HTTPException) -> Response:
         mapped: GatewayError
         if error.code == 413:
-            mapped = PayloadTooLarge(f"the request body is larger than {config.server.max_request_mb:g} MB")
+            mapped = too_large(config.server.max_request_mb)
         elif error.code == 404:
             mapped = NotFound("no such route")
         elif error.code == 405:
@@ -79,10 +81,13 @@ def create_app(
         body = {"error": {"message": "internal gateway error", "type": "internal_error", "param": None, "code": "500"}}
         return Response(orjson.dumps(body), 500, content_type="application/json")
 
-    # Last, so it wraps everything Quart does for a request.
-    app.asgi_app = taking_turns(  # type: ignore[method-assign]
+    # Last, so they wrap everything Quart does for a request; the body is in before the turns.
+    turned = taking_turns(
         app.asgi_app, gateway.turnstile,
         max_body_bytes=app.config["MAX_CONTENT_LENGTH"], body_timeout_s=app.config["BODY_TIMEOUT"],
+    )
+    app.asgi_app = reading_bodies(  # type: ignore[method-assign]
+        turned, max_request_mb=config.server.max_request_mb, body_timeout_s=config.server.request_body_timeout_s,
     )
     return app
 

@@ -4,7 +4,8 @@ import os
 
 from gateway_trio.app import create_app
 from gateway_trio.config import load_config
-from gateway_trio.server import configure_logging
+from gateway_trio.server import configure_logging, use_head_deadlines
 
 configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
+use_head_deadlines()
 app = create_app(load_config())

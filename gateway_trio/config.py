@@ -53,6 +53,12 @@ class ServerConfig(_Strict):
     """`[server]`.
 
     `master_key`: absent means no auth (a warning is logged at every start); empty is an error.
+    `request_header_timeout_s`: from the first byte of a request until its head (request line
+    and headers) is complete; a client dripping its headers is disconnected after it.  An idle
+    keep-alive connection (no byte sent yet) is not bound by it.
+    `request_body_timeout_s`: from the end of the head until the last byte of the body; after
+    it the request is answered 408.  A body declared larger than `max_request_mb` is answered
+    413 before any of it is read.
     """
 
     host: str = "127.0.0.1"
@@ -61,6 +67,8 @@ class ServerConfig(_Strict):
     master_key: Secret | None = None
     max_request_mb: float = Field(16, gt=0)
     graceful_timeout_s: float = Field(30, ge=0)
+    request_header_timeout_s: float = Field(10, gt=0)
+    request_body_timeout_s: float = Field(60, gt=0)
 
 
 class DatabaseConfig(_Strict):
