@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from gateway_trio.auth import Authenticator
+from gateway_trio.cli import main
 from gateway_trio.config import ConfigError, parse_config
 from harness import chat, make_config, serving
 
@@ -67,6 +68,17 @@ def test_the_authenticator_never_reads_an_empty_key_as_no_auth():
     with pytest.raises(ValueError):
         Authenticator("  ")
     assert Authenticator(None).master_key is None
+
+
+def test_an_empty_litellm_master_key_is_refused_not_dropped(tmp_path, capsys):
+    """Dropping it would have converted a proxy config into one without auth."""
+    source = tmp_path / "litellm.yaml"
+    source.write_text('general_settings:\n  master_key: ""\nmodel_list:\n'
+                      '  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n')
+    out = tmp_path / "gateway.toml"
+    assert main(["import-litellm", str(source), "-o", str(out)]) == 1
+    assert "server.master_key" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
