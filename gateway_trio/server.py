@@ -17,12 +17,13 @@ import logging
 import os
 import resource
 import signal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import trio
 import hypercorn.trio.run
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.events import Event, Updated
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve
 from hypercorn.trio.tcp_server import TCPServer
 
@@ -71,7 +72,7 @@ def longest_silence_s(config: GatewayConfig) -> float:
 
 
 class HeadDeadlineTCPServer(TCPServer):
-    """hypercorn's trio connection, with a deadline on each request's head.
+    """hypercorn's trio connection, with a deadline on each HTTP/1.1 request's head.
 
     hypercorn times an idle connection (keep-alive) and each read (`read_timeout`), but not
     the head: a client that sends a header line every few seconds holds its connection until
@@ -80,7 +81,8 @@ class HeadDeadlineTCPServer(TCPServer):
     for the next one (`Updated(idle=True)`); between the two, the first byte received starts the
     head's deadline, and once it passes the connection is closed the way hypercorn closes one
     after a read timeout.  Idle connections that have sent nothing are left to the keep-alive
-    timer, so that clients' pools may open connections ahead of their requests.
+    timer, so that clients' pools may open connections ahead of their requests.  HTTP/2 is left
+    as hypercorn runs it: its control frames (pings, window updates) flow between requests.
     """
 
     def __init__(self, app: Any, config: HypercornConfig, context: Any, state: Any, stream: Any) -> None:
@@ -88,7 +90,7 @@ class HeadDeadlineTCPServer(TCPServer):
         timeout_s = getattr(config, "request_header_timeout", None)
         self.head_deadline: _HeadDeadline | None = None
         if timeout_s is not None:
-            self.head_deadline = stream = _HeadDeadline(stream, timeout_s, self._head_timed_out)
+            self.head_deadline = stream = _HeadDeadline(stream, timeout_s, self)
         super().__init__(app, config, context, state, stream)
 
     async def protocol_send(self, event: Event) -> None:
@@ -96,7 +98,10 @@ class HeadDeadlineTCPServer(TCPServer):
             self.head_deadline.between_requests(event.idle)
         await super().protocol_send(event)
 
-    async def _head_timed_out(self) -> None:
+    def speaks_http1(self) -> bool:
+        return isinstance(getattr(self.protocol, "protocol", None), H11Protocol)
+
+    async def head_timed_out(self) -> None:
         # The keep-alive timer still runs while a head comes in, and the connection's tasks
         # (hence the socket) would wait for it: stop it, so the close happens now.
         await self.idle_task.stop()
@@ -105,10 +110,10 @@ class HeadDeadlineTCPServer(TCPServer):
 class _HeadDeadline:
     """The connection's stream, whose reads end at the deadline of a head under way."""
 
-    def __init__(self, stream: Any, timeout_s: float, timed_out: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, stream: Any, timeout_s: float, connection: HeadDeadlineTCPServer) -> None:
         self._stream = stream
         self._timeout_s = timeout_s
-        self._timed_out = timed_out
+        self._connection = connection
         self._waiting_for_head = True  # a new connection waits for its first request
         self._deadline: float | None = None  # set by the head's first byte
 
@@ -123,9 +128,9 @@ class _HeadDeadline:
             with trio.move_on_at(self._deadline) as reading:
                 data = await self._stream.receive_some(max_bytes)
             if reading.cancelled_caught:
-                await self._timed_out()
+                await self._connection.head_timed_out()
                 raise trio.TooSlowError  # hypercorn's reader closes the connection, as for read_timeout
-        if data and self._waiting_for_head and self._deadline is None:
+        if data and self._waiting_for_head and self._deadline is None and self._connection.speaks_http1():
             self._deadline = trio.current_time() + self._timeout_s
         return data
 

@@ -121,6 +121,9 @@ def store_opener(url: str) -> Callable[[], SpendStore]:
     return lambda: SqliteSpendStore(path)
 
 
+PROBE_TIMEOUT_S = 0.1  # a file busy for longer is still a database that opens
+
+
 class DatabaseUnavailable(ValueError):
     """The store a `database.url` names cannot be opened; the message names the path, never a password."""
 
@@ -146,7 +149,7 @@ def check_store(url: str) -> None:
     if not os.access(path, os.R_OK | os.W_OK):
         raise DatabaseUnavailable(f"{path!r} is not readable and writable")
     try:
-        db = sqlite3.connect(f"{pathlib.Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S)
+        db = sqlite3.connect(f"{pathlib.Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=PROBE_TIMEOUT_S)
         try:
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header: is it SQLite?
         finally:

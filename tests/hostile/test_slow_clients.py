@@ -192,3 +192,34 @@ def test_hypercorn_read_timeout_bounds_silence_beyond_the_longest_call():
     assert hyper.read_timeout is not None
     assert 900 + 50 + 5 < hyper.read_timeout < 900 + 50 + 5 + 120
     assert hyper.read_timeout > hyper.keep_alive_timeout
+
+
+async def test_an_http2_connection_may_ping_between_requests():
+    """HTTP/2 sends control frames between requests: the head deadline is HTTP/1.1's only."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    async with serving(config_with(request_header_timeout_s=0.3)) as (base_url, _):
+        stream = await trio.open_tcp_stream(*address(base_url))
+        client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        client.initiate_connection()  # prior knowledge: the preface, then SETTINGS
+
+        async def get(stream_id: int) -> int:
+            client.send_headers(stream_id, [(":method", "GET"), (":path", "/health/liveliness"),
+                                            (":scheme", "http"), (":authority", "gateway")], end_stream=True)
+            await stream.send_all(client.data_to_send())
+            with trio.fail_after(5):
+                while True:
+                    for event in client.receive_data(await stream.receive_some(65536)):
+                        if isinstance(event, h2.events.ResponseReceived):
+                            return int(dict(event.headers)[b":status"])
+                    await stream.send_all(client.data_to_send())
+
+        async with stream:
+            assert await get(1) == 200
+            for _ in range(5):  # 1 s of pings, past the 0.3 s head deadline
+                client.ping(b"12345678")
+                await stream.send_all(client.data_to_send())
+                await trio.sleep(0.2)
+            assert await get(3) == 200
