@@ -7,6 +7,8 @@ said it was good and `serve` crashed with a traceback, or served with the mistak
 from __future__ import annotations
 
 import os
+import select
+import socket
 import subprocess
 import sys
 import uuid
@@ -91,6 +93,7 @@ def bad_configs(tmp_path: Path) -> dict[str, tuple[str, dict[str, str], str]]:
             '[[models]]\nname = "a"\nmodel = "mock/a"\ninfo = { id = "one" }\n'
             '[[models]]\nname = "b"\nmodel = "mock/b"\ninfo = { id = "one" }\n', {}, "models[1].info.id"),
         "the same deployment twice": (MODEL + MODEL, {}, "models[1]"),
+        "alias of an unknown group": (MODEL + '[router]\naliases = { "fast" = "gpt-5-typo" }\n', {}, "router.aliases.fast"),
         "fallback to an unknown group": (MODEL + '[router]\nfallbacks = { "a" = ["gpt-5-typo"] }\n', {},
                                          "router.fallbacks.a[0]"),
         "fallback from an unknown group": (MODEL + '[router]\nfallbacks = { "b" = ["a"] }\n', {}, "router.fallbacks.b"),
@@ -128,7 +131,7 @@ def test_an_unreadable_sqlite_file_names_database_url(tmp_path, capsys):
     assert "not a database" in lines[0]
 
 
-def test_check_config_builds_hooks_but_starts_nothing_and_creates_no_database(tmp_path, capsys):
+def test_check_config_builds_hooks_but_starts_nothing_connects_nowhere_and_creates_no_database(tmp_path, capsys):
     hooks, actors = unique("built_hooks"), unique("idle_actors")
     marker = tmp_path / "actor-ran"
     modules = {
@@ -136,18 +139,22 @@ def test_check_config_builds_hooks_but_starts_nothing_and_creates_no_database(tm
                f"        Path({str(tmp_path / 'hook-built')!r}).write_text('yes')\n",
         actors: f"from pathlib import Path\nasync def audit(events):\n    Path({str(marker)!r}).write_text('ran')\n",
     }
-    text = (
-        MODEL
-        + '[[models]]\nname = "far"\nmodel = "openai/gpt-4o"\napi_base = "http://10.255.255.1:9/v1"\n'
-        + '[[guardrails]]\nname = "remote"\nguardrail = "http"\n[guardrails.params]\nurl = "http://10.255.255.1:9/check"\n'
-        + f'[hooks]\ncallbacks = ["{hooks}:Handler"]\nactors = ["{actors}:audit"]\n'
-        + '[router]\nfallbacks = { "a" = ["far"] }\n'
-        + '[[pass_through]]\npath = "/v1/rerank"\ntarget = "http://10.255.255.1:9/v1/rerank"\n'
-    )
-    code, lines = check(config_file(tmp_path, text, modules), capsys)
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # every upstream, guardrail and route points here
+        far = "http://127.0.0.1:%d" % listener.getsockname()[1]
+        text = (
+            MODEL
+            + f'[[models]]\nname = "far"\nmodel = "openai/gpt-4o"\napi_base = "{far}/v1"\n'
+            + f'[[guardrails]]\nname = "remote"\nguardrail = "http"\n[guardrails.params]\nurl = "{far}/check"\n'
+            + f'[hooks]\ncallbacks = ["{hooks}:Handler"]\nactors = ["{actors}:audit"]\n'
+            + '[router]\nfallbacks = { "a" = ["far"] }\n'
+            + f'[[pass_through]]\npath = "/v1/rerank"\ntarget = "{far}/v1/rerank"\n'
+        )
+        code, lines = check(config_file(tmp_path, text, modules), capsys)
+        nobody_called = not select.select([listener], [], [], 0.2)[0]
     assert code == 0, lines
     assert (tmp_path / "hook-built").read_text() == "yes"  # built, as serve would
     assert not marker.exists()  # but no actor started
+    assert nobody_called  # no upstream, guardrail service or route target was connected to
     assert not (tmp_path / "spend.db").exists()  # and no database created
 
 
