@@ -19,8 +19,8 @@ import resource
 import signal
 from typing import Any
 
-import trio
 import hypercorn.trio.run
+import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.events import Event, Updated
 from hypercorn.protocol.h11 import H11Protocol
@@ -49,6 +49,7 @@ class GatewayHypercornConfig(HypercornConfig):
 
 
 def hypercorn_config(config: GatewayConfig, host: str, port: int) -> GatewayHypercornConfig:
+    """hypercorn's settings for serving `config` (and its connections made to apply them)."""
     use_head_deadlines()
     server = config.server
     hyper = GatewayHypercornConfig()
