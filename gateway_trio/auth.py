@@ -31,9 +31,12 @@ def bearer_token(headers: Mapping[str, str], *, allow_x_api_key: bool = False) -
 
 class Authenticator:
     def __init__(self, master_key: str | None) -> None:
+        """`None` (and only None) means no auth: an empty key must never turn auth off."""
+        if master_key is not None and not master_key.strip():
+            raise ValueError("an empty master key is not 'no auth': pass None for that")
         self.master_key = master_key
         self.master = UserAPIKeyAuth(
-            api_key=hash_key(master_key) if master_key else None, user_id="default_user_id"
+            api_key=hash_key(master_key) if master_key is not None else None, user_id="default_user_id"
         )
 
     def __call__(self, headers: Mapping[str, str], *, allow_x_api_key: bool = False) -> UserAPIKeyAuth:

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from gateway_trio.config import DEFAULT_CONFIG, ConfigError, GatewayConfig, load_config
 
+if TYPE_CHECKING:
+    from gateway_trio.connection import GatewayApp
+    from gateway_trio.gateway import Gateway
 
-def describe(config: GatewayConfig) -> str:
-    from gateway_trio.deployment import Deployment
 
-    lines = [f"config: {config.source}", "model groups:"]
-    groups: dict[str, list[Deployment]] = {}
-    for model in config.models:
-        deployment = Deployment.from_config(model)
-        groups.setdefault(deployment.group, []).append(deployment)
-    for name, deployments in groups.items():
+def describe(gateway: Gateway) -> str:
+    from gateway_trio.deployment import public_url
+
+    config = gateway.config
+    lines = [f"config: {config.source}"]
+    if config.server.master_key is None:
+        lines.append("auth: none (no server.master_key: every caller is admitted)")
+    lines.append("model groups:")
+    for name, deployments in gateway.router.groups.items():
+        if deployments[0].provider == "pass_through":
+            continue
         lines.append(f"  {name}")
         for d in deployments:
             base = f" at {d.public_api_base}" if d.public_api_base else ""
@@ -29,10 +35,24 @@ def describe(config: GatewayConfig) -> str:
     for g in config.guardrails:
         modes = g.mode if isinstance(g.mode, str) else ", ".join(g.mode)
         lines.append(f"  {g.name}: {g.guardrail} [{modes}]{' default_on' if g.default_on else ''}")
+    for route in config.pass_through:
+        lines.append(f"pass-through: {route.path} -> {public_url(route.target)}")
     hooks = config.hooks
     names = hooks.callbacks + hooks.actors + hooks.input_callback + hooks.success_callback + hooks.failure_callback
     lines.append("hooks: " + (", ".join(names) if names else "none"))
     return "\n".join(lines)
+
+
+def build(path: str | None) -> GatewayApp:
+    """Load the config at `path` and build everything `serve` runs, starting none of it."""
+    from gateway_trio.app import create_app
+
+    return create_app(load_config(path))
+
+
+def fail(error: ConfigError) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 1
 
 
 def import_litellm(source: str, output: str | None) -> int:
@@ -92,30 +112,29 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "check-config":
         try:
-            config = load_config(args.path)
+            app = build(args.path)
         except ConfigError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        print(describe(config))
+            return fail(error)
+        print(describe(app.gateway))  # type: ignore[attr-defined]
         return 0
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
+    from gateway_trio import server
+
+    server.configure_logging(args.log_level)
     config_path = args.config or os.environ.get("GATEWAY_CONFIG") or str(DEFAULT_CONFIG)
     try:
-        config = load_config(config_path)
+        # Built before anything listens, so a bad config stops here with one line, in every mode.
+        app = build(config_path)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return fail(error)
+    config: GatewayConfig = app.gateway.config  # type: ignore[attr-defined]
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     workers = args.workers or config.server.workers
-    from gateway_trio import server
-
-    if workers > 1:
-        server.run_workers(config_path, config, host, port, workers)
+    if workers > 1:  # `app` only proved the config builds: each worker process builds its own
+        server.run_workers(config_path, config, host, port, workers, args.log_level)
     else:
-        server.run_single(config, host, port)
+        server.run_single(app, config, host, port)
     return 0
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import tomli as tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "gateway.toml"
@@ -27,15 +27,50 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _usable_secret(value: SecretStr) -> SecretStr:
+    """A secret that is given must be one that can work.
+
+    An empty key is not "no key": `os.environ/VAR` with VAR set but empty once turned the
+    master key's authentication off.  Whitespace around a key (a secret file's newline) can
+    never match a header value, and control characters cannot be sent in one.  Only leaving
+    the key out means "none".  The message never repeats the value.
+    """
+    secret = value.get_secret_value()
+    if not secret.strip():
+        raise ValueError("is empty (an os.environ/ variable set to nothing?); leave the key out to mean none")
+    if secret != secret.strip():
+        raise ValueError("has leading or trailing whitespace (a newline from a secret file?)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in secret):
+        raise ValueError("contains control characters")
+    return value
+
+
+# Every secret in the config: a `SecretStr` (no repr, log line or error prints it) that works.
+Secret = Annotated[SecretStr, AfterValidator(_usable_secret)]
+
+
 class ServerConfig(_Strict):
+    """`[server]`.
+
+    `master_key`: absent means no auth (a warning is logged at every start); empty is an error.
+    `request_header_timeout_s`: from the first byte of a request until its head (request line
+    and headers) is complete; a client dripping its headers is disconnected after it.  An idle
+    keep-alive connection (no byte sent yet) is not bound by it.
+    `request_body_timeout_s`: from the end of the head until the last byte of the body; after
+    it the request is answered 408.  A body declared larger than `max_request_mb` is answered
+    413 before any of it is read.
+    """
+
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
-    master_key: SecretStr | None = None
+    master_key: Secret | None = None
     max_request_mb: float = Field(16, gt=0)
     graceful_timeout_s: float = Field(30, ge=0)
+    request_header_timeout_s: float = Field(10, gt=0)
+    request_body_timeout_s: float = Field(60, gt=0)
     # Signs response ids (previous_response_id); every instance of a fleet needs the same one.
-    response_id_secret: SecretStr | None = None
+    response_id_secret: Secret | None = None
 
     @field_validator("response_id_secret")
     @classmethod
@@ -94,7 +129,7 @@ class ModelConfig(_Strict):
     name: str
     model: str
     api_base: str | None = None
-    api_key: SecretStr | None = None
+    api_key: Secret | None = None
     api_version: str | None = None
     headers: dict[str, str] = {}
     mock_response: str | None = None
@@ -217,7 +252,8 @@ def _describe(error: ValidationError, source: str) -> str:
             lines.append(f"{source}: unknown key {key!r}")
         else:
             message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {key or '<top>'}: {message}")
+            # Checks across sections (model_post_init) name their own keys in the message.
+            lines.append(f"{source}: {key}: {message}" if key else f"{source}: {message}")
     return "\n".join(lines)
 
 

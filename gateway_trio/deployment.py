@@ -66,7 +66,7 @@ class Deployment:
             provider=provider,
             model=model,
             api_base=api_base,
-            api_key=config.api_key.get_secret_value() if config.api_key else None,
+            api_key=config.api_key.get_secret_value() if config.api_key is not None else None,
             api_version=config.api_version,
             headers=dict(config.headers),
             mock_response=config.mock_response,

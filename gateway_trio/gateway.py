@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import httpx
 import trio
@@ -14,20 +15,28 @@ from gateway_trio.actors.router import RouterActor
 from gateway_trio.actors.spend import SpendWriter
 from gateway_trio.attempts import Dispatcher
 from gateway_trio.auth import Authenticator
-from gateway_trio.config import GatewayConfig
+from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
 from gateway_trio.deployment import Deployment
-from gateway_trio.guardrails.stage import GuardrailStage, configure
+from gateway_trio.guardrails.stage import Guardrail, GuardrailStage, configure
 from gateway_trio.hookset import HookSet
-from gateway_trio.loader import allow_imports_beside, load_hook, load_object
+from gateway_trio.loader import allow_imports_beside, load_actor, load_function, load_hook, one_line
 from gateway_trio.pipeline import Pipeline
 from gateway_trio.redaction import Redactor, configured_secrets
+from gateway_trio.spend_store import check_store
 from gateway_trio.turns import Turnstile
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class Gateway:
     """Owns every actor and the pipeline that uses them.
+
+    Building one builds everything `serve` needs, and does nothing more: it imports and
+    constructs the hooks, actors and guardrails, checks the database can be opened and that
+    every name the config uses resolves, but starts no actor and opens no connection.  So
+    `check-config` builds one too, and every error is a `ConfigError` of one line naming the key.
 
     `transports` lets tests put an `httpx.MockTransport` in front of chosen deployments;
     `hooks` adds hook objects on top of those named in the config.
@@ -41,31 +50,38 @@ class Gateway:
         hooks: list[Any] | None = None,
     ) -> None:
         self.config = config
+        try:
+            self._build(config, transports or {}, hooks or [])
+        except ConfigError as error:
+            raise ConfigError(f"{config.source}: {error}") from None
+
+    def _build(
+        self, config: GatewayConfig, transports: Mapping[str, httpx.AsyncBaseTransport], hooks: list[Any]
+    ) -> None:
         master_key = config.server.master_key
-        self.authenticate = Authenticator(master_key.get_secret_value() if master_key else None)
-        self.deployments = [Deployment.from_config(model) for model in config.models]
-        self.deployments += [Deployment.for_pass_through(route) for route in config.pass_through]
-        ids = [d.id for d in self.deployments]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate deployment ids: {', '.join(duplicates)}")
-        transports = transports or {}
+        self.authenticate = Authenticator(master_key.get_secret_value() if master_key is not None else None)
+        self.deployments = deployments_of(config)
+        try:
+            check_store(config.database.url)
+        except ValueError as error:  # UnsupportedDatabaseUrl, DatabaseUnavailable: never the url itself
+            raise ConfigError(f"database.url: {error}") from None
         hook_config = config.hooks
         allow_imports_beside(config.source)
-        self.guardrails = GuardrailStage([configure(g) for g in config.guardrails])
-        self.hooks = HookSet([*(load_hook(name) for name in hook_config.callbacks), *(hooks or [])],
+        self.guardrails = GuardrailStage([guardrail_of(config, index) for index in range(len(config.guardrails))])
+        self.hooks = HookSet([*each(hook_config.callbacks, "hooks.callbacks", load_hook), *hooks],
                              timeout_s=hook_config.timeout_s, scoped=self.guardrails.hook_implementers())
         self.spend = SpendWriter(config.database.url, config.database.flush_interval_s)
         self.callbacks = CallbackActor(
             self.hooks,
-            input_callbacks=[load_object(n) for n in hook_config.input_callback],
-            success_callbacks=[load_object(n) for n in hook_config.success_callback],
-            failure_callbacks=[load_object(n) for n in hook_config.failure_callback],
-            actors=[(n, load_object(n, what="actor")) for n in hook_config.actors],
+            input_callbacks=each(hook_config.input_callback, "hooks.input_callback", load_function),
+            success_callbacks=each(hook_config.success_callback, "hooks.success_callback", load_function),
+            failure_callbacks=each(hook_config.failure_callback, "hooks.failure_callback", load_function),
+            actors=list(zip(hook_config.actors, each(hook_config.actors, "hooks.actors", load_actor))),
             guardrails=self.guardrails,
             timeout_s=hook_config.timeout_s,
         )
         self.router = RouterActor(config.router, self.deployments)
+        check_fallbacks(config.router, self.router)
         redactor = Redactor(configured_secrets(config))
         cap = config.router.max_response_bytes
         self.providers = {
@@ -87,6 +103,8 @@ class Gateway:
             for provider in self.providers.values():
                 await nursery.start(provider.run)
             self.ready.set()
+            if self.authenticate.master_key is None:
+                log.warning("no server.master_key configured: every caller is admitted")
             log.info("gateway ready: %d deployments in %d groups", len(self.deployments), len(self.router.groups))
             task_status.started()
 
@@ -97,3 +115,67 @@ class Gateway:
             nursery.start_soon(self.spend.flush)
             nursery.start_soon(self.callbacks.drain, self.config.hooks.timeout_s)
         await self.guardrails.aclose()
+
+
+# --- building from the config: every failure names its key ------------------------------------
+
+
+@contextmanager
+def naming(key: str) -> Iterator[None]:
+    """A config error raised while building what `key` configures names `key`."""
+    try:
+        yield
+    except ConfigError as error:
+        raise ConfigError(f"{key}: {error}") from None
+
+
+def each(names: list[str], key: str, load: Callable[[str], T]) -> list[T]:
+    """`load` every name of the list at `key`, naming the entry that fails."""
+    loaded = []
+    for index, name in enumerate(names):
+        with naming(f"{key}[{index}]"):
+            loaded.append(load(name))
+    return loaded
+
+
+def guardrail_of(config: GatewayConfig, index: int) -> Guardrail:
+    with naming(f"guardrails[{index}]"):
+        try:
+            return configure(config.guardrails[index])
+        except (TypeError, ValueError) as error:  # a param of the wrong type, e.g. sample_every = "x"
+            raise ConfigError(f"params: {one_line(error)}") from None
+
+
+def deployments_of(config: GatewayConfig) -> list[Deployment]:
+    """The configured deployments and pass-through routes; two with one id would share counters."""
+    deployments: list[Deployment] = []
+    owner: dict[str, str] = {}
+    for index, model in enumerate(config.models):
+        deployment = Deployment.from_config(model)
+        if deployment.id in owner:
+            if model.info.id is not None:
+                raise ConfigError(f"models[{index}].info.id: {deployment.id!r} is already the id of {owner[deployment.id]}")
+            raise ConfigError(f"models[{index}]: the same deployment as {owner[deployment.id]} (same name, model, "
+                              "api_base and api_version); give each an info.id if both are meant")
+        owner[deployment.id] = f"models[{index}]"
+        deployments.append(deployment)
+    for index, route in enumerate(config.pass_through):
+        deployment = Deployment.for_pass_through(route)
+        if deployment.id in owner:
+            raise ConfigError(f"pass_through[{index}].path: {route.path!r} is already routed by {owner[deployment.id]}")
+        owner[deployment.id] = f"pass_through[{index}]"
+        deployments.append(deployment)
+    return deployments
+
+
+def check_fallbacks(config: RouterConfig, router: RouterActor) -> None:
+    """Fallbacks are looked up by the group a call resolved to, and each target is routed like a
+    client's model name: a name that is neither would only be found out when a call fails."""
+    for section in ("fallbacks", "context_window_fallbacks"):
+        for group, targets in getattr(config, section).items():
+            if group not in router.groups:
+                hint = f" ({group!r} is an alias: name its group {config.aliases[group]!r})" if group in config.aliases else ""
+                raise ConfigError(f"router.{section}.{group}: unknown model group {group!r}{hint}")
+            for index, target in enumerate(targets):
+                if router.resolve(target) is None:
+                    raise ConfigError(f"router.{section}.{group}[{index}]: unknown model group {target!r}")

@@ -58,7 +58,7 @@ def convert(document: dict[str, Any]) -> Conversion:
     litellm_settings = document.get("litellm_settings") or {}
 
     server: dict[str, Any] = {}
-    if general.get("master_key"):
+    if general.get("master_key") is not None:  # an empty one is refused by validation, not dropped (no auth)
         server["master_key"] = general["master_key"]
     if general.get("max_request_size_mb"):
         server["max_request_mb"] = general["max_request_size_mb"]

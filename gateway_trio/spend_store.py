@@ -8,6 +8,8 @@ at a time, so the event loop never waits on a disk and sqlite never sees two thr
 from __future__ import annotations
 
 import logging
+import os
+import pathlib
 import sqlite3
 from typing import Any, Callable, Protocol
 
@@ -136,6 +138,47 @@ def store_opener(url: str) -> Callable[[], SpendStore]:
     """A zero-argument opener for `url`, checked now so a bad url fails at startup, not later."""
     path = sqlite_path(url)
     return lambda: SqliteSpendStore(path)
+
+
+PROBE_TIMEOUT_S = 0.1  # a file busy for longer is still a database that opens
+
+
+class DatabaseUnavailable(ValueError):
+    """The store a `database.url` names cannot be opened; the message names the path, never a password."""
+
+
+def check_store(url: str) -> None:
+    """Raise if the store `url` names could not be opened (blocking; creates no file, writes nothing).
+
+    Run at start-up and by `check-config`: the writer opens the store only once the gateway is
+    serving, where a missing folder would otherwise surface as a crash with a traceback.
+    """
+    path = sqlite_path(url)
+    if path == ":memory:":
+        return
+    if not os.path.exists(path):
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise DatabaseUnavailable(f"cannot create {path!r}: folder {folder!r} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise DatabaseUnavailable(f"cannot create {path!r}: folder {folder!r} is not writable")
+        return
+    if os.path.isdir(path):
+        raise DatabaseUnavailable(f"{path!r} is a folder, not a database file")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise DatabaseUnavailable(f"{path!r} is not readable and writable")
+    try:
+        db = sqlite3.connect(f"{pathlib.Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=PROBE_TIMEOUT_S)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header: is it SQLite?
+        finally:
+            db.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return  # another worker is writing: it opens, it is only busy
+        raise DatabaseUnavailable(f"cannot open {path!r}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseUnavailable(f"cannot open {path!r}: {exc}") from None
 
 
 class SqliteSpendStore:
