@@ -105,6 +105,10 @@ class Gateway:
             self.ready.set()
             if self.authenticate.master_key is None:
                 log.warning("no server.master_key configured: every caller is admitted")
+                if self.config.server.response_id_secret is None:
+                    log.warning("no server.response_id_secret and no master key: response ids are signed with a "
+                                "key of this process only; previous_response_id will not survive a restart or "
+                                "reach another worker")
             log.info("gateway ready: %d deployments in %d groups", len(self.deployments), len(self.router.groups))
             task_status.started()
 

@@ -129,13 +129,12 @@ def response_id_key(secret: str | None, master_key: str | None) -> bytes:
 
     `server.response_id_secret` when set; else one derived from the master key (which a fleet
     shares already, so ids survive restarts and reach any instance); else a random key of this
-    process, said in the log: its ids die with it and mean nothing to other workers.
+    process (`Gateway.run` says so in the log when it starts): its ids die with it and mean
+    nothing to other workers.
     """
     source = secret or master_key
     if source:
         return hmac.digest(source.encode(), KEY_LABEL, "sha256")
-    log.warning("no server.response_id_secret and no master key: response ids are signed with a key of this "
-                "process only; previous_response_id will not survive a restart or reach another worker")
     return secrets.token_bytes(32)
 
 

@@ -11,7 +11,7 @@ import pytest
 from gateway_trio.config import ConfigError
 from gateway_trio.errors import BadRequest
 from gateway_trio.wires import ResponseIds, response_id_key
-from harness import client_and_gateway, make_config, sse_payloads
+from harness import client_and_gateway, make_config, serving, sse_payloads
 
 MASTER = "sk-master-response-ids-0123456"
 AUTH = {"authorization": f"Bearer {MASTER}"}
@@ -143,12 +143,21 @@ def test_ids_are_signed_and_read_back_by_the_same_key_only():
     assert ids.decode("msg_123") is None
 
 
-def test_without_a_secret_the_key_comes_from_the_master_key_else_from_this_process(caplog):
+def test_without_a_secret_the_key_comes_from_the_master_key_else_from_this_process():
     assert response_id_key(None, MASTER) == response_id_key(None, MASTER) != response_id_key(None, MASTER + "x")
-    with caplog.at_level(logging.WARNING, logger="gateway_trio.wires"):
-        first, second = response_id_key(None, None), response_id_key(None, None)
-    assert first != second
-    assert "do not survive" in caplog.text or "will not survive" in caplog.text
+    assert response_id_key(None, None) != response_id_key(None, None)
+
+
+async def test_a_gateway_whose_ids_die_with_it_says_so_when_it_starts(caplog):
+    with caplog.at_level(logging.WARNING, logger="gateway_trio.gateway"):
+        async with serving(make_config()):
+            pass
+    assert "will not survive" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gateway_trio.gateway"):
+        async with serving(make_config(server={"response_id_secret": "a-fleet-wide-secret-value"})):
+            pass
+    assert "will not survive" not in caplog.text
 
 
 @pytest.mark.parametrize("secret", ["", "   ", "short"])
