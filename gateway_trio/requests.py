@@ -13,6 +13,7 @@ import orjson
 from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest
 from gateway_trio.providers.base import Upload
+from gateway_trio.providers.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.wires import ANTHROPIC, OPENAI, ResponsesWire, Wire
 
 # Nothing a client sends may change where the upstream call goes or what credentials it uses.
@@ -21,57 +22,6 @@ FORBIDDEN_FIELDS = ("api_base", "api_key", "base_url", "extra_headers")
 MAX_MODEL_CHARS = 256
 # Fields the gateway itself consumes (LiteLLM's names); they are not sent upstream.
 GATEWAY_FIELDS = ("guardrails", "metadata", "tags")
-# orjson reads JSON nested 1,024 levels deep but writes only about 254: a body in between would
-# be accepted, then fail to encode for the upstream.  The gateway accepts only what it can send
-# on, with room to spare for the levels the adapters' translations add.
-MAX_JSON_DEPTH = 128
-ORJSON_READ_DEPTH = 1024
-
-
-def _writable_depth() -> int:
-    """How many levels of nesting orjson writes (254 in orjson 3)."""
-    depth, value = 1, []
-    while depth < ORJSON_READ_DEPTH:
-        try:
-            orjson.dumps([value])
-        except orjson.JSONEncodeError:
-            break
-        depth, value = depth + 1, [value]
-    return depth
-
-
-class DepthCheck:
-    """Whether a parsed body nests deeper than `limit` levels, found at orjson's speed.
-
-    orjson refuses to write more than a fixed number of levels, and everything `orjson.loads`
-    returns it can write but for depth: encoding the body at the bottom of a ready-made stack
-    of lists fails exactly when the body needs more levels than the stack leaves.  That costs
-    about a fifth of the parse; walking the body in Python would cost more than the parse.
-    The stack is shared: safe because `orjson.dumps` never lets another task or thread run.
-    """
-
-    def __init__(self, limit: int) -> None:
-        spare = _writable_depth() - limit
-        if spare < 1:
-            raise RuntimeError(f"orjson cannot write JSON nested {limit} levels deep")
-        self._bottom: list[Any] = []
-        top = self._bottom
-        for _ in range(spare - 1):
-            top = [top]
-        self._top = top
-
-    def too_deep(self, value: Any) -> bool:
-        self._bottom.append(value)
-        try:
-            orjson.dumps(self._top)
-        except orjson.JSONEncodeError:
-            return True
-        finally:
-            self._bottom.clear()
-        return False
-
-
-_depth = DepthCheck(MAX_JSON_DEPTH)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -83,7 +33,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"the request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
-    if _depth.too_deep(body):
+    if too_deep(body):
         raise BadRequest(f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep")
     refuse_upstream_fields(body)
     return body

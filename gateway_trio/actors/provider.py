@@ -25,6 +25,7 @@ from gateway_trio.errors import (
     GatewayError, InternalError, UpstreamError, UpstreamTimeout, clamp_retry_after, is_retryable,
 )
 from gateway_trio.providers import adapter_for
+from gateway_trio.providers.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.providers.usage import UsageCheck, chat_usage
 from gateway_trio.redaction import Redactor, credential_values
 from gateway_trio.transport import make_transport
@@ -123,6 +124,8 @@ class ProviderActor:
         body = self.adapter.response(
             message.call_type, payload, message.model, response.headers.get("content-type", "application/json")
         )
+        if isinstance(body, dict) and too_deep(body):  # it could not be encoded for the client
+            raise UpstreamError(f"malformed upstream reply: JSON nested deeper than {MAX_JSON_DEPTH} levels")
         usage = self.check_usage(chat_usage(body.get("usage"))) if isinstance(body, dict) else None
         await hand_over(message.reply, Reply(body, usage))
 

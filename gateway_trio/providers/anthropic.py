@@ -21,6 +21,7 @@ import orjson
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.providers.base import AdapterBase, Decoder, UpstreamRequest
+from gateway_trio.providers.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.providers.openai import client_safe, is_object_list, malformed, upstream_error_message
 from gateway_trio.providers.responses_stream import ResponsesThroughChat
 from gateway_trio.providers.sse import SSEParser
@@ -206,6 +207,9 @@ def _tool_use(call: Any, where: str) -> dict[str, Any]:
         tool_input = orjson.loads(arguments) if isinstance(arguments, str) else arguments
     except orjson.JSONDecodeError:
         raise BadRequest(f"{where}.function.arguments: not valid JSON", param=f"{where}.function") from None
+    if too_deep(tool_input):
+        raise BadRequest(f"{where}.function.arguments: nests JSON deeper than {MAX_JSON_DEPTH} levels",
+                         param=f"{where}.function", code="json_too_deep")
     return {"type": "tool_use", "id": call.get("id"), "name": function["name"], "input": tool_input}
 
 

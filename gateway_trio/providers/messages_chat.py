@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from gateway_trio.errors import BadRequest
+from gateway_trio.providers.depth import too_deep
 from gateway_trio.providers.tools import chat_function_tool, chat_tools
 from gateway_trio.providers.usage import messages_usage_from_chat
 
@@ -223,7 +224,7 @@ def tool_input(arguments: Any) -> Any:
         value = orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return {}
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) and not too_deep(value) else {}
 
 
 def message_from_completion(completion: dict[str, Any], model: str) -> dict[str, Any]:

@@ -167,3 +167,36 @@ async def test_a_fault_of_ours_before_dispatch_is_an_internal_error_that_frees_i
     assert failed.headers["x-gateway-model-group"] == "gpt"  # answered by the pipeline, not a bare 500
     assert served.status_code == 200
     assert load.inflight == 0 and load.cooled_until == 0 and not load.recent_failures
+
+
+async def test_a_reply_nested_deeper_than_we_can_send_on_is_a_502_not_a_crash(hostile):
+    deep = b'{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,' \
+           b'"message":{"role":"assistant","content":"hi","deep":%s},"finish_reason":"stop"}]}' % nested(300)
+    upstream = await hostile(always(json_reply(deep)))
+    config = make_config(models=[{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1"}],
+                         router={**ROUTER, "num_retries": 0})
+    async with client_and_gateway(config) as (client, _):
+        response = await client.post("/v1/chat/completions", json=chat("gpt"))
+    assert response.status_code == 502, response.text  # the upstream's fault, like any malformed reply
+    assert "nested deeper" in response.json()["error"]["message"]
+    assert response.headers["x-gateway-model-group"] == "gpt"
+
+
+async def test_tool_arguments_nested_deeper_than_we_can_send_are_a_400_on_translation(hostile):
+    upstream = await hostile(always(json_reply({"id": "m", "type": "message", "role": "assistant",
+                                                "content": [{"type": "text", "text": "hi"}],
+                                                "stop_reason": "end_turn",
+                                                "usage": {"input_tokens": 1, "output_tokens": 1}})))
+    model = {"name": "claude", "model": "anthropic/claude-3-5-sonnet", "api_base": upstream.base_url, "api_key": "k"}
+    arguments = nested(200).decode()
+    body = {"model": "claude", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "t1", "type": "function", "function": {"name": "f", "arguments": arguments}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "ok"},
+    ]}
+    async with client_and_gateway(make_config(models=[model], router=ROUTER)) as (client, _):
+        response = await client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "json_too_deep"
+    assert upstream.requests == []
