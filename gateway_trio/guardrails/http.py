@@ -16,9 +16,13 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway_trio.errors import UpstreamError
 from gateway_trio.guardrails.base import CustomGuardrail, GuardrailMode, InputType, blocked
+from gateway_trio.upstream_body import read_reply
 
 DEFAULT_TIMEOUT_S = 10.0
+# A verdict is a few fields; a service answering more than this is refused, unread.
+MAX_VERDICT_BYTES = 1 << 20
 # A guardrail call is one short POST per request; a modest pool keeps sockets bounded.
 MAX_CONNECTIONS = 64
 
@@ -62,17 +66,23 @@ class RemoteGuardrail(CustomGuardrail):
         `what` names the service in messages ("moderation endpoint", "guardrail service").
         """
         name = self.guardrail_name
+        # Like every upstream: no compressed answer asked for or accepted, and a bounded one
+        # (a service, or whatever answers at its URL, must not inflate a bomb in the gateway).
+        headers = {**headers, "accept-encoding": "identity"}
         try:
-            response = await self._http().post(url, content=orjson.dumps(payload), headers=headers)
+            async with self._http().stream("POST", url, content=orjson.dumps(payload), headers=headers) as response:
+                if response.status_code != 200:
+                    raise GuardrailServiceError(f"guardrail {name!r}: {what} answered HTTP {response.status_code}")
+                content = await read_reply(response, MAX_VERDICT_BYTES)
         except httpx.TimeoutException:
             raise GuardrailServiceError(f"guardrail {name!r}: {what} timed out after {self.timeout_s:g} s") from None
         except httpx.HTTPError as exc:
             # The exception's text can carry the URL; its type is enough to diagnose.
             raise GuardrailServiceError(f"guardrail {name!r}: {what} unreachable ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise GuardrailServiceError(f"guardrail {name!r}: {what} answered HTTP {response.status_code}")
+        except UpstreamError:  # compressed, or over MAX_VERDICT_BYTES
+            raise GuardrailServiceError(f"guardrail {name!r}: {what} answered a compressed or oversized reply") from None
         try:
-            return orjson.loads(response.content)
+            return orjson.loads(content)
         except orjson.JSONDecodeError:
             raise GuardrailServiceError(f"guardrail {name!r}: {what} answered invalid JSON") from None
 
