@@ -12,6 +12,7 @@ import functools
 import inspect
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
 import trio
@@ -41,6 +42,32 @@ LOGGING = (
 )
 
 
+# LiteLLM's name for each argument of each hook method, in LiteLLM's order (SPEC §6, §7).
+ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "log_pre_api_call": ("model", "messages", "kwargs"),
+    "async_log_pre_api_call": ("model", "messages", "kwargs"),
+    **dict.fromkeys(
+        ("log_post_api_call", "log_success_event", "log_failure_event", "async_log_success_event",
+         "async_log_failure_event"),
+        ("kwargs", "response_obj", "start_time", "end_time"),
+    ),
+    "async_pre_call_hook": ("user_api_key_dict", "cache", "data", "call_type"),
+    "async_post_call_success_hook": ("data", "user_api_key_dict", "response"),
+    "async_post_call_failure_hook": ("request_data", "original_exception", "user_api_key_dict", "traceback_str"),
+    "async_post_call_streaming_hook": ("user_api_key_dict", "response"),
+    "async_post_call_streaming_iterator_hook": ("user_api_key_dict", "response", "request_data"),
+    "async_post_call_response_headers_hook": ("data", "user_api_key_dict", "response", "request_headers", "call_info"),
+    "should_run_guardrail": ("data", "event_type"),
+    "apply_guardrail": ("inputs", "request_data", "input_type"),
+}
+# Other names hooks give an argument: LiteLLM's own name for `call_info`.
+ALIASES = {"litellm_call_info": "call_info"}
+
+_BY_NAME = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
 def overrides(hook: Any, method: str) -> bool:
     """True when `hook` brings its own `method` rather than the base class's no-op."""
     own = getattr(type(hook), method, None)
@@ -53,12 +80,68 @@ def hook_name(hook: Any) -> str:
     return type(hook).__qualname__
 
 
+@dataclass(frozen=True, slots=True)
+class CallForm:
+    """How one class's hook method takes its arguments.
+
+    `keywords` pairs each parameter to pass with the argument it gets (LiteLLM's way: by
+    name, so `**kwargs` and any parameter order work); None means the method names its
+    parameters otherwise and gets the first `positional` arguments in LiteLLM's order.
+    """
+
+    keywords: tuple[tuple[str, str], ...] | None
+    positional: int = 0
+
+
+@functools.lru_cache(maxsize=None)
+def calling_form(cls: type, method: str) -> CallForm:
+    """Worked out once per class and method from its signature, never per call."""
+    names = ARGUMENTS[method]
+    try:
+        parameters = _parameters(cls, method)
+    except (TypeError, ValueError):  # no signature to read (a builtin): as LiteLLM would
+        return CallForm(tuple((n, n) for n in names))
+    known = {*names, *(alias for alias, name in ALIASES.items() if name in names)}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    by_name = {p.name for p in parameters if p.kind in _BY_NAME}
+    required = [p for p in parameters if p.default is p.empty and p.kind not in _VARIADIC]
+    positional = [p for p in parameters if p.kind in _POSITIONAL]
+    named = takes_any or bool(by_name & known) or not positional
+    if named and all(p.name in known and p.kind in _BY_NAME for p in required):
+        pairs = [(n, n) for n in names if takes_any or n in by_name]
+        pairs += [(alias, name) for alias, name in ALIASES.items() if name in names and (takes_any or alias in by_name)]
+        return CallForm(tuple(pairs))
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return CallForm(None, len(names))
+    return CallForm(None, min(len(positional), len(names)))
+
+
+def _parameters(cls: type, method: str) -> list[inspect.Parameter]:
+    attribute = getattr(cls, method)
+    parameters = list(inspect.signature(attribute).parameters.values())
+    if inspect.isfunction(attribute) and not isinstance(inspect.getattr_static(cls, method), staticmethod):
+        parameters = parameters[1:]  # self
+    return parameters
+
+
+def bind(hook: Any, method: str, /, **arguments: Any) -> Callable[[], Any]:
+    """`hook.method` with `arguments` (LiteLLM's names, all of them) in the form it takes.
+
+    A zero-argument callable, so that it can also be handed to a worker thread.
+    """
+    form = calling_form(type(hook), method)
+    function = getattr(hook, method)
+    if form.keywords is None:
+        return functools.partial(function, *(arguments[n] for n in ARGUMENTS[method][:form.positional]))
+    return functools.partial(function, **{parameter: arguments[name] for parameter, name in form.keywords})
+
+
 @functools.lru_cache(maxsize=None)
 def headers_hook_form(cls: type) -> str:
     """How a class's response-headers hook wants `call_info`: checked once per class.
 
     "call_info" and "litellm_call_info" name the keyword; "kwargs" means it takes **kwargs;
-    "none" is the old form without it.
+    "none" is the old form without it.  (A description for people: calls go through `bind`.)
     """
     parameters = inspect.signature(cls.async_post_call_response_headers_hook).parameters
     if "call_info" in parameters:
@@ -139,7 +222,9 @@ class HookSet:
         for hook in self._chosen(self.pre_call, active):
             turns.give_back()
             with trio.move_on_after(self.timeout_s) as waiting:
-                result = await hook.async_pre_call_hook(user, self.cache, data, call_type)
+                result = await bind(
+                    hook, "async_pre_call_hook", user_api_key_dict=user, cache=self.cache, data=data, call_type=call_type
+                )()
             if waiting.cancelled_caught:
                 self.count_failure(hook, "async_pre_call_hook", None)
                 continue
@@ -155,7 +240,7 @@ class HookSet:
         for hook in self._chosen(self.post_success, active):
             ok, result = await self._guarded(
                 hook, "async_post_call_success_hook",
-                lambda: hook.async_post_call_success_hook(data=data, user_api_key_dict=user, response=response),
+                bind(hook, "async_post_call_success_hook", data=data, user_api_key_dict=user, response=response),
             )
             if ok and result is not None:
                 response = result
@@ -168,7 +253,8 @@ class HookSet:
         for hook in self._chosen(self.post_failure, active):
             ok, result = await self._guarded(
                 hook, "async_post_call_failure_hook",
-                lambda: hook.async_post_call_failure_hook(data, error, user, traceback_str),
+                bind(hook, "async_post_call_failure_hook", request_data=data, original_exception=error,
+                     user_api_key_dict=user, traceback_str=traceback_str),
             )
             if ok and isinstance(result, Exception):
                 error = result
@@ -186,14 +272,8 @@ class HookSet:
         """Merged headers from every headers hook; later hooks win."""
         merged: dict[str, str] = {}
         for hook in self._chosen(self.header_hooks, active):
-            form = headers_hook_form(type(hook))
-            method = hook.async_post_call_response_headers_hook
-            if form == "none":
-                run = functools.partial(method, data, user, response, request_headers)
-            elif form == "litellm_call_info":
-                run = functools.partial(method, data, user, response, request_headers, litellm_call_info=call_info)
-            else:
-                run = functools.partial(method, data, user, response, request_headers, call_info=call_info)
+            run = bind(hook, "async_post_call_response_headers_hook", data=data, user_api_key_dict=user,
+                       response=response, request_headers=request_headers, call_info=call_info)
             ok, headers = await self._guarded(hook, "async_post_call_response_headers_hook", run)
             if ok and isinstance(headers, dict):
                 merged.update({str(k): str(v) for k, v in headers.items()})
@@ -205,7 +285,7 @@ class HookSet:
         for hook in self._chosen(self.per_chunk, active):
             ok, result = await self._guarded(
                 hook, "async_post_call_streaming_hook",
-                lambda: hook.async_post_call_streaming_hook(user_api_key_dict=user, response=chunk),
+                bind(hook, "async_post_call_streaming_hook", user_api_key_dict=user, response=chunk),
             )
             if ok and result is not None:
                 chunk = result
@@ -216,7 +296,8 @@ class HookSet:
     ) -> AsyncIterator[Any]:
         """Chain every iterator hook around the stream, first configured innermost."""
         for hook in self._chosen(self.stream_wrappers, active):
-            chunks = hook.async_post_call_streaming_iterator_hook(
-                user_api_key_dict=user, response=chunks, request_data=data
-            )
+            chunks = bind(
+                hook, "async_post_call_streaming_iterator_hook", user_api_key_dict=user, response=chunks, request_data=data
+            )()
         return chunks
+
