@@ -34,6 +34,7 @@ class ServerConfig(_Strict):
     master_key: SecretStr | None = None
     max_request_mb: float = Field(16, gt=0)
     graceful_timeout_s: float = Field(30, ge=0)
+    send_timeout_s: float = Field(60, gt=0)  # a client that takes none of its answer this long is dropped
 
 
 class DatabaseConfig(_Strict):

@@ -92,6 +92,10 @@ class Gateway:
         finally:
             self._callbacks_done.set()
 
+    def begin_shutdown(self) -> None:
+        """The server stops: open streams end themselves before its graceful timeout cuts them."""
+        self.pipeline.shutdown.begin(self.config.server.graceful_timeout_s)
+
     async def drain(self) -> None:
         """After the last request: deliver pending events, then write every spend record."""
         self.callbacks.close()

@@ -163,6 +163,9 @@ class HookRefusal(Exception):
 
 Active = frozenset[str] | None  # names of the guardrails active on a call; None: no filtering
 
+# How a guarded hook call went.
+RAN, FAILED, TIMED_OUT = "ran", "failed", "timed_out"
+
 
 class HookSet:
     """`scoped` maps guardrails that implement hook methods to their names: such a hook runs
@@ -175,6 +178,7 @@ class HookSet:
         self.timeout_s = timeout_s
         self.cache = DualCache()
         self.failures: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()  # per-chunk hooks skipped for the rest of a stream
         self.by_method = {m: [h for h in self.hooks if overrides(h, m)] for m in IN_LINE + LOGGING}
         self.pre_call = self.by_method["async_pre_call_hook"]
         self.post_success = self.by_method["async_post_call_success_hook"]
@@ -201,17 +205,17 @@ class HookSet:
         else:
             log.warning("hook %s failed: %r (%d failures)", key, error, self.failures[key])
 
-    async def _guarded(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
-        """Run one hook call with the timeout; (ok, result). Failures are counted, not raised."""
+    async def _guarded(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[str, T | None]:
+        """Run one hook call with the timeout; (how it went, result). Failures are counted, not raised."""
         turns.give_back()  # user code: what it waits on is not ours to order
         with trio.move_on_after(self.timeout_s):
             try:
-                return True, await run()
+                return RAN, await run()
             except Exception as error:
                 self.count_failure(hook, what, error)
-                return False, None
+                return FAILED, None
         self.count_failure(hook, what, None)
-        return False, None
+        return TIMED_OUT, None
 
     # --- pre call ------------------------------------------------------------------------
 
@@ -238,11 +242,11 @@ class HookSet:
 
     async def run_post_success(self, data: dict[str, Any], user: UserAPIKeyAuth, response: Any, active: Active = None) -> Any:
         for hook in self._chosen(self.post_success, active):
-            ok, result = await self._guarded(
+            ran, result = await self._guarded(
                 hook, "async_post_call_success_hook",
                 bind(hook, "async_post_call_success_hook", data=data, user_api_key_dict=user, response=response),
             )
-            if ok and result is not None:
+            if ran is RAN and result is not None:
                 response = result
         return response
 
@@ -251,12 +255,12 @@ class HookSet:
         active: Active = None,
     ) -> Exception:
         for hook in self._chosen(self.post_failure, active):
-            ok, result = await self._guarded(
+            ran, result = await self._guarded(
                 hook, "async_post_call_failure_hook",
                 bind(hook, "async_post_call_failure_hook", request_data=data, original_exception=error,
                      user_api_key_dict=user, traceback_str=traceback_str),
             )
-            if ok and isinstance(result, Exception):
+            if ran is RAN and isinstance(result, Exception):
                 error = result
         return error
 
@@ -274,22 +278,16 @@ class HookSet:
         for hook in self._chosen(self.header_hooks, active):
             run = bind(hook, "async_post_call_response_headers_hook", data=data, user_api_key_dict=user,
                        response=response, request_headers=request_headers, call_info=call_info)
-            ok, headers = await self._guarded(hook, "async_post_call_response_headers_hook", run)
-            if ok and isinstance(headers, dict):
+            ran, headers = await self._guarded(hook, "async_post_call_response_headers_hook", run)
+            if ran is RAN and isinstance(headers, dict):
                 merged.update({str(k): str(v) for k, v in headers.items()})
         return merged
 
     # --- streams ------------------------------------------------------------------------
 
-    async def run_per_chunk(self, user: UserAPIKeyAuth, chunk: Any, active: Active = None) -> Any:
-        for hook in self._chosen(self.per_chunk, active):
-            ok, result = await self._guarded(
-                hook, "async_post_call_streaming_hook",
-                bind(hook, "async_post_call_streaming_hook", user_api_key_dict=user, response=chunk),
-            )
-            if ok and result is not None:
-                chunk = result
-        return chunk
+    def chunk_hooks(self, call_id: str, active: Active = None) -> ChunkHooks:
+        """The per-chunk hooks of one stream."""
+        return ChunkHooks(self, call_id, self._chosen(self.per_chunk, active))
 
     def wrap_stream(
         self, user: UserAPIKeyAuth, chunks: AsyncIterator[Any], data: dict[str, Any], active: Active = None
@@ -301,3 +299,39 @@ class HookSet:
             )()
         return chunks
 
+
+PER_CHUNK = "async_post_call_streaming_hook"
+
+
+class ChunkHooks:
+    """The per-chunk hooks of one stream.
+
+    A hook that times out is skipped for the rest of that stream, and counted: called again on
+    every chunk, it would hold each of them for the whole timeout.  One that raises is only
+    counted; it costs the stream nothing.
+    """
+
+    def __init__(self, hookset: HookSet, call_id: str, hooks: list[Any]) -> None:
+        self.hookset = hookset
+        self.call_id = call_id
+        self.hooks = list(hooks)
+
+    def __bool__(self) -> bool:
+        return bool(self.hooks)
+
+    async def run(self, user: UserAPIKeyAuth, chunk: Any) -> Any:
+        for hook in tuple(self.hooks):
+            ran, result = await self.hookset._guarded(
+                hook, PER_CHUNK, bind(hook, PER_CHUNK, user_api_key_dict=user, response=chunk)
+            )
+            if ran is TIMED_OUT:
+                self.hooks.remove(hook)
+                self._skip(hook)
+            elif ran is RAN and result is not None:
+                chunk = result
+        return chunk
+
+    def _skip(self, hook: Any) -> None:
+        key = f"{hook_name(hook)}.{PER_CHUNK}"
+        self.hookset.skipped[key] += 1
+        log.warning("hook %s timed out: skipped for the rest of the stream of call %s", key, self.call_id)

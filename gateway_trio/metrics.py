@@ -38,6 +38,13 @@ class GatewayCollector:
             failures.add_metric([name], count)
         yield failures
 
+        skipped = CounterMetricFamily("gateway_stream_hooks_skipped",
+                                      "Per-chunk hooks skipped for the rest of a stream after a timeout",
+                                      labels=["hook"])
+        for name, count in sorted(gateway.hooks.skipped.items()):
+            skipped.add_metric([name], count)
+        yield skipped
+
         spend = gateway.spend
         for name, value, text in (
             ("gateway_spend_records_written", spend.written, "Spend records written"),
