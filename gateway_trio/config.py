@@ -35,6 +35,7 @@ class ServerConfig(_Strict):
     max_request_mb: float = Field(16, gt=0)
     graceful_timeout_s: float = Field(30, ge=0)
     send_timeout_s: float = Field(60, gt=0)  # a client that takes none of its answer this long is dropped
+    event_loop_stall_ms: float = Field(250, ge=0)  # a task holding the loop this long is logged; 0: off
 
 
 class DatabaseConfig(_Strict):

@@ -16,10 +16,13 @@ from gateway_trio.attempts import Dispatcher
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import GatewayConfig
 from gateway_trio.deployment import Deployment
+from gateway_trio.guardrails.base import CustomGuardrail
 from gateway_trio.guardrails.stage import GuardrailStage, configure
-from gateway_trio.hookset import HookSet
+from gateway_trio.hooks import CustomLogger
+from gateway_trio.hookset import HookSet, hook_name
 from gateway_trio.loader import allow_imports_beside, load_hook, load_object
 from gateway_trio.pipeline import Pipeline
+from gateway_trio.stalls import StallWatch, user_code_of
 from gateway_trio.turns import Turnstile
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,8 @@ class Gateway:
         self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks, self.guardrails)
         self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails)
         self.turnstile = Turnstile()
+        stall_s = config.server.event_loop_stall_ms / 1000
+        self.stalls = StallWatch(stall_s, user_code=self._user_code()) if stall_s else None
         self.ready = trio.Event()
         self._callbacks_done = trio.Event()
 
@@ -77,6 +82,8 @@ class Gateway:
         """Start every actor; returns only when they are all cancelled."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.turnstile.run)
+            if self.stalls is not None:
+                await nursery.start(self.stalls.run)
             await nursery.start(self.spend.run)
             await nursery.start(self._run_callbacks)
             await nursery.start(self.router.run)
@@ -85,6 +92,16 @@ class Gateway:
             self.ready.set()
             log.info("gateway ready: %d deployments in %d groups", len(self.deployments), len(self.router.groups))
             task_status.started()
+
+    def _user_code(self) -> dict[Any, str]:
+        """The code operators bring (hooks, guardrails, callbacks, actors): a stall names it."""
+        callbacks = self.callbacks
+        named: list[tuple[str, Any]] = [(hook_name(hook), hook) for hook in self.hooks.hooks]
+        named += [(f"guardrail {g.name}", g.impl) for g in self.guardrails.by_name.values()]
+        functions = [*callbacks.input_callbacks, *callbacks.success_callbacks, *callbacks.failure_callbacks]
+        named += [(getattr(fn, "__qualname__", repr(fn)), fn) for fn in functions]
+        named += [(f"actor {actor.name}", actor.fn) for actor in callbacks.actors]
+        return user_code_of(named, skip=(CustomLogger, CustomGuardrail))
 
     async def _run_callbacks(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         try:
