@@ -3,7 +3,8 @@
 A `HookSet` sorts the configured hook objects by the methods they actually override, once at
 start-up, so a call pays only for the hooks that exist.  A hook that raises or times out is
 logged and counted and the call goes on; the exceptions are pre-call refusals (meant to stop
-a call) and the failure hook's replacement error.
+a call) and the failure hook's replacement error.  Every hook method is called with keyword
+arguments, as LiteLLM calls it (`bind`).
 """
 
 from __future__ import annotations
@@ -95,7 +96,13 @@ class CallForm:
 
 @functools.lru_cache(maxsize=None)
 def calling_form(cls: type, method: str) -> CallForm:
-    """Worked out once per class and method from its signature, never per call."""
+    """How `cls.method` takes LiteLLM's arguments: worked out once per class and method from
+    its signature, never per call.
+
+    By name whenever the method can take them so (`**kwargs`, LiteLLM's names in any order, an
+    older signature naming fewer of them); positionally, in LiteLLM's order, when it names its
+    parameters otherwise (hooks written for the positional calls of earlier versions).
+    """
     names = ARGUMENTS[method]
     try:
         parameters = _parameters(cls, method)
