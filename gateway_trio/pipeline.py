@@ -90,7 +90,8 @@ class Pipeline:
             self.finish(call, "failure", None, error)
             raise
         except BaseException:
-            self.finish(call, *self._cut_short(call), None)
+            status, error = self._cut_short(call)
+            self.finish(call, status, None, error)
             raise
 
     async def _serve(self, call: Call) -> Answer:

@@ -3,6 +3,7 @@ stream past its deadline or the shutdown, crash a call, or lose its record."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 
@@ -244,3 +245,23 @@ async def test_streams_cut_at_the_graceful_timeout_end_with_an_error_and_a_failu
         rows = db.execute("SELECT status, error FROM spend_logs WHERE call_id = ?",
                           (headers["x-gateway-call-id"],)).fetchall()
     assert len(rows) == 1 and rows[0][0] == "failure" and "shutting down" in rows[0][1]
+
+
+async def test_calls_cut_at_the_graceful_timeout_before_their_answer_are_failures(upstream, tmp_path):
+    upstream.default = Behavior(delay_s=30)  # the upstream thinks past the graceful timeout
+    database = tmp_path / "spend.db"
+    config = config_for(upstream, database=f"sqlite:///{database}", graceful_timeout_s=0.5)
+    async with trio.open_nursery() as nursery:
+        async with serving(config) as (base_url, gateway):
+            async def ask(stream: bool) -> None:
+                async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+                    with contextlib.suppress(httpx.RemoteProtocolError):
+                        await client.post("/v1/chat/completions", json=chat("gpt", stream=stream))
+
+            for stream in (False, True):
+                nursery.start_soon(ask, stream)
+            await upstream.wait_for_request(2)
+    assert dict(gateway.pipeline.finished) == {("completion", "failure"): 2}
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT status, error FROM spend_logs").fetchall()
+    assert len(rows) == 2 and all(status == "failure" and "shutting down" in error for status, error in rows)
