@@ -69,6 +69,8 @@ class ServerConfig(_Strict):
     graceful_timeout_s: float = Field(30, ge=0)
     request_header_timeout_s: float = Field(10, gt=0)
     request_body_timeout_s: float = Field(60, gt=0)
+    send_timeout_s: float = Field(60, gt=0)  # a client that takes none of its answer this long is dropped
+    event_loop_stall_ms: float = Field(250, ge=0)  # a task holding the loop this long is logged; 0: off
     # Signs response ids (previous_response_id); every instance of a fleet needs the same one.
     response_id_secret: Secret | None = None
 

@@ -17,12 +17,15 @@ from gateway_trio.attempts import Dispatcher
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
 from gateway_trio.deployment import Deployment
+from gateway_trio.guardrails.base import CustomGuardrail
 from gateway_trio.guardrails.stage import Guardrail, GuardrailStage, configure
-from gateway_trio.hookset import HookSet
+from gateway_trio.hooks import CustomLogger
+from gateway_trio.hookset import HookSet, hook_name
 from gateway_trio.loader import allow_imports_beside, load_actor, load_function, load_hook, one_line
 from gateway_trio.pipeline import Pipeline
 from gateway_trio.redaction import Redactor, configured_secrets
 from gateway_trio.spend_store import check_store
+from gateway_trio.stalls import StallWatch, user_code_of
 from gateway_trio.turns import Turnstile
 
 log = logging.getLogger(__name__)
@@ -91,12 +94,16 @@ class Gateway:
         self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks, self.guardrails)
         self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend)
         self.turnstile = Turnstile()
+        stall_s = config.server.event_loop_stall_ms / 1000
+        self.stalls = StallWatch(stall_s, user_code=self._user_code()) if stall_s else None
         self.ready = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every actor; returns only when they are all cancelled."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.turnstile.run)
+            if self.stalls is not None:
+                await nursery.start(self.stalls.run)
             await nursery.start(self.spend.run)
             await nursery.start(self.callbacks.run)
             await nursery.start(self.router.run)
@@ -111,6 +118,20 @@ class Gateway:
                                 "reach another worker")
             log.info("gateway ready: %d deployments in %d groups", len(self.deployments), len(self.router.groups))
             task_status.started()
+
+    def _user_code(self) -> dict[Any, str]:
+        """The code operators bring (hooks, guardrails, callbacks, actors): a stall names it."""
+        callbacks = self.callbacks
+        named: list[tuple[str, Any]] = [(hook_name(hook), hook) for hook in self.hooks.hooks]
+        named += [(f"guardrail {g.name}", g.impl) for g in self.guardrails.by_name.values()]
+        functions = [*callbacks.input_callbacks, *callbacks.success_callbacks, *callbacks.failure_callbacks]
+        named += [(getattr(fn, "__qualname__", repr(fn)), fn) for fn in functions]
+        named += [(f"actor {actor.name}", actor.fn) for actor in callbacks.actors]
+        return user_code_of(named, skip=(CustomLogger, CustomGuardrail))
+
+    def begin_shutdown(self) -> None:
+        """The server stops: open streams end themselves before its graceful timeout cuts them."""
+        self.pipeline.shutdown.begin(self.config.server.graceful_timeout_s)
 
     async def drain(self) -> None:
         """After the last request: write every spend record, and deliver to hooks what they

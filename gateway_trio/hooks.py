@@ -1,7 +1,8 @@
 """The hook API (SPEC §6): a base class whose methods match LiteLLM's CustomLogger.
 
 Existing LiteLLM callback classes port by changing one import.  Every method here is a no-op;
-the gateway calls only the methods a subclass overrides (see `gateway_trio.hookset`).
+the gateway calls only the methods a subclass overrides (see `gateway_trio.hookset`), with
+keyword arguments of these names, as LiteLLM does: a method may take `**kwargs` instead.
 """
 
 from __future__ import annotations

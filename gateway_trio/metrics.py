@@ -43,6 +43,23 @@ class GatewayCollector:
             failures.add_metric([name], count)
         yield failures
 
+        skipped = CounterMetricFamily("gateway_stream_hooks_skipped",
+                                      "Per-chunk hooks skipped for the rest of a stream after a timeout",
+                                      labels=["hook"])
+        for name, count in sorted(gateway.hooks.skipped.items()):
+            skipped.add_metric([name], count)
+        yield skipped
+
+        stalls = gateway.stalls
+        if stalls is not None:
+            count = CounterMetricFamily("gateway_event_loop_stalls",
+                                        f"Times a task held the event loop {stalls.threshold_s * 1000:g} ms or more")
+            count.add_metric([], stalls.stalls)
+            yield count
+            longest = GaugeMetricFamily("gateway_event_loop_longest_stall_seconds", "The longest event-loop stall seen")
+            longest.add_metric([], stalls.longest_s)
+            yield longest
+
         spend = gateway.spend
         for name, value, text in (
             ("gateway_spend_records_written", spend.written, "Spend records written"),

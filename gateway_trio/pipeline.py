@@ -14,9 +14,10 @@ import time
 from collections import Counter
 import traceback
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import orjson
+import trio
 
 from gateway_trio import turns
 from gateway_trio.accounting import spend_record
@@ -27,12 +28,13 @@ from gateway_trio.attempts import Dispatcher, estimate_tokens
 from gateway_trio.callback_kwargs import call_info, hidden_params
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, StreamEnd
-from gateway_trio.errors import BadRequest, GatewayError
+from gateway_trio.errors import BadRequest, GatewayError, UpstreamTimeout
 from gateway_trio.headers import gateway_headers
 from gateway_trio.hookset import HookRefusal, HookSet
 from gateway_trio.objects import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.providers.base import RawBody
+from gateway_trio.shutdown import Shutdown
 from gateway_trio.streams import Stream
 from gateway_trio.wires import OPENAI
 
@@ -41,7 +43,16 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 SSE = "text/event-stream"
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+WRITE_MAX = 32 * 1024  # a stream's batch is written in pieces of about this size, at most
 CHAT = "completion"
+
+
+class StreamCut(Exception):
+    """The gateway ends a stream before its end: the call's deadline or the shutdown came."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass(slots=True)
@@ -73,6 +84,7 @@ class Pipeline:
         self.callbacks = callbacks
         self.guardrails = guardrails
         self.spend = spend
+        self.shutdown = Shutdown()
         self.finished: Counter[tuple[str, str]] = Counter()  # (call_type, status): for /metrics
 
     async def serve(self, call: Call) -> Answer:
@@ -82,7 +94,8 @@ class Pipeline:
             self.finish(call, "failure", None, error)
             raise
         except BaseException:
-            self.finish(call, "client_disconnected", None, None)
+            status, error = self._cut_short(call)
+            self.finish(call, status, None, error)
             raise
 
     async def _serve(self, call: Call) -> Answer:
@@ -210,48 +223,119 @@ class Pipeline:
     async def _frames(self, call: Call, stream: Stream) -> AsyncIterator[bytes]:
         assembler = StreamAssembler() if self.callbacks.wants_responses else None
         guard = self.guardrails.stream_guard(call) if self.guardrails else None
+        self.shutdown.add(stream)
         try:
             batches = stream.batches()
             if guard is not None:
                 batches = guard.filter(batches)
             if self.hooks.sees_chunks:
                 batches = self._hooked(call, batches)
+            runs_user_code = guard is not None or self.hooks.sees_chunks
             last = b""  # the final batch's frames, sent with the tail in one write
-            async for batch in batches:
-                await turns.take_again()  # relaying a batch is a stretch of its own (see turns.py)
-                if last:
-                    yield last
-                    last = b""
-                if assembler is not None:
-                    for payload in batch:
-                        assembler.add(payload)
-                if self.callbacks.wants_chunks:
-                    for payload in batch:
-                        self.callbacks.stream_chunk(call, payload)
-                if call.wire.rewrites_ids and call.deployment is not None:
-                    batch = [call.wire.rewrite_payload(p, call.deployment.id) for p in batch]
-                if stream.outcome is None:
-                    yield call.wire.frames(batch)
-                else:
-                    last = call.wire.frames(batch)
+            cut: GatewayError | None = None
+            try:
+                while (batch := await self._next_batch(stream, batches, runs_user_code)) is not None:
+                    await turns.take_again()  # relaying a batch is a stretch of its own (see turns.py)
+                    if last:
+                        yield last
+                        last = b""
+                    frames = self._framed(call, batch, assembler)
+                    if stream.outcome is not None:
+                        last = frames
+                    elif len(frames) <= WRITE_MAX:
+                        yield frames
+                    else:  # a slow client takes long over each write: the deadline is checked between them
+                        for piece in _pieces(frames, WRITE_MAX):
+                            yield piece
+                            if (error := self._cut_if_due(stream)) is not None:
+                                raise StreamCut(error)
+            except StreamCut as stop:
+                cut = stop.error
+                if call.usage is None:
+                    call.usage = estimated_usage(call, stream.relayed)
             await turns.take_again()
-            response = assembler.result(call.usage) if assembler is not None else None
-            if guard is not None and guard.error is not None:
-                tail = call.wire.error_frame(guard.error)
-                self.finish(call, "failure", response, guard.error)
-            elif isinstance(stream.outcome, StreamEnd):
-                tail = stream.tail()
-                self.finish(call, "success", response, None)
-            else:
-                tail = stream.tail()
-                self.finish(call, "failure", response, stream.outcome)
-            yield last + tail
+            blocked = guard.error if guard is not None else None
+            yield last + self._tail(call, stream, assembler, blocked or cut)
         finally:
+            self.shutdown.discard(stream)
             stream.close()  # synchronous: safe while cancellation is under way
             if not call.finished:
                 if call.usage is None:
                     call.usage = estimated_usage(call, stream.relayed)
-                self.finish(call, "client_disconnected", assembler.result(call.usage) if assembler else None, None)
+                status, error = self._cut_short(call)
+                self.finish(call, status, assembler.result(call.usage) if assembler else None, error)
+
+    def _framed(self, call: Call, batch: list[bytes], assembler: StreamAssembler | None) -> bytes:
+        """A batch's frames, after noting its chunks for logging."""
+        if assembler is not None:
+            for payload in batch:
+                assembler.add(payload)
+        if self.callbacks.wants_chunks:
+            for payload in batch:
+                self.callbacks.stream_chunk(call, payload)
+        if call.wire.rewrites_ids and call.deployment is not None:
+            batch = [call.wire.rewrite_payload(p, call.deployment.id) for p in batch]
+        return call.wire.frames(batch)
+
+    def _tail(self, call: Call, stream: Stream, assembler: StreamAssembler | None, error: GatewayError | None) -> bytes:
+        """Finish the call and give the stream's last frames: the end mark, or an error event
+        when a guardrail blocked, the gateway cut the stream, or the upstream failed."""
+        response = assembler.result(call.usage) if assembler is not None else None
+        if error is not None:
+            self.finish(call, "failure", response, error)
+            return call.wire.error_frame(error)
+        if isinstance(stream.outcome, StreamEnd):
+            self.finish(call, "success", response, None)
+        else:
+            self.finish(call, "failure", response, stream.outcome)
+        return stream.tail()
+
+    async def _next_batch(
+        self, stream: Stream, batches: AsyncIterator[list[bytes]], runs_user_code: bool
+    ) -> list[bytes] | None:
+        """The next batch, or None at the stream's end; `StreamCut` once the call's deadline
+        (or the shutdown's end) has come.
+
+        Checked at every batch, so the time a slow client takes to read counts too.  With user
+        code in the chain (guardrails, hooks) the wait itself is bounded here; without, only the
+        upstream is waited for, and its call's own scope ends at the same time.  The scope spans
+        the wait only, never a `yield` of the frames generator (and costs a few µs, so the plain
+        stream goes without).
+        """
+        if (error := self._cut_if_due(stream)) is None:
+            try:
+                if not runs_user_code:
+                    return await batches.__anext__()
+                with trio.move_on_at(min(stream.deadline, self.shutdown.streams_end_at)):
+                    return await batches.__anext__()
+            except StopAsyncIteration:
+                return None
+            error = self._cut_if_due(stream)  # the wait ran out
+            assert error is not None
+        raise StreamCut(error)
+
+    def _cut_if_due(self, stream: Stream) -> GatewayError | None:
+        """Cut the stream once the call's deadline or the shutdown's end has come; its error."""
+        now = trio.current_time()
+        if now >= self.shutdown.streams_end_at:
+            error: GatewayError = self.shutdown.error()
+            stream.cut(error, blame_upstream=False)
+        elif now >= stream.deadline:
+            error = UpstreamTimeout("the request deadline passed during the stream")
+            stream.cut(error, blame_upstream=True)
+        else:
+            return None
+        return error
+
+    def _cut_short(self, call: Call) -> tuple[str, GatewayError | None]:
+        """How a call ended whose answer was cut off before it was done: the client left, or the
+        server gave up on it (the graceful timeout, or a client that stopped reading past the
+        deadline)."""
+        if self.shutdown.begun:
+            return "failure", self.shutdown.error()
+        if trio.current_time() >= self.dispatcher.deadline(call):
+            return "failure", UpstreamTimeout("the request deadline passed before the client took the answer")
+        return "client_disconnected", None
 
     async def _hooked(self, call: Call, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
         """Run the per-chunk and iterator hooks over parsed chunks; a failing hook is skipped."""
@@ -263,13 +347,14 @@ class Pipeline:
                     yield ModelResponseStream(orjson.loads(payload), hidden)
 
         active = self._active(call)
+        per_chunk = self.hooks.chunk_hooks(call.call_id, active)
         chunks = self.hooks.wrap_stream(call.user, chunk_objects(), call.body, active)
         try:
             async for chunk in chunks:
-                if self.hooks.per_chunk:
+                if per_chunk:
                     if isinstance(chunk, dict):  # iterator hooks may yield plain dicts
                         chunk = ModelResponseStream(chunk, hidden)
-                    chunk = await self.hooks.run_per_chunk(call.user, chunk, active)
+                    chunk = await per_chunk.run(call.user, chunk)
                 encoded = _encode_chunk(chunk)
                 if encoded is not None:
                     yield [encoded]
@@ -310,6 +395,16 @@ def _encode_chunk(chunk: Any) -> bytes | None:
     if isinstance(chunk, str):
         return chunk.encode()
     return orjson.dumps(unwrap(chunk))
+
+
+def _pieces(frames: bytes, size: int) -> Iterator[bytes]:
+    """`frames` in pieces of about `size` bytes, split between SSE frames (after a blank line)."""
+    start = 0
+    while start < len(frames):
+        end = frames.find(b"\n\n", start + size)
+        end = len(frames) if end < 0 else end + 2
+        yield frames[start:end]
+        start = end
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

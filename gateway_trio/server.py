@@ -17,11 +17,13 @@ import logging
 import os
 import resource
 import signal
-from typing import Any
+import socket
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import hypercorn.trio.run
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.config import Sockets
 from hypercorn.events import Event, Updated
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve
@@ -29,6 +31,9 @@ from hypercorn.trio.tcp_server import TCPServer
 
 from gateway_trio.config import GatewayConfig
 from gateway_trio.connection import GatewayApp
+
+if TYPE_CHECKING:
+    from gateway_trio.gateway import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +48,25 @@ READ_TIMEOUT_SLACK_S = 30
 
 
 class GatewayHypercornConfig(HypercornConfig):
-    """hypercorn's config, plus the head deadline our connections apply."""
+    """hypercorn's config, plus the head deadline our connections apply, and connections that
+    give up on a client that takes nothing for `send_timeout_s` (nginx's `send_timeout`).
+
+    Hypercorn shields its socket writes from cancellation, so a client that stops reading would
+    hold its write forever: its stream past every deadline, and a graceful shutdown with it.  The
+    kernel's TCP_USER_TIMEOUT, set on the listening sockets and inherited by every connection,
+    ends such a connection instead (the write fails; the call is recorded).
+    """
 
     request_header_timeout: float | None = None
+    send_timeout_s: float | None = None
+
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        if self.send_timeout_s and hasattr(socket, "TCP_USER_TIMEOUT"):
+            for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(self.send_timeout_s * 1000))
+        return sockets
 
 
 def hypercorn_config(config: GatewayConfig, host: str, port: int) -> GatewayHypercornConfig:
@@ -53,6 +74,7 @@ def hypercorn_config(config: GatewayConfig, host: str, port: int) -> GatewayHype
     use_head_deadlines()
     server = config.server
     hyper = GatewayHypercornConfig()
+    hyper.send_timeout_s = server.send_timeout_s
     hyper.bind = [f"{host}:{port}"]
     hyper.backlog = LISTEN_BACKLOG
     hyper.graceful_timeout = server.graceful_timeout_s
@@ -178,10 +200,21 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def shutdown_trigger(gateway: Gateway, wait: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    """Hypercorn's shutdown trigger, telling the gateway first: its open streams then end with
+    an error event a little before the graceful timeout would cut them (see shutdown.py)."""
+
+    async def triggered() -> None:
+        await wait()
+        gateway.begin_shutdown()
+
+    return triggered
+
+
 async def serve_app(app: GatewayApp, config: GatewayConfig, host: str, port: int) -> None:
     tune_garbage_collector()
     hyper = hypercorn_config(config, host, port)
-    await serve(app, hyper, shutdown_trigger=wait_for_termination)  # type: ignore[arg-type]
+    await serve(app, hyper, shutdown_trigger=shutdown_trigger(app.gateway, wait_for_termination))  # type: ignore[arg-type]
 
 
 def run_single(app: GatewayApp, config: GatewayConfig, host: str, port: int) -> None:

@@ -41,6 +41,8 @@ class Stream:
         self.outcome: StreamEnd | GatewayError | None = None
         self.token = trio.lowlevel.current_trio_token()
         self.relayed = 0  # chunks handed on: the usage estimate when a stream is cut short
+        self.awaiting_upstream = False  # waiting for the upstream's next event (not for us)
+        self.ends_early: GatewayError | None = None  # the error it ends with at `end_by`
 
     def __del__(self) -> None:
         # A response dropped before its body was ever read still owes the upstream a close.
@@ -90,14 +92,37 @@ class Stream:
                 return payloads
 
     async def _next(self) -> ProviderEvent:
+        self.awaiting_upstream = True  # left set if cancelled here: `cut` then blames the upstream
         try:
-            return await self.events.receive()
+            event = await self.events.receive()
         except trio.EndOfChannel:
             if trio.current_time() >= self.deadline:  # the upstream call's scope ran out
-                return Failure(UpstreamTimeout("the request deadline passed during the stream"))
-            # The provider tells every failure of the upstream's as a Failure; a channel closed
-            # without one means the gateway stopped the call (shutting down), not the upstream.
-            return Failure(InternalError("the deployment's actor ended the stream without finishing it"))
+                event = Failure(UpstreamTimeout("the request deadline passed during the stream"))
+            elif self.ends_early is not None and trio.current_time() >= self.scope.deadline:
+                event = Failure(self.ends_early)  # ended by `end_by`, not by the upstream
+            else:
+                # The provider tells every failure of the upstream's as a Failure; a channel closed
+                # without one means the gateway stopped the call, not the upstream.
+                event = Failure(InternalError("the deployment's actor ended the stream without finishing it"))
+        self.awaiting_upstream = False
+        return event
+
+    def cut(self, error: GatewayError, *, blame_upstream: bool) -> None:
+        """The gateway ends the stream before the upstream did (its deadline, a shutdown).
+
+        The deployment is blamed only if `blame_upstream` and it was the one being waited
+        for: time spent in our hooks or on a slow client is not its failure.
+        """
+        if self.outcome is None:
+            self.outcome = error
+            blamed = blame_upstream and self.awaiting_upstream and is_retryable(error)
+            self.dispatcher.report(self.call, ok=False, counts_as_failure=blamed)
+        self.close()
+
+    def end_by(self, when: float, error: GatewayError) -> None:
+        """Stop the upstream call at `when` (a shutdown): the stream then fails with `error`."""
+        self.ends_early = error
+        self.scope.deadline = min(self.scope.deadline, when)
 
     def tail(self) -> bytes:
         """The last frames: usage (if the client asked) and the end mark, or an error event."""

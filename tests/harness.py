@@ -13,7 +13,7 @@ from hypercorn.trio import serve
 from gateway_trio.app import create_app
 from gateway_trio.config import GatewayConfig, parse_config
 from gateway_trio.gateway import Gateway
-from gateway_trio.server import hypercorn_config
+from gateway_trio.server import hypercorn_config, shutdown_trigger
 
 
 def make_config(**sections: Any) -> GatewayConfig:
@@ -34,7 +34,8 @@ async def serving(
     hyper = hypercorn_config(config, "127.0.0.1", 0)
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(serve, app, hyper, shutdown_trigger=shutdown.wait))
+        trigger = shutdown_trigger(app.gateway, shutdown.wait)  # as `serve` does
+        binds = await nursery.start(partial(serve, app, hyper, shutdown_trigger=trigger))
         try:
             yield binds[0], app.gateway
         finally:

@@ -27,7 +27,7 @@ from gateway_trio.callback_kwargs import hidden_params, logging_kwargs, pre_api_
 from gateway_trio.channels.events import HookEvent
 from gateway_trio.errors import GatewayError
 from gateway_trio.guardrails.stage import GuardrailStage
-from gateway_trio.hookset import HookSet, hook_name
+from gateway_trio.hookset import HookSet, bind, hook_name
 from gateway_trio.objects import ModelResponse
 from gateway_trio.records import SpendRecord
 
@@ -205,9 +205,9 @@ class CallbackActor:
             model, messages = kwargs["model"], kwargs["messages"]
             self._to_actors(HookEvent("pre_api_call", {"model": model, "messages": messages, "kwargs": kwargs}))
             for hook in self.hooks.by_method["log_pre_api_call"]:
-                await self._deliver(nursery, hook_name(hook) + ".log_pre_api_call", hook.log_pre_api_call, (model, messages, kwargs), sync=True)
+                await self._deliver(nursery, hook_name(hook) + ".log_pre_api_call", bind(hook, "log_pre_api_call", model=model, messages=messages, kwargs=kwargs), (), sync=True)
             for hook in self.hooks.by_method["async_log_pre_api_call"]:
-                await self._deliver(nursery, hook_name(hook) + ".async_log_pre_api_call", hook.async_log_pre_api_call, (model, messages, kwargs), sync=False)
+                await self._deliver(nursery, hook_name(hook) + ".async_log_pre_api_call", bind(hook, "async_log_pre_api_call", model=model, messages=messages, kwargs=kwargs), (), sync=False)
             for fn in self.input_callbacks:
                 await self._deliver(nursery, _fn_name(fn), fn, (kwargs,), sync=not _is_async(fn))
             return
@@ -220,17 +220,18 @@ class CallbackActor:
         kwargs = logging_kwargs(call, record, error)
         response = ModelResponse(body, hidden_params(call, record.cost)) if body is not None else None
         args = (kwargs, response, kwargs["start_time"], kwargs["end_time"])
+        logged = {"kwargs": kwargs, "response_obj": response, "start_time": args[2], "end_time": args[3]}
         self._to_actors(HookEvent(event.kind, {"kwargs": kwargs, "response_obj": response,
                                                "start_time": args[2], "end_time": args[3]}))
         success = event.kind == "success"
         sync_method = "log_success_event" if success else "log_failure_event"
         async_method = "async_log_success_event" if success else "async_log_failure_event"
         for hook in self.hooks.by_method["log_post_api_call"]:
-            await self._deliver(nursery, hook_name(hook) + ".log_post_api_call", hook.log_post_api_call, args, sync=True)
+            await self._deliver(nursery, hook_name(hook) + ".log_post_api_call", bind(hook, "log_post_api_call", **logged), (), sync=True)
         for hook in self.hooks.by_method[sync_method]:
-            await self._deliver(nursery, f"{hook_name(hook)}.{sync_method}", getattr(hook, sync_method), args, sync=True)
+            await self._deliver(nursery, f"{hook_name(hook)}.{sync_method}", bind(hook, sync_method, **logged), (), sync=True)
         for hook in self.hooks.by_method[async_method]:
-            await self._deliver(nursery, f"{hook_name(hook)}.{async_method}", getattr(hook, async_method), args, sync=False)
+            await self._deliver(nursery, f"{hook_name(hook)}.{async_method}", bind(hook, async_method, **logged), (), sync=False)
         for fn in self.success_callbacks if success else self.failure_callbacks:
             await self._deliver(nursery, _fn_name(fn), fn, args, sync=not _is_async(fn))
 

@@ -36,6 +36,8 @@ class CustomGuardrail(CustomLogger):
 
         The gateway has already chosen it (default_on, the request's, the key's or the
         deployment's list); this checks that the mode matches.  Override to narrow further.
+        An error raised here is a failed run, like one in `apply_guardrail`: it blocks unless
+        the guardrail is `fail_open`.
         """
         return event_type in self.event_hook
 

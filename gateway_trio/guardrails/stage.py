@@ -22,6 +22,7 @@ from gateway_trio.config import GuardrailConfig
 from gateway_trio.errors import BadRequest, GatewayError, GuardrailBlocked
 from gateway_trio.guardrails import texts as text_slots
 from gateway_trio.guardrails.base import CustomGuardrail, blocked
+from gateway_trio.hookset import bind
 from gateway_trio.records import GuardrailRun
 
 log = logging.getLogger(__name__)
@@ -133,17 +134,24 @@ class GuardrailStage:
 
     async def run(self, call: Call, guardrail: Guardrail, mode: str, texts: list[str], data: Any,
                   input_type: str) -> list[str]:
-        """Apply one guardrail to `texts`; the (possibly masked) texts, or GuardrailBlocked."""
+        """Apply one guardrail to `texts`; the (possibly masked) texts, or GuardrailBlocked.
+
+        Everything the guardrail's own code does counts, `should_run_guardrail` too: an error
+        or a timeout in any of it is a failed run, which blocks unless `fail_open`.
+        """
         impl = guardrail.impl
-        if not impl.should_run_guardrail(data if isinstance(data, dict) else {}, mode):
-            call.guardrail_runs.append(GuardrailRun(guardrail.name, mode, "not_run", time.time(), 0.0))
-            return texts
+        request = data if isinstance(data, dict) else {}
         started, clock = time.time(), trio.current_time()
         status, detail, result = "success", None, texts
-        turns.give_back()  # a guardrail may call out (moderation, http)
         try:
+            if not bind(impl, "should_run_guardrail", data=request, event_type=mode)():
+                status = "not_run"
+                return texts
+            turns.give_back()  # a guardrail may call out (moderation, http)
             with trio.fail_after(guardrail.timeout_s):
-                checked = await impl.apply_guardrail({"texts": list(texts)}, data if isinstance(data, dict) else {}, input_type)
+                checked = await bind(
+                    impl, "apply_guardrail", inputs={"texts": list(texts)}, request_data=request, input_type=input_type
+                )()
             if isinstance(checked, dict) and isinstance(checked.get("texts"), list) and len(checked["texts"]) == len(texts):
                 result = [str(t) for t in checked["texts"]]
         except GuardrailBlocked as error:
@@ -159,7 +167,7 @@ class GuardrailStage:
             if not guardrail.fail_open:
                 raise blocked(guardrail.name, "the guardrail failed (fail closed)") from None
         finally:
-            duration = (trio.current_time() - clock) * 1000
+            duration = 0.0 if status == "not_run" else (trio.current_time() - clock) * 1000
             call.guardrail_runs.append(GuardrailRun(guardrail.name, mode, status, started, duration, detail))  # type: ignore[arg-type]
         return result
 
