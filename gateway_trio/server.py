@@ -223,15 +223,11 @@ def run_single(app: GatewayApp, config: GatewayConfig, host: str, port: int) -> 
     trio.run(serve_app, app, config, host, port)
 
 
-def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, workers: int, log_level: str) -> None:
+def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, workers: int, log_level: str) -> int:
     """Several worker processes sharing one socket, each building its own app (`gateway_trio.asgi`)."""
-    from hypercorn.run import run
+    from gateway_trio.workers import run_workers as run_processes
 
     raise_open_file_limit()
     os.environ["GATEWAY_CONFIG"] = config_path
     os.environ["GATEWAY_LOG_LEVEL"] = log_level
-    hyper = hypercorn_config(config, host, port)
-    hyper.application_path = "gateway_trio.asgi:app"
-    hyper.worker_class = "trio"
-    hyper.workers = workers
-    run(hyper)
+    return run_processes(hypercorn_config(config, host, port), workers)

@@ -127,3 +127,46 @@ async def test_a_stream_dropped_unread_still_closes_its_upstream(upstream):
         gc.collect()
         await upstream.wait_for(lambda: record.closed_at is not None, timeout=2)
         nursery.cancel_scope.cancel()
+
+
+async def test_with_workers_a_stream_cut_at_the_graceful_timeout_ends_with_an_error_and_a_failure(upstream, tmp_path):
+    """Each worker's gateway hears of the shutdown, as a single process's does."""
+    import sqlite3
+
+    upstream.default = Behavior(chunks=100_000, chunk_delay_s=0.05)  # endless, slow
+    database = tmp_path / "spend.db"
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'[server]\ngraceful_timeout_s = 1.5\n[database]\nurl = "sqlite:///{database}"\n[[models]]\nname = "gpt"\n'
+        f'model = "openai/gpt-4o-mini"\napi_base = "{upstream.base_url}/v1"\n'
+    )
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0", "--workers", "2"],
+        stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        log = b""
+        with trio.fail_after(30):
+            while len(re.findall(rb"Running on (http://127\.0\.0\.1:\d+)", log)) < 2:
+                log += await process.stderr.receive_some()
+        base_url = re.search(rb"Running on (http://127\.0\.0\.1:\d+)", log).group(1).decode()
+        received: list[str] = []
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            async with client.stream("POST", "/v1/chat/completions", json=chat("gpt", stream=True)) as response:
+                call_id = response.headers["x-gateway-call-id"]
+                async for line in response.aiter_lines():
+                    received.append(line)
+                    if len(received) == 6:
+                        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    data = [line for line in received if line.startswith("data: ")]
+    assert data[-1] != "data: [DONE]"
+    assert "shutting down" in data[-1]
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT status FROM spend_logs WHERE call_id = ?", (call_id,)).fetchall()
+    assert rows == [("failure",)]
