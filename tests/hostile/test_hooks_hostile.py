@@ -196,8 +196,12 @@ async def read_to_end(stream: trio.SocketStream) -> int:
 async def test_a_client_that_stops_reading_is_dropped_and_its_call_recorded(upstream):
     # Hypercorn shields its socket writes: without a send timeout this stream, its record and
     # the server's shutdown would wait for the client forever.
-    upstream.default = Behavior(content="x" * 4000, chunks=20_000)  # 80 MB: more than every buffer
-    async with serving(config_for(upstream, timeout_s=1.0, send_timeout_s=1.0)) as (base_url, gateway):
+    # 80 MB: more than every buffer (the trailing space spares the mock re-spacing 20,000 pieces,
+    # a second of its CPU in the same event loop as the gateway's)
+    upstream.default = Behavior(content="x" * 3999 + " ", chunks=20_000)
+    # The deadline ends the call first (a failure); the send timeout then drops the connection,
+    # whose pending writes the deadline cannot interrupt.
+    async with serving(config_for(upstream, timeout_s=1.0, send_timeout_s=2.0)) as (base_url, gateway):
         host, port = base_url.removeprefix("http://").split(":")
         sock = trio.socket.socket()
         sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
@@ -208,6 +212,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_its_call_recorded(upst
                 while not gateway.pipeline.finished:
                     await trio.sleep(0.05)
             finished = dict(gateway.pipeline.finished)
+            await trio.sleep(3)  # still reading nothing, past the send timeout
             with trio.fail_after(10):
                 left = await read_to_end(stream)
     assert finished == {("completion", "failure"): 1}
