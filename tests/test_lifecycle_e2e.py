@@ -3,8 +3,10 @@
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -76,23 +78,34 @@ async def test_long_streams_outlive_quarts_response_timeout(upstream):
     assert sse_payloads(response.text)[-1] == "[DONE]"
 
 
-async def test_sigterm_lets_in_flight_streams_finish(upstream, tmp_path):
-    upstream.default = Behavior(chunks=8, chunk_delay_s=0.25)
+@asynccontextmanager
+async def served_process(upstream, tmp_path, *, graceful_timeout_s: float, workers: int = 1):
+    """`gateway-trio serve` in its own process (or `workers` of them) against `upstream`: yields
+    the process and its base URL once every worker listens; killed if still running at the end."""
     config = tmp_path / "gateway.toml"
     config.write_text(
-        f'[server]\ngraceful_timeout_s = 10\n[database]\nurl = "sqlite:///{tmp_path}/spend.db"\n[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\n'
-        f'api_base = "{upstream.base_url}/v1"\n'
+        f'[server]\ngraceful_timeout_s = {graceful_timeout_s}\n[database]\nurl = "sqlite:///{tmp_path}/spend.db"\n'
+        f'[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\napi_base = "{upstream.base_url}/v1"\n'
     )
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0"],
+        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0", "--workers", str(workers)],
         stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         log = b""
-        with trio.fail_after(20):
-            while not (match := re.search(rb"Running on (http://127\.0\.0\.1:\d+)", log)):
+        with trio.fail_after(30):
+            while len(listening := re.findall(rb"Running on (http://127\.0\.0\.1:\d+)", log)) < workers:
                 log += await process.stderr.receive_some()
-        base_url = match.group(1).decode()
+        yield process, listening[0].decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_sigterm_lets_in_flight_streams_finish(upstream, tmp_path):
+    upstream.default = Behavior(chunks=8, chunk_delay_s=0.25)
+    async with served_process(upstream, tmp_path, graceful_timeout_s=10) as (process, base_url):
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             async with client.stream("POST", "/v1/chat/completions", json=chat("gpt", stream=True)) as response:
                 lines = response.aiter_lines()
@@ -104,10 +117,6 @@ async def test_sigterm_lets_in_flight_streams_finish(upstream, tmp_path):
         assert [p for p in sse_payloads("\n".join(rest))][-1] == "[DONE]"
         with trio.fail_after(15):
             assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_a_stream_dropped_unread_still_closes_its_upstream(upstream):
@@ -131,26 +140,9 @@ async def test_a_stream_dropped_unread_still_closes_its_upstream(upstream):
 
 async def test_with_workers_a_stream_cut_at_the_graceful_timeout_ends_with_an_error_and_a_failure(upstream, tmp_path):
     """Each worker's gateway hears of the shutdown, as a single process's does."""
-    import sqlite3
-
     upstream.default = Behavior(chunks=100_000, chunk_delay_s=0.05)  # endless, slow
-    database = tmp_path / "spend.db"
-    config = tmp_path / "gateway.toml"
-    config.write_text(
-        f'[server]\ngraceful_timeout_s = 1.5\n[database]\nurl = "sqlite:///{database}"\n[[models]]\nname = "gpt"\n'
-        f'model = "openai/gpt-4o-mini"\napi_base = "{upstream.base_url}/v1"\n'
-    )
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0", "--workers", "2"],
-        stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        log = b""
-        with trio.fail_after(30):
-            while len(re.findall(rb"Running on (http://127\.0\.0\.1:\d+)", log)) < 2:
-                log += await process.stderr.receive_some()
-        base_url = re.search(rb"Running on (http://127\.0\.0\.1:\d+)", log).group(1).decode()
-        received: list[str] = []
+    received: list[str] = []
+    async with served_process(upstream, tmp_path, graceful_timeout_s=1.5, workers=2) as (process, base_url):
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             async with client.stream("POST", "/v1/chat/completions", json=chat("gpt", stream=True)) as response:
                 call_id = response.headers["x-gateway-call-id"]
@@ -160,13 +152,9 @@ async def test_with_workers_a_stream_cut_at_the_graceful_timeout_ends_with_an_er
                         process.send_signal(signal.SIGTERM)
         with trio.fail_after(30):
             assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     data = [line for line in received if line.startswith("data: ")]
     assert data[-1] != "data: [DONE]"
     assert "shutting down" in data[-1]
-    with sqlite3.connect(database) as db:
+    with sqlite3.connect(tmp_path / "spend.db") as db:
         rows = db.execute("SELECT status FROM spend_logs WHERE call_id = ?", (call_id,)).fetchall()
     assert rows == [("failure",)]

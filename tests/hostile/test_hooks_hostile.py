@@ -156,16 +156,22 @@ async def _send_request(stream: trio.SocketStream, host: str, body: dict) -> Non
     await stream.send_all(head + data)
 
 
+async def small_window_stream(base_url: str) -> trio.SocketStream:
+    """A raw connection with a 4 kB receive window, a streamed chat request already sent on it."""
+    host, port = base_url.removeprefix("http://").split(":")
+    sock = trio.socket.socket()
+    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+    await sock.connect((host, int(port)))
+    stream = trio.SocketStream(sock)
+    await _send_request(stream, base_url, chat("gpt", stream=True))
+    return stream
+
+
 async def test_a_slow_reading_client_cannot_stretch_a_stream_past_the_deadline(upstream):
     # About 8 MB of answer, read at 20 kB/s through a 4 kB receive window: 400 s to read it all.
     upstream.default = Behavior(content="x" * 4000, chunks=2000)
     async with serving(config_for(upstream, timeout_s=1.0)) as (base_url, gateway):
-        host, port = base_url.removeprefix("http://").split(":")
-        sock = trio.socket.socket()
-        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
-        await sock.connect((host, int(port)))
-        async with trio.SocketStream(sock) as stream:
-            await _send_request(stream, base_url, chat("gpt", stream=True))
+        async with await small_window_stream(base_url) as stream:
             received = bytearray()
             with trio.move_on_after(6):
                 while not gateway.pipeline.finished:
@@ -202,12 +208,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_its_call_recorded(upst
     # The deadline ends the call first (a failure); the send timeout then drops the connection,
     # whose pending writes the deadline cannot interrupt.
     async with serving(config_for(upstream, timeout_s=1.0, send_timeout_s=2.0)) as (base_url, gateway):
-        host, port = base_url.removeprefix("http://").split(":")
-        sock = trio.socket.socket()
-        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
-        await sock.connect((host, int(port)))
-        async with trio.SocketStream(sock) as stream:
-            await _send_request(stream, base_url, chat("gpt", stream=True))
+        async with await small_window_stream(base_url) as stream:
             with trio.move_on_after(8):  # the client reads nothing at all
                 while not gateway.pipeline.finished:
                     await trio.sleep(0.05)
