@@ -11,8 +11,8 @@ import trio
 
 from gateway_trio.deployment import Deployment
 from gateway_trio.hooks import UserAPIKeyAuth
-from gateway_trio.records import GuardrailRun
-from gateway_trio.wires import OPENAI, Wire
+from gateway_trio.spend.records import GuardrailRun
+from gateway_trio.apis.wires import OPENAI, Wire
 
 # Headers that carry credentials: never forwarded to hooks, logs or upstreams.
 CREDENTIAL_HEADERS = frozenset(

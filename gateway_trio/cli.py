@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from gateway_trio.config import DEFAULT_CONFIG, ConfigError, GatewayConfig, load_config
 
 if TYPE_CHECKING:
-    from gateway_trio.connection import GatewayApp
+    from gateway_trio.frontend.handler import GatewayApp
     from gateway_trio.gateway import Gateway
 
 
@@ -45,7 +45,7 @@ def describe(gateway: Gateway) -> str:
 
 def build(path: str | None) -> GatewayApp:
     """Load the config at `path` and build everything `serve` runs, starting none of it."""
-    from gateway_trio.app import create_app
+    from gateway_trio.frontend.app import create_app
 
     return create_app(load_config(path))
 
@@ -60,8 +60,8 @@ def import_litellm(source: str, output: str | None) -> int:
     import yaml
 
     from gateway_trio.config import parse_config
-    from gateway_trio.litellm_import import convert
-    from gateway_trio.toml_writer import dumps
+    from gateway_trio.litellm.importer import convert
+    from gateway_trio.litellm.toml_writer import dumps
 
     try:
         with open(source, encoding="utf-8") as handle:
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(app.gateway))  # type: ignore[attr-defined]
         return 0
 
-    from gateway_trio import server
+    from gateway_trio.frontend import serving as server
 
     server.configure_logging(args.log_level)
     config_path = args.config or os.environ.get("GATEWAY_CONFIG") or str(DEFAULT_CONFIG)

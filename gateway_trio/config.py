@@ -148,7 +148,7 @@ class ModelConfig(_Strict):
     @field_validator("model")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        from gateway_trio.providers import PROVIDERS
+        from gateway_trio.adapters import PROVIDERS
 
         provider = value.split("/", 1)[0] if "/" in value else "openai"
         if provider not in PROVIDERS or provider == "pass_through":

@@ -4,7 +4,7 @@ from typing import Any
 
 import trio
 
-from gateway_trio.connection import GatewayApp
+from gateway_trio.frontend.handler import GatewayApp
 
 
 def http_scope(path: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 
 from gateway_trio.guardrails import CustomGuardrail
 from gateway_trio.hooks import CustomLogger
-from gateway_trio.hookset import bind, calling_form
+from gateway_trio.hooks.inline import bind, calling_form
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
 from mock_upstream import Behavior
 

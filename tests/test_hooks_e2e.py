@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 import hook_classes as hc
-from gateway_trio.hookset import headers_hook_form
+from gateway_trio.hooks.inline import headers_hook_form
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
 from mock_upstream import Behavior
 
@@ -237,7 +237,7 @@ async def test_a_full_mailbox_drops_and_counts_events():
 
     from gateway_trio.actors.callbacks import CallbackActor
     from gateway_trio.channels.events import HookEvent
-    from gateway_trio.hookset import HookSet
+    from gateway_trio.hooks.inline import HookSet
 
     actor = CallbackActor(HookSet([]), inbox_size=3)
     for _ in range(5):

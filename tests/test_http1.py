@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway_trio.http1 import (
+from gateway_trio.upstream.http1 import (
     CHUNKED, UNTIL_CLOSE, ChunkedDecoder, ProtocolError, body_length, encode_request, parse_head,
 )
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import trio
 
-from gateway_trio.http1_transport import Http1Transport
+from gateway_trio.upstream.http1_transport import Http1Transport
 from mock_upstream import Behavior
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi there"}]}
@@ -96,8 +96,8 @@ class Dripping:
 
 async def test_a_head_dripped_a_byte_per_read_is_searched_once():
     # Each read used to search the whole head again: 3 s of CPU for a head just under the cap.
-    from gateway_trio.http1 import MAX_HEAD_BYTES
-    from gateway_trio.http1_transport import _Connection
+    from gateway_trio.upstream.http1 import MAX_HEAD_BYTES
+    from gateway_trio.upstream.http1_transport import _Connection
 
     lines = [b"HTTP/1.1 200 OK"] + [b"x-filler-%04d: %s" % (i, b"v" * 40) for i in range((MAX_HEAD_BYTES - 200) // 58)]
     data = b"\r\n".join(lines) + b"\r\n\r\n"

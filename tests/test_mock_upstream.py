@@ -521,8 +521,8 @@ async def test_gateway_adapters_speak_to_the_mock(mock: MockUpstream, client: ht
     """The multipart the OpenAI/Azure adapters build is what the mock (and OpenAI) can read."""
     from gateway_trio.config import ModelConfig
     from gateway_trio.deployment import Deployment
-    from gateway_trio.providers import adapter_for
-    from gateway_trio.providers.base import Upload
+    from gateway_trio.adapters import adapter_for
+    from gateway_trio.adapters.base import Upload
 
     upload = Upload(fields={"model": "w", "response_format": "text"}, filename="v.ogg", content=b"\x00" * 99)
     for provider in ("openai", "azure"):

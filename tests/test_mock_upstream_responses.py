@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from gateway_trio.errors import UpstreamError
-from gateway_trio.providers import PROVIDERS
+from gateway_trio.adapters import PROVIDERS
 from mock_upstream import Behavior, MockUpstream
 
 RESPONSES = "/v1/responses"

@@ -3,7 +3,7 @@
 import trio
 import trio.testing
 
-from gateway_trio.channels.plumbing import hand_over
+from gateway_trio.runtime.handoff import hand_over
 
 
 async def test_room_means_no_checkpoint_and_a_full_channel_waits():

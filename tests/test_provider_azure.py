@@ -9,8 +9,8 @@ import orjson
 
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
-from gateway_trio.providers import PROVIDERS
-from gateway_trio.providers.azure import AzureAdapter
+from gateway_trio.adapters import PROVIDERS
+from gateway_trio.adapters.azure import AzureAdapter
 
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
 

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from gateway_trio.errors import BadRequest, UpstreamError
-from gateway_trio.providers import PROVIDERS
-from gateway_trio.providers.mock import MockUpstream
+from gateway_trio.adapters import PROVIDERS
+from gateway_trio.adapters.mock import MockUpstream
 from wire_exchange import Exchange, assert_type_first, decode_all, deployment, splits, sse
 
 anthropic = PROVIDERS["anthropic"]

@@ -9,8 +9,8 @@ import orjson
 
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
-from gateway_trio.providers import PROVIDERS
-from gateway_trio.providers.mock import MockAdapter
+from gateway_trio.adapters import PROVIDERS
+from gateway_trio.adapters.mock import MockAdapter
 
 adapter = MockAdapter()
 

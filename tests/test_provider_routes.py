@@ -17,12 +17,12 @@ import pytest
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
-from gateway_trio.providers import PROVIDERS
-from gateway_trio.providers.anthropic import AnthropicAdapter
-from gateway_trio.providers.azure import AzureAdapter
-from gateway_trio.providers.base import RawBody, Upload
-from gateway_trio.providers.mock import MockAdapter
-from gateway_trio.providers.openai import OpenAIAdapter, OpenAIStreamDecoder, multipart_form
+from gateway_trio.adapters import PROVIDERS
+from gateway_trio.adapters.anthropic import AnthropicAdapter
+from gateway_trio.adapters.azure import AzureAdapter
+from gateway_trio.adapters.base import RawBody, Upload
+from gateway_trio.adapters.mock import MockAdapter
+from gateway_trio.adapters.openai import OpenAIAdapter, OpenAIStreamDecoder, multipart_form
 from wire_exchange import send
 
 OPENAI_KEY = "sk-test-0123456789abcdefghijklmnop"

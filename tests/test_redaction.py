@@ -3,8 +3,8 @@
 import orjson
 
 from gateway_trio.errors import UpstreamError
-from gateway_trio.providers.openai import MAX_ERROR_CHARS, upstream_error_message
-from gateway_trio.redaction import REDACTED, Redactor, configured_secrets
+from gateway_trio.adapters.openai import MAX_ERROR_CHARS, upstream_error_message
+from gateway_trio.upstream.redaction import REDACTED, Redactor, configured_secrets
 from harness import make_config
 
 

@@ -13,9 +13,9 @@ import pytest
 import trio
 import trio.testing
 
-from gateway_trio.actors.spend import SpendWriter
-from gateway_trio.records import GuardrailRun, SpendRecord
-from gateway_trio.spend_store import (
+from gateway_trio.spend.writer import SpendWriter
+from gateway_trio.spend.records import GuardrailRun, SpendRecord
+from gateway_trio.spend.store import (
     COLUMNS,
     MAX_QUERY_LIMIT,
     Refused,
@@ -299,7 +299,7 @@ async def test_flush_does_not_wait_out_the_interval(autojump_clock, nursery) -> 
 
 async def test_full_inbox_drops_and_counts(db_path: Path, caplog: pytest.LogCaptureFixture, nursery) -> None:
     writer = SpendWriter(f"sqlite:///{db_path}", flush_interval_s=1.0, batch_size=2, inbox_size=3)
-    with caplog.at_level(logging.WARNING, logger="gateway_trio.actors.spend"):
+    with caplog.at_level(logging.WARNING, logger="gateway_trio.spend.writer"):
         accepted = [writer.submit(make_record(n)) for n in range(5)]  # actor not running yet
     assert accepted == [True, True, True, False, False]
     assert writer.dropped == 2

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway_trio.errors import UpstreamError
-from gateway_trio.providers.sse import SSEParser
+from gateway_trio.adapters.sse import SSEParser
 
 ANTHROPIC_STREAM = (
     b"event: message_start\n"

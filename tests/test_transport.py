@@ -3,7 +3,7 @@
 import httpx
 import trio
 
-from gateway_trio.transport import ShardedTransport
+from gateway_trio.upstream.transport import ShardedTransport
 from mock_upstream import Behavior
 
 

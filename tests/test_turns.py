@@ -7,8 +7,8 @@ from typing import Any
 
 import trio
 
-from gateway_trio import turns
-from gateway_trio.turns import FIRST_IN_A_ROW, Turn, Turnstile, taking_turns
+from gateway_trio.runtime import turns
+from gateway_trio.runtime.turns import FIRST_IN_A_ROW, Turn, Turnstile, taking_turns
 from harness import chat, client_and_gateway, make_config
 from mock_upstream import Behavior
 

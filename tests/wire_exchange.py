@@ -11,7 +11,7 @@ import orjson
 
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
-from gateway_trio.providers.base import UpstreamRequest
+from gateway_trio.adapters.base import UpstreamRequest
 
 
 def deployment(model: str, **overrides: Any) -> Deployment:

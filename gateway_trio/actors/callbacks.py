@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import trio
 
-from gateway_trio.actors.supervisor import SupervisedState, supervise
-from gateway_trio.callback_kwargs import hidden_params, logging_kwargs, pre_api_call_kwargs
+from gateway_trio.runtime.supervision import SupervisedState, supervise
+from gateway_trio.hooks.kwargs import hidden_params, logging_kwargs, pre_api_call_kwargs
 from gateway_trio.channels.events import HookEvent
 from gateway_trio.errors import GatewayError
 from gateway_trio.guardrails.stage import GuardrailStage
-from gateway_trio.hookset import HookSet, bind, hook_name
-from gateway_trio.objects import ModelResponse
-from gateway_trio.records import SpendRecord
+from gateway_trio.hooks.inline import HookSet, bind, hook_name
+from gateway_trio.hooks.objects import ModelResponse
+from gateway_trio.spend.records import SpendRecord
 
 if TYPE_CHECKING:
     from gateway_trio.calls import Call

@@ -14,7 +14,7 @@ from gateway_trio.guardrails.http import HTTPGuardrail
 from gateway_trio.guardrails.moderation import OpenAIModerationGuardrail
 from gateway_trio.guardrails.pii import PIIGuardrail
 from gateway_trio.guardrails.regex import RegexGuardrail
-from gateway_trio.loader import load_object
+from gateway_trio.hooks.loader import load_object
 
 BUILTINS: dict[str, type[CustomGuardrail]] = {
     "regex": RegexGuardrail,

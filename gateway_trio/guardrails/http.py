@@ -18,7 +18,7 @@ import orjson
 
 from gateway_trio.errors import UpstreamError
 from gateway_trio.guardrails.base import CustomGuardrail, GuardrailMode, InputType, blocked
-from gateway_trio.upstream_body import read_reply
+from gateway_trio.upstream.body import read_reply
 
 DEFAULT_TIMEOUT_S = 10.0
 # A verdict is a few fields; a service answering more than this is refused, unread.

@@ -16,14 +16,14 @@ from typing import Any, AsyncIterator
 import orjson
 import trio
 
-from gateway_trio import turns
+from gateway_trio.runtime import turns
 from gateway_trio.calls import Call
 from gateway_trio.config import GuardrailConfig
 from gateway_trio.errors import BadRequest, GatewayError, GuardrailBlocked
 from gateway_trio.guardrails import texts as text_slots
 from gateway_trio.guardrails.base import CustomGuardrail, blocked
-from gateway_trio.hookset import bind
-from gateway_trio.records import GuardrailRun
+from gateway_trio.hooks.inline import bind
+from gateway_trio.spend.records import GuardrailRun
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class GuardrailStage:
 
     def hook_implementers(self) -> dict[str, CustomGuardrail]:
         """Guardrails that implement hook methods themselves (run through the HookSet)."""
-        from gateway_trio.hookset import IN_LINE, overrides
+        from gateway_trio.hooks.inline import IN_LINE, overrides
 
         return {g.name: g.impl for g in self.by_name.values() if any(overrides(g.impl, m) for m in IN_LINE)}
 

@@ -10,7 +10,7 @@ from quart import Blueprint, Response, request
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
-from gateway_trio.metrics import metrics_text, registry_for
+from gateway_trio.routes.metrics import metrics_text, registry_for
 
 JSON = "application/json"
 

@@ -12,7 +12,7 @@ import pytest
 
 from gateway_trio.deployment import Deployment
 from gateway_trio.hooks import CustomLogger
-from gateway_trio.providers.openai import OpenAIAdapter, OpenAIStreamDecoder
+from gateway_trio.adapters.openai import OpenAIAdapter, OpenAIStreamDecoder
 from harness import chat, client_and_gateway, make_config, sse_payloads
 from hostile.hostile_upstream import always, chat_chunk, chat_completion, json_reply, sse_stream
 

@@ -10,7 +10,7 @@ import pytest
 
 from gateway_trio.config import ConfigError
 from gateway_trio.errors import BadRequest
-from gateway_trio.wires import ResponseIds, response_id_key
+from gateway_trio.apis.wires import ResponseIds, response_id_key
 from harness import client_and_gateway, make_config, serving, sse_payloads
 
 MASTER = "sk-master-response-ids-0123456"

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from gateway_trio.errors import MAX_RETRY_AFTER_S, RateLimited, UpstreamError
-from gateway_trio.actors.provider import _retry_after
+from gateway_trio.actors.deployment import _retry_after
 from harness import chat, gateway_client, make_config
 from hostile.hostile_upstream import always, json_reply
 

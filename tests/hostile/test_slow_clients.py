@@ -13,7 +13,7 @@ import httpx
 import orjson
 import trio
 
-from gateway_trio.server import hypercorn_config
+from gateway_trio.frontend.serving import hypercorn_config
 from harness import chat, make_config, serving
 
 SLOWLORIS_CONNECTIONS = 100

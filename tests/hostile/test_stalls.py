@@ -13,7 +13,7 @@ import time
 import trio
 
 from gateway_trio.hooks import CustomLogger
-from gateway_trio.stalls import StallWatch, user_code_of
+from gateway_trio.runtime.stalls import StallWatch, user_code_of
 from harness import chat, client_and_gateway, eventually, make_config
 
 BLOCK_S = 0.5
@@ -69,7 +69,7 @@ class SleepyHook(CustomLogger):
 async def test_a_time_sleep_in_an_async_hook_is_visible_in_logs_and_metrics(upstream, caplog):
     model = {"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1"}
     config = make_config(models=[model], server={"event_loop_stall_ms": 150})
-    caplog.set_level(logging.WARNING, logger="gateway_trio.stalls")
+    caplog.set_level(logging.WARNING, logger="gateway_trio.runtime.stalls")
     async with client_and_gateway(config, hooks=[SleepyHook()]) as (client, gateway):
         response = await client.post("/v1/chat/completions", json=chat("gpt"))
         assert response.status_code == 200
@@ -78,5 +78,5 @@ async def test_a_time_sleep_in_an_async_hook_is_visible_in_logs_and_metrics(upst
     stalls = float(re.search(r"^gateway_event_loop_stalls_total (\S+)$", metrics, re.M).group(1))
     longest = float(re.search(r"^gateway_event_loop_longest_stall_seconds (\S+)$", metrics, re.M).group(1))
     assert stalls >= 1 and longest >= BLOCK_S - 0.15
-    lines = [r.getMessage() for r in caplog.records if r.name == "gateway_trio.stalls"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway_trio.runtime.stalls"]
     assert any("SleepyHook.async_post_call_success_hook" in line and "stalled" in line for line in lines), lines

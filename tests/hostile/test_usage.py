@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway_trio.providers.usage import (
+from gateway_trio.adapters.usage import (
     UsageCheck,
     chat_usage_from_messages,
     chat_usage_from_responses,

@@ -1,0 +1,171 @@
+"""What every provider adapter offers: pure translation between our wire format and its own.
+
+The gateway speaks OpenAI's chat-completions format internally.  An adapter turns a request
+body into the `UpstreamRequest` its provider expects, and turns the provider's answer back:
+a JSON body into a `chat.completion` dict, and raw stream bytes into `chat.completion.chunk`
+payloads through a stateful `StreamDecoder`.  Adapters do no I/O, so they are unit-tested
+with `httpx.MockTransport` and the real wire formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import BadRequest
+from gateway_trio.adapters.sse import SSEParser
+
+# Call types (LiteLLM's names) and the prefix of the adapter methods serving each:
+# `<prefix>_request`, `<prefix>_response` and, for streams, `<prefix>_stream`.
+METHOD_PREFIX = {
+    "completion": "chat",
+    "text_completion": "text_completion",
+    "embeddings": "embeddings",
+    "moderation": "moderation",
+    "responses": "responses",
+    "anthropic_messages": "messages",
+    "audio_transcription": "transcription",
+    "pass_through_endpoint": "pass_through",
+}
+# Call types whose answers may not be JSON: their `_response` methods get the content type.
+RAW_CAPABLE = frozenset({"audio_transcription", "pass_through_endpoint"})
+# Characters that end, escape or climb out of a URL path segment, wherever a server decodes them.
+_NOT_IN_SEGMENT = frozenset("/\\?#%")
+
+
+def path_segment(name: str, param: str = "model") -> str:
+    """`name` quoted as one URL path segment, refused if it could name any other path.
+
+    A model name reaches a URL path (Azure's `/deployments/{name}/`) from a client through
+    wildcards; quoting alone leaves `..` and `.`, which URL normalisation resolves upward.
+    """
+    if name in ("", ".", "..") or not name.isprintable() or not _NOT_IN_SEGMENT.isdisjoint(name):
+        raise BadRequest(
+            f"'{param}' cannot name a deployment: {name!r} is empty, '.' or '..', or holds one of / \\ ? # %"
+            " or a control character", param=param,
+        )
+    return quote(name, safe="")
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str] = field(repr=False)
+    content: bytes = b""
+    # Transport-level extras (timeouts etc.) stay out: the provider actor owns those.
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RawBody:
+    """An upstream answer passed on as it came (e.g. a transcription asked for as text)."""
+
+    content: bytes
+    content_type: str
+
+
+@dataclass(slots=True)
+class Upload:
+    """A multipart file upload (audio transcription) as the route read it."""
+
+    fields: dict[str, str]
+    filename: str
+    content: bytes = field(repr=False)
+    content_type: str = "application/octet-stream"
+
+
+class StreamDecoder(Protocol):
+    """Turns the upstream's raw stream bytes into the payloads the client gets.
+
+    `feed_into` takes bytes exactly as read from the socket (events may be split anywhere) and
+    appends the complete payloads (JSON bytes, no `data: ` framing) to `out`.  It raises
+    `UpstreamError` on an error event or a chunk it cannot parse; what it appended before that
+    stays in `out`, so the events ahead of a fault in the same read still reach the client.
+    `usage` holds the latest usage seen (OpenAI shape: prompt_tokens, completion_tokens,
+    total_tokens); `done` turns true once the upstream marked the end of its stream.
+    """
+
+    usage: dict[str, Any] | None
+    done: bool
+
+    def feed_into(self, data: bytes, out: list[bytes]) -> None: ...
+
+    def limit_event_size(self, max_bytes: int) -> None: ...
+
+
+class Decoder:
+    """What every stream decoder shares: `feed`, the list-returning form of `feed_into`."""
+
+    __slots__ = ()  # subclasses that declare slots keep them
+    _parser: SSEParser | None = None  # the framing of a decoder that reads SSE
+
+    def feed_into(self, data: bytes, out: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def limit_event_size(self, max_bytes: int) -> None:
+        """Cap the one incomplete event the decoder may hold back (a decoder without SSE
+        framing holds none)."""
+        if self._parser is not None:
+            self._parser.max_event_bytes = max_bytes
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        self.feed_into(data, out)
+        return out
+
+
+class Adapter(Protocol):
+    name: str
+
+    def chat_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        """Build the upstream request for an OpenAI chat body sent to `model`.
+
+        When `stream` is true the adapter asks the upstream for usage in the stream.
+        """
+
+    def chat_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        """Parse a successful non-streaming answer into an OpenAI `chat.completion` dict."""
+
+    def chat_stream(self, model: str) -> StreamDecoder:
+        """A fresh decoder for one streaming answer."""
+
+    def error_message(self, status: int, payload: bytes) -> str:
+        """A short client-safe description of an upstream error answer."""
+
+
+class AdapterBase:
+    """Dispatch by call type to the `<prefix>_request/_response/_stream` methods an adapter has.
+
+    A provider without a method for a call type refuses it with a clear 400, for example
+    embeddings on an Anthropic deployment.
+    """
+
+    name: str = "base"
+
+    def _method(self, call_type: str, suffix: str) -> Any:
+        prefix = METHOD_PREFIX.get(call_type)
+        method = getattr(self, f"{prefix}_{suffix}", None) if prefix else None
+        if method is None:
+            raise BadRequest(f"{self.name} deployments do not serve {call_type.replace('_', ' ')} requests", param="model")
+        return method
+
+    def request(self, call_type: str, deployment: Deployment, body: Any, model: str, stream: bool) -> UpstreamRequest:
+        return self._method(call_type, "request")(deployment, body, model, stream)
+
+    def response(self, call_type: str, payload: bytes, model: str, content_type: str = "application/json") -> Any:
+        """A dict in the route's wire format, or a `RawBody`."""
+        method = self._method(call_type, "response")
+        if call_type in RAW_CAPABLE:
+            return method(payload, model, content_type)
+        return method(payload, model)
+
+    def stream(self, call_type: str, model: str, *, max_event_bytes: int | None = None) -> StreamDecoder:
+        decoder = self._method(call_type, "stream")(model)
+        if max_event_bytes is not None:
+            decoder.limit_event_size(max_event_bytes)
+        return decoder

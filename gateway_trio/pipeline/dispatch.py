@@ -1,0 +1,296 @@
+"""Attempts: routing, dispatch to provider actors, retries, fallbacks and deadlines.
+
+Every failure before the first chunk (or the whole answer) reaches the client is retried or
+fallen back here, invisibly; `Dispatcher` hands back the first provider event of the winning
+attempt together with the channel the rest arrives on.  Only the upstream's own failures are
+retried and counted against its deployment (see `provider.blame`); an error raised on our side
+of the wire, or the wait for a free slot, never is.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Mapping
+
+import orjson
+import trio
+
+from gateway_trio.runtime import turns
+from gateway_trio.actors.callbacks import CallbackActor
+from gateway_trio.actors.deployment import ProviderActor, internal_error
+from gateway_trio.actors.router import RouterActor
+from gateway_trio.calls import Call
+from gateway_trio.channels.messages import Dispatch, Failure, Outcome, ProviderEvent, Reply
+from gateway_trio.config import RouterConfig
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import (
+    DeploymentBusy, GatewayError, InternalError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable,
+)
+from gateway_trio.guardrails.stage import GuardrailStage
+from gateway_trio.adapters.base import Upload
+from gateway_trio.adapters.usage import reported_tokens
+from gateway_trio.pipeline.stream import CHUNK_BUFFER, Stream
+
+log = logging.getLogger(__name__)
+
+# What a call that found no free slot before its deadline is told to wait: slots free up as
+# the calls holding them end, which no one can foresee.
+BUSY_RETRY_AFTER_S = 1.0
+CONTEXT_WINDOW_HINTS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window")
+
+
+def estimate_tokens(body: Mapping[str, Any]) -> int:
+    """A cheap upper-bound guess (4 characters a token) for context-window and tpm checks."""
+    text = body.get("messages") or body.get("input") or body.get("prompt") or ""
+    return len(orjson.dumps(text)) // 4
+
+
+def is_context_window_error(error: GatewayError) -> bool:
+    message = error.message.lower()
+    return isinstance(error, UpstreamError) and error.status == 400 and any(h in message for h in CONTEXT_WINDOW_HINTS)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: RouterConfig,
+        router: RouterActor,
+        providers: Mapping[str, ProviderActor],
+        callbacks: CallbackActor,
+        guardrails: GuardrailStage,
+    ) -> None:
+        self.config = config
+        self.callbacks = callbacks
+        self.guardrails = guardrails
+        self.router = router
+        self.providers = providers
+        self.rng = random.Random()
+        self.counts_tokens = config.pre_call_checks or any(
+            p.deployment.tpm is not None for p in providers.values()
+        )
+
+    async def complete(self, call: Call) -> dict[str, Any]:
+        """Run a non-streaming call to its answer."""
+        event, events, _ = await self.first_event(call)
+        events.close()
+        assert isinstance(event, Reply)
+        call.usage = event.usage
+        self.report(call, ok=True)
+        return event.body
+
+    async def open_stream(self, call: Call) -> Stream:
+        """Run a streaming call until its first chunk; the rest is read from the `Stream`."""
+        event, events, scope = await self.first_event(call)
+        return Stream(self, call, event, events, scope, self.deadline(call))
+
+    def deadline(self, call: Call) -> float:
+        return call.started_at + self.config.timeout_s
+
+    async def first_event(
+        self, call: Call
+    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+        """Route, dispatch, retry and fall back until an attempt yields its first event."""
+        answered = await self._first_event(call)
+        await turns.take_again()  # the answer has to be turned into the client's response
+        return answered
+
+    async def _first_event(
+        self, call: Call
+    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+        deadline = self.deadline(call)
+        # An unknown model has no group: it is never echoed as one (headers, records, metrics);
+        # the router answers it with a 404.
+        call.model_group = self.router.resolve(call.model)
+        group = call.model_group or call.model
+        input_tokens = estimate_tokens(call.body) if self.counts_tokens else 0
+        candidates = [group, *self.config.fallbacks.get(group, [])]
+        last_error: GatewayError | None = None
+        index = 0
+        while index < len(candidates):
+            group = candidates[index]
+            if index:
+                call.attempted_fallbacks += 1
+                log.info("call %s falls back to %s", call.call_id, group)
+            try:
+                return await self._try_group(call, group, input_tokens, deadline)
+            except GatewayError as error:
+                last_error = error
+                if is_context_window_error(error):
+                    extra = [g for g in self.config.context_window_fallbacks.get(group, []) if g not in candidates]
+                    candidates[index + 1:index + 1] = extra
+                elif not (is_retryable(error) or isinstance(error, NoDeployment)):
+                    raise
+            index += 1
+        assert last_error is not None
+        raise last_error
+
+    async def _try_group(
+        self, call: Call, group: str, input_tokens: int, deadline: float
+    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+        tried: set[str] = set()
+        attempt = 0
+        while True:
+            deployment = await self.router.pick(group, frozenset(tried), input_tokens, call.pinned_deployment)
+            tried.add(deployment.id)
+            call.deployment = deployment
+            try:
+                return await self._attempt(call, deployment, deadline)
+            except Exception as raised:
+                # Anything but a GatewayError raised here is a fault of ours (a guardrail, the
+                # body): an internal error, and the router still hears the attempt has ended.
+                error = raised if isinstance(raised, GatewayError) else internal_error(raised, deployment)
+                self.report(call, ok=False, counts_as_failure=is_retryable(error))
+                retries = deployment.num_retries if deployment.num_retries is not None else self.config.num_retries
+                if attempt >= retries or not is_retryable(error):
+                    if error is raised:
+                        raise
+                    raise error from raised
+                await self._back_off(call, attempt + 1, error, deadline)
+                attempt += 1
+                call.attempted_retries += 1
+
+    async def _back_off(self, call: Call, attempt: int, error: GatewayError, deadline: float) -> None:
+        if error.retry_after is not None:
+            delay = error.retry_after
+        else:
+            delay = self.config.retry_backoff_s * 2 ** (attempt - 1) * self.rng.uniform(0.5, 1.5)
+        if trio.current_time() + delay >= deadline:
+            raise error  # waiting would outlive the request: tell the client now
+        call.upstream_wait_s += delay
+        await trio.sleep(delay)
+
+    async def _attempt(
+        self, call: Call, deployment: Deployment, deadline: float
+    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+        reply, events = trio.open_memory_channel[ProviderEvent](CHUNK_BUFFER)
+        # The upstream call ends at the request's deadline wherever it is; a stream's reader
+        # then sees the channel close (one deadline per call, not one per chunk read).
+        scope = trio.CancelScope(deadline=deadline)
+        if call.stream:
+            wait = deployment.stream_timeout_s or self.config.stream_timeout_s
+        else:
+            wait = deployment.timeout_s or self.config.timeout_s
+        dispatched_at = trio.current_time()
+        try:
+            if self.guardrails:
+                # The chosen deployment's guardrails join here, after routing, for every route.
+                await self.guardrails.check_body(call, "pre_call", call.body, response=False)
+            during = self.guardrails.active(call, "during_call") if self.guardrails else []
+            model = deployment.upstream_model(call.model)
+            self.callbacks.pre_api_call(call)
+            # `wait` is the upstream's, counted by the provider from the moment it sends; here,
+            # queued for a slot or not, only the whole request's deadline applies.
+            dispatch = Dispatch(call.call_type, upstream_body(call), model, call.stream, reply, scope, wait)
+            await self.providers[deployment.id].dispatch(dispatch)
+            with trio.move_on_at(deadline) as waiting:
+                if during:
+                    event = await self._first_event_guarded(call, events)
+                else:
+                    event = await _receive_first(events)
+            if waiting.cancelled_caught:
+                raise self._out_of_time(call, deployment, sent=dispatch.sent.is_set())
+            if isinstance(event, Failure):
+                raise event.error
+        except BaseException:
+            scope.cancel()
+            events.close()
+            raise
+        finally:
+            now = trio.current_time()
+            call.upstream_wait_s += now - dispatched_at
+            call.first_chunk_at = now
+        return event, events, scope
+
+    def _out_of_time(self, call: Call, deployment: Deployment, *, sent: bool) -> GatewayError:
+        """The request's deadline passed before the attempt's first event.
+
+        Sent, it is the upstream's timeout.  Still queued for one of the deployment's
+        `max_parallel_requests` slots, the upstream never saw it: a 429 that says nothing of
+        the deployment's health.
+        """
+        if sent:
+            what = "first chunk" if call.stream else "answer"
+            return UpstreamTimeout(f"no {what} from the upstream within the request's deadline ({self.config.timeout_s:g} s)")
+        return DeploymentBusy(
+            f"no free slot on deployment {deployment.id} of {deployment.group!r} (max_parallel_requests = "
+            f"{deployment.max_parallel_requests}) within the request's deadline ({self.config.timeout_s:g} s)",
+            retry_after=BUSY_RETRY_AFTER_S,
+        )
+
+    async def _first_event_guarded(self, call: Call, events: trio.MemoryReceiveChannel[ProviderEvent]) -> ProviderEvent:
+        """Wait for the first event while during-call guardrails check the request.
+
+        Nothing reaches the client before they pass; a block cancels the upstream call.
+        """
+        outcome: dict[str, Any] = {}
+
+        async def check(cancel: trio.CancelScope) -> None:
+            try:
+                await self.guardrails.check_body(call, "during_call", call.body, response=False)
+            except GatewayError as error:
+                outcome["blocked"] = error
+                cancel.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(check, nursery.cancel_scope)
+            try:
+                outcome["event"] = await events.receive()
+            except trio.EndOfChannel:
+                outcome["event"] = Failure(_ended_without_answer())
+        if "blocked" in outcome:
+            raise outcome["blocked"]
+        return outcome["event"]
+
+    async def probe(self, deployment: Deployment, call_type: str, body: dict[str, Any], timeout_s: float) -> None:
+        """One bare request to one deployment (for /health): no routing, retries, hooks or records."""
+        reply, events = trio.open_memory_channel[ProviderEvent](CHUNK_BUFFER)
+        scope = trio.CancelScope()
+        try:
+            model = deployment.upstream_model(deployment.group)
+            dispatch = Dispatch(call_type, body, model, False, reply, scope, timeout_s)
+            await self.providers[deployment.id].dispatch(dispatch)
+            with trio.move_on_after(timeout_s) as waiting:
+                event = await _receive_first(events)
+            if waiting.cancelled_caught:
+                if not dispatch.sent.is_set():  # busy is not down
+                    raise DeploymentBusy(f"every slot stayed busy for {timeout_s:g} s")
+                raise UpstreamTimeout(f"no answer within {timeout_s:g} s")
+            if isinstance(event, Failure):
+                raise event.error
+        finally:
+            scope.cancel()
+            events.close()
+
+    def report(self, call: Call, *, ok: bool, counts_as_failure: bool = True) -> None:
+        deployment = call.deployment
+        if deployment is None:
+            return
+        tokens = reported_tokens(call.usage, "total_tokens") or 0
+        latency = (call.first_chunk_at or trio.current_time()) - call.started_at
+        self.router.report(Outcome(deployment.id, ok, latency, tokens, counts_as_failure))
+
+
+async def _receive_first(events: trio.MemoryReceiveChannel[ProviderEvent]) -> ProviderEvent:
+    try:
+        return await events.receive()
+    except trio.EndOfChannel:
+        raise _ended_without_answer() from None
+
+
+def _ended_without_answer() -> InternalError:
+    # A provider task answers every attempt it runs, failures included; it ends silent only
+    # when the gateway stops it, which is no fault of the upstream's.
+    return InternalError("the deployment's actor ended the call without an answer")
+
+
+def upstream_body(call: Call) -> Any:
+    """What the adapter translates: the body; for uploads the file with its form fields; for
+    pass-through routes the relayed request."""
+    if call.call_type == "pass_through_endpoint":
+        return call.body["request"]
+    upload = call.body.get("file") if call.call_type == "audio_transcription" else None
+    if isinstance(upload, Upload):
+        upload.fields = {k: str(v) for k, v in call.body.items() if k != "file"}
+        return upload
+    return call.body

@@ -1,0 +1,265 @@
+"""The spend writer actor: batches spend records into the store, off the request path.
+
+`submit` is called once per request, so it is one `send_nowait` and a counter: a full inbox
+drops the record and counts it rather than slowing a request.  The actor owns the store and a
+`CapacityLimiter(1)`; every store call runs in a worker thread under that limiter, so sqlite is
+touched by one thread at a time and the event loop never waits on a disk.
+
+Records are numbered in the order they are accepted (the inbox is FIFO).  `_resolved` is a
+watermark: every record numbered at or below it has been written or counted as dropped.
+`flush()` waits for the watermark to pass the number it saw when called.
+
+A record the store refuses for what it holds (the store tells those from its own failures)
+is counted as unwritable and logged with its call id; only the store's failures are retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from itertools import islice
+from typing import Any, Callable, TypeVar
+
+import trio
+
+from gateway_trio.runtime import turns
+from gateway_trio.spend.records import SpendRecord
+from gateway_trio.spend.store import SpendStore, store_opener
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SHUTDOWN_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 2.0
+# Between write attempts during shutdown, when there is no flush interval left to wait out.
+SHUTDOWN_RETRY_PAUSE_S = 0.2
+
+
+class SpendWriter:
+    def __init__(
+        self,
+        store: str | Callable[[], SpendStore],
+        flush_interval_s: float,
+        *,
+        batch_size: int = 256,
+        inbox_size: int = 10_000,
+        shutdown_timeout_s: float = SHUTDOWN_TIMEOUT_S,
+    ) -> None:
+        if flush_interval_s <= 0 or batch_size < 1 or inbox_size < 1:
+            raise ValueError("flush_interval_s must be > 0, batch_size and inbox_size >= 1")
+        # A url is checked here, so `postgresql://...` fails at startup rather than in the actor.
+        self._open_store = store_opener(store) if isinstance(store, str) else store
+        self.flush_interval_s = flush_interval_s
+        self.batch_size = batch_size
+        # Records held while the store fails; never less than a batch, or a healthy writer
+        # with a small inbox would drop while filling one.
+        self.max_pending = max(inbox_size, batch_size)
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.written = 0
+        self.dropped = 0
+        self.failed_writes = 0
+        self.unwritable = 0  # records the store refused for what they hold: logged, never retried
+        self._send, self._inbox = trio.open_memory_channel[SpendRecord](inbox_size)
+        self._limiter = trio.CapacityLimiter(1)
+        self._store: SpendStore | None = None
+        self._pending: deque[SpendRecord] = deque()
+        self._accepted = 0  # records that got into the inbox
+        self._received = 0  # records taken out of it
+        self._resolved = 0  # watermark: written or dropped
+        self._flush_target = 0
+        self._progress = trio.Event()
+        self._collecting: trio.CancelScope | None = None
+
+    # --- the caller's side ---------------------------------------------------------------
+
+    def submit(self, record: SpendRecord) -> bool:
+        """Hand a record over without blocking; False (and counted) if it had to be dropped."""
+        try:
+            self._send.send_nowait(record)
+        except trio.WouldBlock:
+            self._count_drop("inbox full")
+            return False
+        except trio.BrokenResourceError:
+            self._count_drop("writer stopped")
+            return False
+        self._accepted += 1
+        return True
+
+    async def flush(self) -> None:
+        """Return once every record accepted before this call is written or counted as dropped.
+
+        Needs the actor running; while the store is failing it waits for the retry to succeed,
+        so bound it with a timeout if that matters.
+        """
+        target = self._accepted
+        if self._resolved >= target:
+            await trio.lowlevel.checkpoint()
+            return
+        self._flush_target = max(self._flush_target, target)
+        if self._collecting is not None and self._received >= target:
+            self._collecting.cancel()  # it is waiting for more records: write what it has now
+        while self._resolved < target:
+            await self._progress.wait()
+
+    async def query(self, **filters: Any) -> list[dict[str, Any]]:
+        """`SpendStore.query` in the store's thread.  Sees what is written, not what is pending."""
+        store = self._store
+        if store is None:
+            raise RuntimeError("the spend writer is not running")
+        return await self._in_thread(lambda: store.query(**filters))
+
+    # --- the actor -----------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the store, then write batches until cancelled; on cancellation write everything."""
+        self._store = await self._in_thread(self._open_store)
+        task_status.started()
+        shutting_down = False
+        try:
+            await self._write_forever()
+        except trio.Cancelled:
+            shutting_down = True
+            raise
+        finally:
+            # A crash keeps `_pending` for a supervisor's restart; a cancellation is shutdown.
+            with trio.CancelScope(shield=True):
+                if shutting_down:
+                    with trio.move_on_after(self.shutdown_timeout_s):
+                        await self._final_flush()
+                    self._stop_accepting()
+                await self._close_store()
+
+    async def _write_forever(self) -> None:
+        retrying = False
+        while True:
+            await self._collect(retrying=retrying)
+            if self._pending:
+                retrying = not await self._write_pending()
+
+    async def _collect(self, *, retrying: bool) -> None:
+        """Fill `_pending` until a batch is full, the interval is over, or `flush()` asks.
+
+        After a failed write it waits the whole interval (still taking records, within the
+        pending bound) so a broken disk is retried once per interval, not in a tight loop.
+        """
+        with trio.CancelScope() as scope:
+            if not retrying:
+                self._collecting = scope
+                if not self._pending:
+                    # Idle: the interval starts with the first record, not on a timer.
+                    self._take(await self._inbox.receive())
+            scope.deadline = trio.current_time() + self.flush_interval_s
+            while retrying or (len(self._pending) < self.batch_size and not self._flush_wanted()):
+                self._take(await self._inbox.receive())
+        self._collecting = None
+
+    def _flush_wanted(self) -> bool:
+        return self._resolved < self._flush_target <= self._received
+
+    def _take(self, record: SpendRecord) -> None:
+        self._received += 1
+        if len(self._pending) >= self.max_pending:
+            # The store has been failing for a while: keep the newest.  Dropping the oldest
+            # keeps the watermark contiguous.
+            self._pending.popleft()
+            self._count_drop("store failing, pending full")
+            self._advance(1)
+        self._pending.append(record)
+
+    async def _write_pending(self, *, abandon_on_cancel: bool = False) -> bool:
+        """Write `_pending` in batches, oldest first; False if the store failed (records kept).
+
+        A record the store refuses is counted and logged, and the rest of its batch written:
+        one bad record never holds back those queued behind it.
+        """
+        store = self._store
+        assert store is not None
+        while self._pending:
+            batch = list(islice(self._pending, self.batch_size))
+            try:
+                refused = await self._in_thread(lambda: store.write_batch(batch), abandon_on_cancel=abandon_on_cancel)
+            except Exception:
+                self.failed_writes += 1
+                log.warning(
+                    "spend log write of %d records failed (%d pending, will retry)",
+                    len(batch),
+                    len(self._pending),
+                    exc_info=True,
+                )
+                return False
+            for _ in batch:
+                self._pending.popleft()
+            for record, error in refused:
+                self._count_unwritable(record, error)
+            self.written += len(batch) - len(refused)
+            self._advance(len(batch))
+        return True
+
+    async def _final_flush(self) -> None:
+        """Write what is pending and what is still in the inbox, until both are empty."""
+        while True:
+            self._drain_inbox()
+            if not self._pending:
+                return
+            if not await self._write_pending(abandon_on_cancel=True):
+                await trio.sleep(SHUTDOWN_RETRY_PAUSE_S)
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                record = self._inbox.receive_nowait()
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                return
+            self._take(record)
+
+    def _stop_accepting(self) -> None:
+        """Close the inbox, so a late submit is counted as dropped instead of lost unseen.
+
+        What a timed-out shutdown could not write is counted as dropped too.  There is no
+        checkpoint between the final drain and the close, so no record slips in between.
+        """
+        self._drain_inbox()
+        self._inbox.close()
+        lost = len(self._pending)
+        if lost:
+            self._pending.clear()
+            self.dropped += lost
+            self._advance(lost)
+            log.error(
+                "spend writer shut down before %d records were written; counted as dropped (%d in all)",
+                lost,
+                self.dropped,
+            )
+
+    async def _close_store(self) -> None:
+        store, self._store = self._store, None
+        if store is None:
+            return
+        # An abandoned final write may still hold the limiter: do not wait for it forever.
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
+            await self._in_thread(store.close, abandon_on_cancel=True)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _in_thread(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
+        turns.give_back()
+        return await trio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
+
+    def _advance(self, count: int) -> None:
+        self._resolved += count
+        self._progress.set()
+        self._progress = trio.Event()
+
+    def _count_unwritable(self, record: SpendRecord, error: Exception) -> None:
+        self.unwritable += 1
+        log.error(
+            "spend record of call %s cannot be stored (%s: %s); counted as unwritable (%d so far), not retried",
+            record.call_id, type(error).__name__, error, self.unwritable,
+        )
+
+    def _count_drop(self, reason: str) -> None:
+        self.dropped += 1
+        # Powers of two: the first drop is always logged and a flood cannot flood the log.
+        if self.dropped & (self.dropped - 1) == 0:
+            log.warning("spend writer dropped a record (%s); %d dropped so far", reason, self.dropped)
