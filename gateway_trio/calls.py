@@ -9,10 +9,10 @@ from typing import Any
 
 import trio
 
+from gateway_trio.apis.wires import OPENAI, Wire
 from gateway_trio.deployment import Deployment
 from gateway_trio.hooks import UserAPIKeyAuth
 from gateway_trio.spend.records import GuardrailRun
-from gateway_trio.apis.wires import OPENAI, Wire
 
 # Headers that carry credentials: never forwarded to hooks, logs or upstreams.
 CREDENTIAL_HEADERS = frozenset(

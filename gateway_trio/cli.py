@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port if args.port is not None else config.server.port
     workers = args.workers or config.server.workers
     if workers > 1:  # `app` only proved the config builds: each worker process builds its own
-        return server.run_workers(config_path, config, host, port, workers, args.log_level)
+        from gateway_trio.frontend.workers import run_workers
+
+        return run_workers(config_path, config, host, port, workers, args.log_level)
     server.run_single(app, config, host, port)
     return 0
 

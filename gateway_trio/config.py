@@ -9,10 +9,10 @@ Secrets are kept as `SecretStr` so that no repr, log line or error can print the
 from __future__ import annotations
 
 import os
-import tomli as tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import tomli as tomllib
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ENV_PREFIX = "os.environ/"
@@ -113,6 +113,10 @@ class RouterConfig(_Strict):
         return int(self.max_response_mb * (1 << 20))
 
 
+# The vendors a deployment's `model` may name (`anthropic/claude-...`); `adapters` serves each.
+# OpenAI-compatible servers also answer to LiteLLM's names for them, so configs port as-is.
+PROVIDERS = frozenset({"openai", "azure", "anthropic", "mock", "hosted_vllm", "lm_studio", "ollama_chat"})
+
 Mode = Literal["chat", "completion", "embedding", "responses", "audio_transcription", "moderation"]
 
 
@@ -148,11 +152,9 @@ class ModelConfig(_Strict):
     @field_validator("model")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        from gateway_trio.adapters import PROVIDERS
-
         provider = value.split("/", 1)[0] if "/" in value else "openai"
-        if provider not in PROVIDERS or provider == "pass_through":
-            raise ValueError(f"unknown provider {provider!r} (known: {', '.join(sorted(set(PROVIDERS) - {'pass_through'}))})")
+        if provider not in PROVIDERS:
+            raise ValueError(f"unknown provider {provider!r} (known: {', '.join(sorted(PROVIDERS))})")
         return value
 
 

@@ -12,8 +12,6 @@ import trio
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.actors.deployment import ProviderActor
 from gateway_trio.actors.router import RouterActor
-from gateway_trio.spend.writer import SpendWriter
-from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
 from gateway_trio.deployment import Deployment
@@ -22,11 +20,13 @@ from gateway_trio.guardrails.stage import Guardrail, GuardrailStage, configure
 from gateway_trio.hooks import CustomLogger
 from gateway_trio.hooks.inline import HookSet, hook_name
 from gateway_trio.hooks.loader import allow_imports_beside, load_actor, load_function, load_hook, one_line
+from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.serve import Pipeline
-from gateway_trio.upstream.redaction import Redactor, configured_secrets
-from gateway_trio.spend.store import check_store
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
 from gateway_trio.runtime.turns import Turnstile
+from gateway_trio.spend.store import check_store
+from gateway_trio.spend.writer import SpendWriter
+from gateway_trio.upstream.redaction import Redactor, configured_secrets
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,5 @@
 import sys
 from pathlib import Path
-
 from typing import AsyncIterator
 
 import httpx

@@ -10,10 +10,10 @@ import httpx
 import trio
 from hypercorn.trio import serve
 
-from gateway_trio.frontend.app import create_app
 from gateway_trio.config import GatewayConfig, parse_config
-from gateway_trio.gateway import Gateway
+from gateway_trio.frontend.app import create_app
 from gateway_trio.frontend.serving import hypercorn_config, shutdown_trigger
+from gateway_trio.gateway import Gateway
 
 
 def make_config(**sections: Any) -> GatewayConfig:

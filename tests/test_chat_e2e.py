@@ -2,10 +2,10 @@
 
 import orjson
 import pytest
-
-from gateway_trio.deployment import Deployment
 from harness import chat, gateway_client, make_config, sse_payloads
 from mock_upstream import Behavior
+
+from gateway_trio.deployment import Deployment
 
 MASTER = "sk-master-test-0123456789"
 

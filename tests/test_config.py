@@ -96,3 +96,10 @@ def test_invalid_toml_is_reported_with_the_file(tmp_path):
     path = write(tmp_path, "[server\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(path)
+
+
+def test_every_provider_a_config_may_name_has_an_adapter_and_no_other():
+    from gateway_trio.adapters import PROVIDERS as ADAPTERS
+    from gateway_trio.config import PROVIDERS
+
+    assert set(ADAPTERS) - {"pass_through"} == PROVIDERS

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import orjson
+from harness import chat, client_and_gateway, eventually, sse_payloads
 
 from gateway_trio.config import load_config
-from harness import chat, client_and_gateway, eventually, sse_payloads
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "configs" / "examples"
 

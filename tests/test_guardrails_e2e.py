@@ -2,7 +2,6 @@
 
 import orjson
 import pytest
-
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
 from mock_upstream import Behavior
 

@@ -5,12 +5,12 @@ hooks whose parameters carry other names keep being called positionally.
 """
 
 import pytest
+from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
+from mock_upstream import Behavior
 
 from gateway_trio.guardrails import CustomGuardrail
 from gateway_trio.hooks import CustomLogger
 from gateway_trio.hooks.inline import bind, calling_form
-from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
-from mock_upstream import Behavior
 
 MASTER = "sk-master-kwargs-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}

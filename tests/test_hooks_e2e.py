@@ -2,13 +2,13 @@
 
 import threading
 
+import hook_classes as hc
 import orjson
 import pytest
-
-import hook_classes as hc
-from gateway_trio.hooks.inline import headers_hook_form
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
 from mock_upstream import Behavior
+
+from gateway_trio.hooks.inline import headers_hook_form
 
 MASTER = "sk-master-hooks-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}

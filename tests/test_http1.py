@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway_trio.upstream.http1 import (
-    CHUNKED, UNTIL_CLOSE, ChunkedDecoder, ProtocolError, body_length, encode_request, parse_head,
+    CHUNKED,
+    UNTIL_CLOSE,
+    ChunkedDecoder,
+    ProtocolError,
+    body_length,
+    encode_request,
+    parse_head,
 )
 
 header_values = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20).map(str.encode)

@@ -5,9 +5,9 @@ import time
 import httpx
 import pytest
 import trio
+from mock_upstream import Behavior
 
 from gateway_trio.upstream.http1_transport import Http1Transport
-from mock_upstream import Behavior
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi there"}]}
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import trio
-
 from harness import chat, gateway_client, make_config, running_gateway, sse_payloads
 from mock_upstream import Behavior
 

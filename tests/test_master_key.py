@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness import chat, make_config, serving
 
 from gateway_trio.auth import Authenticator
 from gateway_trio.cli import main
 from gateway_trio.config import ConfigError, parse_config
-from harness import chat, make_config, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = {"name": "m", "model": "mock/m"}

@@ -14,7 +14,6 @@ import httpx
 import orjson
 import pytest
 import trio
-
 from mock_upstream import Behavior, MockUpstream, plan_chunks
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "mock_upstream.py"
@@ -519,10 +518,10 @@ async def test_transcription_bad_bodies(mock: MockUpstream, client: httpx.AsyncC
 
 async def test_gateway_adapters_speak_to_the_mock(mock: MockUpstream, client: httpx.AsyncClient) -> None:
     """The multipart the OpenAI/Azure adapters build is what the mock (and OpenAI) can read."""
-    from gateway_trio.config import ModelConfig
-    from gateway_trio.deployment import Deployment
     from gateway_trio.adapters import adapter_for
     from gateway_trio.adapters.base import Upload
+    from gateway_trio.config import ModelConfig
+    from gateway_trio.deployment import Deployment
 
     upload = Upload(fields={"model": "w", "response_format": "text"}, filename="v.ogg", content=b"\x00" * 99)
     for provider in ("openai", "azure"):

@@ -8,11 +8,11 @@ import httpx
 import orjson
 import pytest
 
+from gateway_trio.adapters import PROVIDERS
+from gateway_trio.adapters.anthropic import AnthropicAdapter
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
-from gateway_trio.adapters import PROVIDERS
-from gateway_trio.adapters.anthropic import AnthropicAdapter
 
 API_KEY = "sk-ant-api03-test-key"
 adapter = AnthropicAdapter()

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway_trio.config import ModelConfig
-from gateway_trio.deployment import Deployment
 from gateway_trio.adapters import PROVIDERS
 from gateway_trio.adapters.azure import AzureAdapter
+from gateway_trio.config import ModelConfig
+from gateway_trio.deployment import Deployment
 
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
 

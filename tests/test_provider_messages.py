@@ -6,11 +6,11 @@ from typing import Any
 
 import orjson
 import pytest
+from wire_exchange import Exchange, assert_type_first, decode_all, deployment, splits, sse
 
-from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.adapters import PROVIDERS
 from gateway_trio.adapters.mock import MockUpstream
-from wire_exchange import Exchange, assert_type_first, decode_all, deployment, splits, sse
+from gateway_trio.errors import BadRequest, UpstreamError
 
 anthropic = PROVIDERS["anthropic"]
 openai = PROVIDERS["openai"]

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway_trio.config import ModelConfig
-from gateway_trio.deployment import Deployment
 from gateway_trio.adapters import PROVIDERS
 from gateway_trio.adapters.mock import MockAdapter
+from gateway_trio.config import ModelConfig
+from gateway_trio.deployment import Deployment
 
 adapter = MockAdapter()
 

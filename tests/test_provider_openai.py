@@ -7,13 +7,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from wire_exchange import send
 
+from gateway_trio.adapters import PROVIDERS, adapter_for
+from gateway_trio.adapters.openai import OpenAIAdapter
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import UpstreamError
-from gateway_trio.adapters import PROVIDERS, adapter_for
-from gateway_trio.adapters.openai import OpenAIAdapter
-from wire_exchange import send
 
 API_KEY = "sk-test-0123456789abcdefghijklmnop"
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import orjson
 import pytest
+from wire_exchange import Exchange, assert_type_first, decode_all, deployment, splits, sse
 
-from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.adapters import PROVIDERS
 from gateway_trio.adapters.mock import MockUpstream
 from gateway_trio.adapters.usage import chat_usage
-from wire_exchange import Exchange, assert_type_first, decode_all, deployment, splits, sse
+from gateway_trio.errors import BadRequest, UpstreamError
 
 openai = PROVIDERS["openai"]
 azure = PROVIDERS["azure"]

@@ -13,17 +13,17 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from wire_exchange import send
 
-from gateway_trio.config import ModelConfig
-from gateway_trio.deployment import Deployment
-from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.adapters import PROVIDERS
 from gateway_trio.adapters.anthropic import AnthropicAdapter
 from gateway_trio.adapters.azure import AzureAdapter
 from gateway_trio.adapters.base import RawBody, Upload
 from gateway_trio.adapters.mock import MockAdapter
 from gateway_trio.adapters.openai import OpenAIAdapter, OpenAIStreamDecoder, multipart_form
-from wire_exchange import send
+from gateway_trio.config import ModelConfig
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import BadRequest, UpstreamError
 
 OPENAI_KEY = "sk-test-0123456789abcdefghijklmnop"
 AZURE_KEY = "0123456789abcdef0123456789abcdef"

@@ -3,9 +3,9 @@ and the built-in mock provider of the embedded default config."""
 
 import orjson
 import pytest
+from harness import chat, gateway_client, make_config, sse_payloads
 
 from gateway_trio.config import load_config
-from harness import chat, gateway_client, make_config, sse_payloads
 
 
 def anthropic_config(upstream):

@@ -1,11 +1,11 @@
 """The redactor: which config values are secrets, and how they leave an upstream's error text."""
 
 import orjson
-
-from gateway_trio.errors import UpstreamError
-from gateway_trio.adapters.openai import MAX_ERROR_CHARS, upstream_error_message
-from gateway_trio.upstream.redaction import REDACTED, Redactor, configured_secrets
 from harness import make_config
+
+from gateway_trio.adapters.replies import MAX_ERROR_CHARS, upstream_error_message
+from gateway_trio.errors import UpstreamError
+from gateway_trio.upstream.redaction import REDACTED, Redactor, configured_secrets
 
 
 def test_every_kind_of_configured_secret_is_found():

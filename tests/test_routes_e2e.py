@@ -3,7 +3,6 @@ on each, streaming and not, success and failure."""
 
 import orjson
 import pytest
-
 from harness import client_and_gateway, eventually, make_config, sse_payloads
 from mock_upstream import Behavior
 from route_witness import Witness

@@ -7,7 +7,6 @@ import io
 import anthropic
 import openai
 import trio
-
 from harness import make_config, running_gateway
 
 MASTER = "sk-master-sdk-0123456789"

@@ -5,7 +5,6 @@ import time
 
 import httpx
 import trio
-
 from harness import chat, client_and_gateway, eventually, make_config, running_gateway
 from mock_upstream import Behavior
 

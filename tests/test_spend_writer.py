@@ -13,7 +13,6 @@ import pytest
 import trio
 import trio.testing
 
-from gateway_trio.spend.writer import SpendWriter
 from gateway_trio.spend.records import GuardrailRun, SpendRecord
 from gateway_trio.spend.store import (
     COLUMNS,
@@ -24,6 +23,7 @@ from gateway_trio.spend.store import (
     open_store,
     sqlite_path,
 )
+from gateway_trio.spend.writer import SpendWriter
 
 T0 = 1_700_000_000.0
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway_trio.errors import UpstreamError
 from gateway_trio.adapters.sse import SSEParser
+from gateway_trio.errors import UpstreamError
 
 ANTHROPIC_STREAM = (
     b"event: message_start\n"

@@ -2,9 +2,9 @@
 
 import httpx
 import trio
+from mock_upstream import Behavior
 
 from gateway_trio.upstream.transport import ShardedTransport
-from mock_upstream import Behavior
 
 
 def test_shards_are_small_and_cover_the_limit():

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway_trio.adapters.base import UpstreamRequest
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
-from gateway_trio.adapters.base import UpstreamRequest
 
 
 def deployment(model: str, **overrides: Any) -> Deployment:

@@ -17,19 +17,24 @@ from typing import AsyncIterator
 import httpx
 import trio
 
-from gateway_trio.runtime import turns
-from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
-from gateway_trio.runtime.handoff import hand_over
-from gateway_trio.deployment import Deployment
-from gateway_trio.errors import (
-    GatewayError, InternalError, UpstreamError, UpstreamTimeout, clamp_retry_after, is_retryable,
-)
 from gateway_trio.adapters import adapter_for
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.adapters.usage import UsageCheck, chat_usage
+from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import (
+    GatewayError,
+    InternalError,
+    UpstreamError,
+    UpstreamTimeout,
+    clamp_retry_after,
+    is_retryable,
+)
+from gateway_trio.runtime import turns
+from gateway_trio.runtime.handoff import hand_over
+from gateway_trio.upstream.body import ACCEPT_IDENTITY, DEFAULT_MAX_RESPONSE_BYTES, read_reply, stream_body
 from gateway_trio.upstream.redaction import Redactor, credential_values
 from gateway_trio.upstream.transport import make_transport
-from gateway_trio.upstream.body import ACCEPT_IDENTITY, DEFAULT_MAX_RESPONSE_BYTES, read_reply, stream_body
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from typing import Iterable, Union
 
 import trio
 
+from gateway_trio.actors.strategies import STRATEGIES, Load
 from gateway_trio.channels.messages import Outcome, Pick
-from gateway_trio.runtime.handoff import hand_over
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, InternalError, NoDeployment, NotFound
-from gateway_trio.actors.strategies import STRATEGIES, Load
+from gateway_trio.runtime.handoff import hand_over
 
 log = logging.getLogger(__name__)
 

@@ -18,15 +18,15 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway_trio.deployment import Deployment
-from gateway_trio.errors import BadRequest, UpstreamError
 from gateway_trio.adapters.base import AdapterBase, Decoder, UpstreamRequest
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
-from gateway_trio.adapters.openai import client_safe, is_object_list, malformed, upstream_error_message
+from gateway_trio.adapters.replies import client_safe, is_object_list, malformed, upstream_error_message
 from gateway_trio.adapters.responses_stream import ResponsesThroughChat
 from gateway_trio.adapters.sse import SSEParser
 from gateway_trio.adapters.typed_events import MessagesPassthroughDecoder, passthrough_body
 from gateway_trio.adapters.usage import add_messages_usage, chat_usage_from_messages
+from gateway_trio.deployment import Deployment
+from gateway_trio.errors import BadRequest, UpstreamError
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; OpenAI clients usually omit it

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from gateway_trio.deployment import Deployment
 from gateway_trio.adapters.base import path_segment
 from gateway_trio.adapters.openai import OpenAIAdapter
+from gateway_trio.deployment import Deployment
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when this was written
 # The Responses API arrived in 2025-03-01-preview; older versions (the chat default above

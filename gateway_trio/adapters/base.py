@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from gateway_trio.adapters.sse import SSEParser
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest
-from gateway_trio.adapters.sse import SSEParser
 
 # Call types (LiteLLM's names) and the prefix of the adapter methods serving each:
 # `<prefix>_request`, `<prefix>_response` and, for streams, `<prefix>_stream`.

@@ -13,13 +13,11 @@ from typing import Any
 
 import orjson
 
-from gateway_trio.errors import BadRequest
 from gateway_trio.adapters.depth import too_deep
+from gateway_trio.adapters.replies import malformed
 from gateway_trio.adapters.tools import chat_function_tool, chat_tools
 from gateway_trio.adapters.usage import messages_usage_from_chat
-
-# The module, not its names: openai.py imports this module while it loads.
-from gateway_trio.adapters import openai as openai_adapter
+from gateway_trio.errors import BadRequest
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -230,7 +228,7 @@ def tool_input(arguments: Any) -> Any:
 def message_from_completion(completion: dict[str, Any], model: str) -> dict[str, Any]:
     choices = completion.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise openai_adapter.malformed("no choice in the chat completion")
+        raise malformed("no choice in the chat completion")
     choice = choices[0]
     reply = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     content: list[dict[str, Any]] = []

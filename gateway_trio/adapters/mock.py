@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway_trio.deployment import Deployment
 from gateway_trio.adapters.openai import OpenAIAdapter
 from gateway_trio.adapters.responses_stream import ResponsesThroughChat
+from gateway_trio.deployment import Deployment
 
 MOCK_API_BASE = "http://mock.invalid/v1"  # .invalid never resolves, should anything try
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway_trio.deployment import Deployment
 from gateway_trio.adapters.base import AdapterBase, Decoder, RawBody, UpstreamRequest
-from gateway_trio.adapters.openai import upstream_error_message
+from gateway_trio.adapters.replies import upstream_error_message
+from gateway_trio.deployment import Deployment
 
 # Hop-by-hop and framing headers belong to one connection, never forwarded.
 HOP_BY_HOP = frozenset({

@@ -13,12 +13,10 @@ import time
 import uuid
 from typing import Any
 
-from gateway_trio.errors import BadRequest
+from gateway_trio.adapters.replies import malformed
 from gateway_trio.adapters.tools import chat_function_tool, chat_tools
 from gateway_trio.adapters.usage import responses_usage_from_chat
-
-# The module, not its names: openai.py (imported by anthropic.py) may still be loading.
-from gateway_trio.adapters import openai as openai_adapter
+from gateway_trio.errors import BadRequest
 
 SYSTEM_ROLES = ("system", "developer")
 SKIPPED_ITEMS = frozenset({"reasoning"})  # replayed reasoning has no chat counterpart
@@ -232,7 +230,7 @@ def final_status(finish_reason: Any) -> str:
 def response_from_completion(completion: dict[str, Any], model: str) -> dict[str, Any]:
     choices = completion.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise openai_adapter.malformed("no choice in the chat completion")
+        raise malformed("no choice in the chat completion")
     choice = choices[0]
     reply = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     output: list[dict[str, Any]] = []

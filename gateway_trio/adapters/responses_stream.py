@@ -22,9 +22,9 @@ from gateway_trio.adapters.responses_chat import (
     item_id,
     message_item,
     output_text_part,
+    response_from_completion,
     response_id,
     response_object,
-    response_from_completion,
 )
 from gateway_trio.adapters.usage import responses_usage_from_chat
 

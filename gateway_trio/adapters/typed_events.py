@@ -12,13 +12,11 @@ from typing import Any
 
 import orjson
 
-from gateway_trio.errors import UpstreamError
 from gateway_trio.adapters.base import Decoder
+from gateway_trio.adapters.replies import client_safe, malformed
 from gateway_trio.adapters.sse import SSEParser
 from gateway_trio.adapters.usage import add_messages_usage, chat_usage_from_messages, chat_usage_from_responses
-
-# The module, not its names: openai.py imports this module while it loads.
-from gateway_trio.adapters import openai as openai_adapter
+from gateway_trio.errors import UpstreamError
 
 _TYPE_FIRST = b'{"type"'
 
@@ -37,9 +35,9 @@ def parse_object(payload: bytes, what: str) -> dict[str, Any]:
     try:
         value = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        raise openai_adapter.malformed(f"{what} is not valid JSON") from None
+        raise malformed(f"{what} is not valid JSON") from None
     if not isinstance(value, dict):
-        raise openai_adapter.malformed(f"{what} is not a JSON object")
+        raise malformed(f"{what} is not a JSON object")
     return value
 
 
@@ -67,9 +65,9 @@ class TypedEventDecoder(Decoder):
             event = parse_object(payload, "a stream event")
             kind = event.get("type")
             if not isinstance(kind, str):
-                raise openai_adapter.malformed("a stream event has no 'type'")
+                raise malformed("a stream event has no 'type'")
             if kind == "error":
-                raise UpstreamError(openai_adapter.client_safe(_error_text(event)))
+                raise UpstreamError(client_safe(_error_text(event)))
             self.observe(kind, event)
             out.append(type_first(payload, event))
 

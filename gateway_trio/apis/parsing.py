@@ -10,11 +10,11 @@ from typing import Any, Mapping
 
 import orjson
 
-from gateway_trio.calls import Call
-from gateway_trio.errors import BadRequest
 from gateway_trio.adapters.base import Upload
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.apis.wires import ANTHROPIC, OPENAI, ResponsesWire, Wire
+from gateway_trio.calls import Call
+from gateway_trio.errors import BadRequest
 
 # Nothing a client sends may change where the upstream call goes or what credentials it uses.
 FORBIDDEN_FIELDS = ("api_base", "api_key", "base_url", "extra_headers")

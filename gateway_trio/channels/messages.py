@@ -16,7 +16,6 @@ import trio
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError
 
-
 # --- to the router ---------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 
 from gateway_trio.config import ConfigError, GatewayConfig
-from gateway_trio.frontend.handler import GatewayApp
 from gateway_trio.errors import BadRequest, GatewayError, NotFound
-from gateway_trio.gateway import Gateway
+from gateway_trio.frontend.handler import GatewayApp
 from gateway_trio.frontend.intake import reading_bodies, too_large
+from gateway_trio.gateway import Gateway
 from gateway_trio.routes.admin import admin_routes
 from gateway_trio.routes.guardrails import guardrail_routes
-from gateway_trio.routes.llm import METHODS as PASS_THROUGH_METHODS, llm_routes
+from gateway_trio.routes.llm import METHODS as PASS_THROUGH_METHODS
+from gateway_trio.routes.llm import llm_routes
 from gateway_trio.routes.spend import spend_routes
 from gateway_trio.runtime.turns import taking_turns
 

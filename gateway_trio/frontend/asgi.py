@@ -2,8 +2,8 @@
 
 import os
 
-from gateway_trio.frontend.app import create_app
 from gateway_trio.config import load_config
+from gateway_trio.frontend.app import create_app
 from gateway_trio.frontend.serving import configure_logging, use_head_deadlines
 
 configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))

@@ -221,13 +221,3 @@ def run_single(app: GatewayApp, config: GatewayConfig, host: str, port: int) -> 
     """Serve `app`, built (and so checked) by the caller before anything listens."""
     raise_open_file_limit()
     trio.run(serve_app, app, config, host, port)
-
-
-def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, workers: int, log_level: str) -> int:
-    """Several worker processes sharing one socket, each building its own app (`gateway_trio.frontend.asgi`)."""
-    from gateway_trio.frontend.workers import run_workers as run_processes
-
-    raise_open_file_limit()
-    os.environ["GATEWAY_CONFIG"] = config_path
-    os.environ["GATEWAY_LOG_LEVEL"] = log_level
-    return run_processes(hypercorn_config(config, host, port), workers)

@@ -10,6 +10,7 @@ the gateway told when its worker's shutdown begins.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from functools import partial
 from multiprocessing.connection import wait
@@ -21,14 +22,30 @@ from hypercorn.config import Sockets
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
-from gateway_trio.frontend.serving import GatewayHypercornConfig, shutdown_trigger, tune_garbage_collector
+from gateway_trio.config import GatewayConfig
+from gateway_trio.frontend.serving import (
+    GatewayHypercornConfig,
+    hypercorn_config,
+    raise_open_file_limit,
+    shutdown_trigger,
+    tune_garbage_collector,
+)
 
 STOP_POLL_S = 0.1
 # What a worker may take beyond the graceful timeout to write its last records and exit.
 EXIT_SLACK_S = 15.0
 
 
-def run_workers(hyper: GatewayHypercornConfig, workers: int) -> int:
+def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, workers: int, log_level: str) -> int:
+    """Serve with `workers` processes, each building its own app from `config_path`
+    (`gateway_trio.asgi`), until SIGTERM/SIGINT or one of them ends; the exit code."""
+    raise_open_file_limit()
+    os.environ["GATEWAY_CONFIG"] = config_path
+    os.environ["GATEWAY_LOG_LEVEL"] = log_level
+    return run_processes(hypercorn_config(config, host, port), workers)
+
+
+def run_processes(hyper: GatewayHypercornConfig, workers: int) -> int:
     """Serve with `workers` processes until SIGTERM/SIGINT (or one of them ends); the exit code."""
     sockets = hyper.create_sockets()
     context = multiprocessing.get_context("spawn")

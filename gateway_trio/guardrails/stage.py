@@ -16,13 +16,13 @@ from typing import Any, AsyncIterator
 import orjson
 import trio
 
-from gateway_trio.runtime import turns
 from gateway_trio.calls import Call
 from gateway_trio.config import GuardrailConfig
 from gateway_trio.errors import BadRequest, GatewayError, GuardrailBlocked
 from gateway_trio.guardrails import texts as text_slots
 from gateway_trio.guardrails.base import CustomGuardrail, blocked
 from gateway_trio.hooks.inline import bind
+from gateway_trio.runtime import turns
 from gateway_trio.spend.records import GuardrailRun
 
 log = logging.getLogger(__name__)

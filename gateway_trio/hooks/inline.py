@@ -18,8 +18,8 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
 import trio
 
-from gateway_trio.runtime import turns
 from gateway_trio.hooks import CustomLogger, DualCache, UserAPIKeyAuth
+from gateway_trio.runtime import turns
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

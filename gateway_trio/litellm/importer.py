@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway_trio.guardrails.builtin import BUILTINS
 from gateway_trio.adapters import PROVIDERS
+from gateway_trio.guardrails.builtin import BUILTINS
 
 STRATEGIES = {
     "simple-shuffle": "simple-shuffle",

@@ -16,21 +16,27 @@ from typing import Any, Mapping
 import orjson
 import trio
 
-from gateway_trio.runtime import turns
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.actors.deployment import ProviderActor, internal_error
 from gateway_trio.actors.router import RouterActor
+from gateway_trio.adapters.base import Upload
+from gateway_trio.adapters.usage import reported_tokens
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Dispatch, Failure, Outcome, ProviderEvent, Reply
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import (
-    DeploymentBusy, GatewayError, InternalError, NoDeployment, UpstreamError, UpstreamTimeout, is_retryable,
+    DeploymentBusy,
+    GatewayError,
+    InternalError,
+    NoDeployment,
+    UpstreamError,
+    UpstreamTimeout,
+    is_retryable,
 )
 from gateway_trio.guardrails.stage import GuardrailStage
-from gateway_trio.adapters.base import Upload
-from gateway_trio.adapters.usage import reported_tokens
 from gateway_trio.pipeline.stream import CHUNK_BUFFER, Stream
+from gateway_trio.runtime import turns
 
 log = logging.getLogger(__name__)
 

@@ -11,32 +11,32 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterator
 
 import orjson
 import trio
 
-from gateway_trio.runtime import turns
-from gateway_trio.spend.accounting import spend_record
 from gateway_trio.actors.callbacks import CallbackActor
-from gateway_trio.spend.writer import SpendWriter
+from gateway_trio.adapters.base import RawBody
 from gateway_trio.apis.assembly import StreamAssembler
-from gateway_trio.pipeline.dispatch import Dispatcher, estimate_tokens
-from gateway_trio.hooks.kwargs import call_info, hidden_params
+from gateway_trio.apis.wires import OPENAI
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, StreamEnd
 from gateway_trio.errors import BadRequest, GatewayError, UpstreamTimeout
-from gateway_trio.pipeline.headers import gateway_headers
-from gateway_trio.hooks.inline import HookRefusal, HookSet
-from gateway_trio.hooks.objects import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.guardrails.stage import GuardrailStage
-from gateway_trio.adapters.base import RawBody
+from gateway_trio.hooks.inline import HookRefusal, HookSet
+from gateway_trio.hooks.kwargs import call_info, hidden_params
+from gateway_trio.hooks.objects import ModelResponse, ModelResponseStream, unwrap
+from gateway_trio.pipeline.dispatch import Dispatcher, estimate_tokens
+from gateway_trio.pipeline.headers import gateway_headers
 from gateway_trio.pipeline.shutdown import Shutdown
 from gateway_trio.pipeline.stream import Stream
-from gateway_trio.apis.wires import OPENAI
+from gateway_trio.runtime import turns
+from gateway_trio.spend.accounting import spend_record
+from gateway_trio.spend.writer import SpendWriter
 
 log = logging.getLogger(__name__)
 

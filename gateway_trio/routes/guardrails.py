@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 from quart import Blueprint, Response, request
 
+from gateway_trio.apis.parsing import parse_json_object
 from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest, GatewayError, NotFound
 from gateway_trio.gateway import Gateway
-from gateway_trio.apis.parsing import parse_json_object
 
 JSON = "application/json"
 

@@ -8,19 +8,25 @@ from typing import Any, Awaitable, Callable
 import orjson
 from quart import Blueprint, Response, request
 
+from gateway_trio.adapters.base import Upload
+from gateway_trio.adapters.pass_through import PassThroughRequest
+from gateway_trio.apis.parsing import (
+    chat_call,
+    embeddings_call,
+    messages_call,
+    moderation_call,
+    parse_json_object,
+    responses_call,
+    text_completion_call,
+    transcription_call,
+)
+from gateway_trio.apis.wires import ANTHROPIC, OPENAI, RAW, ResponseIds, ResponsesWire, Wire, response_id_key
 from gateway_trio.calls import Call, public_headers
 from gateway_trio.config import PassThroughConfig, ServerConfig
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
 from gateway_trio.pipeline.headers import sendable
 from gateway_trio.pipeline.serve import Answer
-from gateway_trio.adapters.base import Upload
-from gateway_trio.apis.parsing import (
-    chat_call, embeddings_call, messages_call, moderation_call, parse_json_object, responses_call,
-    text_completion_call, transcription_call,
-)
-from gateway_trio.adapters.pass_through import PassThroughRequest
-from gateway_trio.apis.wires import ANTHROPIC, OPENAI, RAW, ResponseIds, ResponsesWire, Wire, response_id_key
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 

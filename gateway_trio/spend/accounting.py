@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway_trio.calls import Call
-from gateway_trio.spend.costs import response_cost
-from gateway_trio.errors import GatewayError
 from gateway_trio.adapters.usage import UNKNOWN, reported_tokens
+from gateway_trio.errors import GatewayError
+from gateway_trio.spend.costs import response_cost
 from gateway_trio.spend.records import SpendRecord, Status
+
+if TYPE_CHECKING:
+    from gateway_trio.calls import Call
 
 # Client metadata larger than this (JSON-encoded) is not stored; a marker says so and how large.
 MAX_METADATA_BYTES = 16 * 1024

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway_trio.deployment import Deployment
 from gateway_trio.adapters.usage import reported_tokens
+from gateway_trio.deployment import Deployment
 
 # model prefix: (input USD/token, output USD/token)
 PRICES: dict[str, tuple[float, float]] = {

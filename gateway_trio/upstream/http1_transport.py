@@ -15,7 +15,14 @@ import httpx
 import trio
 
 from gateway_trio.upstream.http1 import (
-    CHUNKED, UNTIL_CLOSE, ChunkedDecoder, Head, ProtocolError, body_length, encode_request, parse_head,
+    CHUNKED,
+    UNTIL_CLOSE,
+    ChunkedDecoder,
+    Head,
+    ProtocolError,
+    body_length,
+    encode_request,
+    parse_head,
 )
 
 READ_SIZE = 65536

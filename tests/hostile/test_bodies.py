@@ -16,11 +16,20 @@ from typing import Iterator
 import orjson
 import pytest
 import trio
+from harness import chat, gateway_client, make_config, sse_payloads
 
 from gateway_trio.config import ConfigError
-from harness import chat, gateway_client, make_config, sse_payloads
 from hostile.hostile_upstream import (
-    LAST_CHUNK, Request, always, chat_chunk, chat_completion, chunk, head, json_reply, quick_gzip_bomb, sse_event,
+    LAST_CHUNK,
+    Request,
+    always,
+    chat_chunk,
+    chat_completion,
+    chunk,
+    head,
+    json_reply,
+    quick_gzip_bomb,
+    sse_event,
 )
 
 MiB = 1 << 20

@@ -5,7 +5,7 @@ import tracemalloc
 import pytest
 
 from gateway_trio.guardrails.base import GuardrailBlocked
-from gateway_trio.guardrails.http import HTTPGuardrail, GuardrailServiceError
+from gateway_trio.guardrails.http import GuardrailServiceError, HTTPGuardrail
 from hostile.hostile_upstream import always, head, json_reply, quick_gzip_bomb
 
 INPUTS = {"texts": ["hello"]}

@@ -1,6 +1,7 @@
 """The hostile upstream itself: it serves what it is scripted to, to the real gateway."""
 
 from harness import chat, gateway_client, make_config
+
 from hostile.hostile_upstream import always, chat_completion, gunzip, gzip_bomb, json_reply
 
 

@@ -9,11 +9,11 @@ miscounted failure would cool the only deployment down and the next call would g
 
 import orjson
 import pytest
+from harness import chat, client_and_gateway, make_config, sse_payloads
 
+from gateway_trio.adapters.openai import OpenAIAdapter, OpenAIStreamDecoder
 from gateway_trio.deployment import Deployment
 from gateway_trio.hooks import CustomLogger
-from gateway_trio.adapters.openai import OpenAIAdapter, OpenAIStreamDecoder
-from harness import chat, client_and_gateway, make_config, sse_payloads
 from hostile.hostile_upstream import always, chat_chunk, chat_completion, json_reply, sse_stream
 
 USAGE = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}

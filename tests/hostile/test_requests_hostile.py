@@ -4,11 +4,11 @@ never a 500, a path outside the deployment, an invented header or a leaked key."
 
 import orjson
 import pytest
-
-from gateway_trio.hooks import CustomLogger
 from harness import chat, client_and_gateway, eventually, make_config
 from hook_classes import Recorder
-from hostile.hostile_upstream import always, chat_completion, chunk, head, json_reply, sse_event, LAST_CHUNK
+
+from gateway_trio.hooks import CustomLogger
+from hostile.hostile_upstream import LAST_CHUNK, always, chat_completion, chunk, head, json_reply, sse_event
 
 MASTER = "sk-master-hostile-requests-0123"
 AUTH = {"authorization": f"Bearer {MASTER}"}

@@ -7,11 +7,11 @@ import logging
 
 import orjson
 import pytest
+from harness import client_and_gateway, make_config, serving, sse_payloads
 
+from gateway_trio.apis.wires import ResponseIds, response_id_key
 from gateway_trio.config import ConfigError
 from gateway_trio.errors import BadRequest
-from gateway_trio.apis.wires import ResponseIds, response_id_key
-from harness import client_and_gateway, make_config, serving, sse_payloads
 
 MASTER = "sk-master-response-ids-0123456"
 AUTH = {"authorization": f"Bearer {MASTER}"}

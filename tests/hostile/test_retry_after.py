@@ -7,10 +7,10 @@ No wait the gateway repeats or sleeps on is infinite, not a number, or longer th
 import math
 
 import pytest
-
-from gateway_trio.errors import MAX_RETRY_AFTER_S, RateLimited, UpstreamError
-from gateway_trio.actors.deployment import _retry_after
 from harness import chat, gateway_client, make_config
+
+from gateway_trio.actors.deployment import _retry_after
+from gateway_trio.errors import MAX_RETRY_AFTER_S, RateLimited, UpstreamError
 from hostile.hostile_upstream import always, json_reply
 
 LIMITED = {"error": {"message": "slow down", "type": "rate_limit_error"}}

@@ -12,9 +12,9 @@ import h11
 import httpx
 import orjson
 import trio
+from harness import chat, make_config, serving
 
 from gateway_trio.frontend.serving import hypercorn_config
-from harness import chat, make_config, serving
 
 SLOWLORIS_CONNECTIONS = 100
 HEAD_TIMEOUT_S = 1.0

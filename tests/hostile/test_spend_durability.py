@@ -9,11 +9,11 @@ import time
 
 import httpx
 import trio
+from harness import chat, make_config, serving
 
 from gateway_trio.actors import callbacks as callbacks_module
 from gateway_trio.hooks import CustomLogger
 from gateway_trio.routes.metrics import metrics_text, registry_for
-from harness import chat, make_config, serving
 from hostile.hostile_upstream import Request, json_reply
 
 CALLS = 40

@@ -11,10 +11,10 @@ import re
 import time
 
 import trio
+from harness import chat, client_and_gateway, eventually, make_config
 
 from gateway_trio.hooks import CustomLogger
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
-from harness import chat, client_and_gateway, eventually, make_config
 
 BLOCK_S = 0.5
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from harness import client_and_gateway, make_config, sse_payloads
 
 from gateway_trio.adapters.usage import (
     UsageCheck,
@@ -22,7 +23,6 @@ from gateway_trio.adapters.usage import (
     responses_usage_from_chat,
     token_count,
 )
-from harness import client_and_gateway, make_config, sse_payloads
 from hostile.hostile_upstream import LAST_CHUNK, Request, chat_chunk, chunk, head, json_reply
 
 # What upstreams have been seen to send, or could: none of it is a token count.
