@@ -1,4 +1,4 @@
-"""A deployment: one upstream model behind one endpoint, as the router and providers see it."""
+"""A deployment: one upstream model behind one endpoint, as the router and the deployment actors see it."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import httpx
 import trio
 
 from gateway_trio.actors.callbacks import CallbackActor
-from gateway_trio.actors.deployment import ProviderActor
+from gateway_trio.actors.deployment import DeploymentActor
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
@@ -87,11 +87,13 @@ class Gateway:
         check_fallbacks(config.router, self.router)
         redactor = Redactor(configured_secrets(config))
         cap = config.router.max_response_bytes
-        self.providers = {
-            d.id: ProviderActor(d, transport=transports.get(d.id), redactor=redactor, max_response_bytes=cap)
+        self.deployment_actors = {
+            d.id: DeploymentActor(d, transport=transports.get(d.id), redactor=redactor, max_response_bytes=cap)
             for d in self.deployments
         }
-        self.dispatcher = Dispatcher(config.router, self.router, self.providers, self.callbacks, self.guardrails)
+        self.dispatcher = Dispatcher(
+            config.router, self.router, self.deployment_actors, self.callbacks, self.guardrails
+        )
         self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend)
         self.turnstile = Turnstile()
         stall_s = config.server.event_loop_stall_ms / 1000
@@ -107,8 +109,8 @@ class Gateway:
             await nursery.start(self.spend.run)
             await nursery.start(self.callbacks.run)
             await nursery.start(self.router.run)
-            for provider in self.providers.values():
-                await nursery.start(provider.run)
+            for actor in self.deployment_actors.values():
+                await nursery.start(actor.run)
             self.ready.set()
             if self.authenticate.master_key is None:
                 log.warning("no server.master_key configured: every caller is admitted")

@@ -1,5 +1,5 @@
 """Driving an adapter through httpx.MockTransport: the request as the wire sees it, the answer
-(JSON or a stream cut into awkward pieces) decoded the way the provider actor decodes it."""
+(JSON or a stream cut into awkward pieces) decoded the way the deployment actor decodes it."""
 
 from __future__ import annotations
 

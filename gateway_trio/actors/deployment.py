@@ -1,4 +1,4 @@
-"""A provider actor: one per deployment, owning its HTTP client and its concurrency bound.
+"""A deployment actor: one per deployment, owning its HTTP client and its concurrency bound.
 
 Each `Dispatch` becomes a task in the actor's nursery, so one slow upstream never holds the
 inbox.  The task runs inside the cancel scope the caller handed over: cancelling it (client
@@ -20,7 +20,7 @@ import trio
 from gateway_trio.adapters import adapter_for
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.adapters.usage import UsageCheck, chat_usage
-from gateway_trio.channels.messages import Chunks, Dispatch, Failure, ProviderEvent, Reply, StreamEnd
+from gateway_trio.channels.messages import Chunks, DeploymentEvent, Dispatch, Failure, Reply, StreamEnd
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import (
     GatewayError,
@@ -47,7 +47,7 @@ USER_AGENT = b"gateway-trio"
 _SET_HERE = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding"})
 
 
-class ProviderActor:
+class DeploymentActor:
     def __init__(
         self, deployment: Deployment, *, transport: httpx.AsyncBaseTransport | None = None,
         redactor: Redactor | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -208,7 +208,7 @@ async def _aclose_now(response: httpx.Response) -> None:
             await response.aclose()
 
 
-async def _send_quietly(message: Dispatch, event: ProviderEvent) -> None:
+async def _send_quietly(message: Dispatch, event: DeploymentEvent) -> None:
     try:
         await message.reply.send(event)
     except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -55,7 +55,7 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str] = field(repr=False)
     content: bytes = b""
-    # Transport-level extras (timeouts etc.) stay out: the provider actor owns those.
+    # Transport-level extras (timeouts etc.) stay out: the deployment actor owns those.
     extensions: dict[str, Any] = field(default_factory=dict)
 
 

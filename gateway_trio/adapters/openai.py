@@ -234,7 +234,7 @@ def multipart_form(fields: dict[str, str], upload: Upload) -> tuple[bytes, str]:
     """`fields` then the uploaded file as a multipart/form-data body; returns (body, content-type).
 
     Built by hand rather than through httpx so the adapter stays free of I/O objects and the
-    provider actor can send the bytes like any other body.
+    deployment actor can send the bytes like any other body.
     """
     boundary = _boundary(upload.content)
     parts: list[bytes] = []

@@ -1,8 +1,8 @@
 """The small immutable vocabulary the actors speak.
 
-Requests carry their own reply channel; answers come back on it.  Provider answers are a
-stream of events on a per-call channel: one `Reply` (non-streaming), or `Chunks`... then
-`StreamEnd` (streaming), or a `Failure` at any point.
+Requests carry their own reply channel; answers come back on it.  A deployment actor answers
+with a stream of events on a per-call channel: one `Reply` (non-streaming), or `Chunks`...
+then `StreamEnd` (streaming), or a `Failure` at any point.
 """
 
 from __future__ import annotations
@@ -41,15 +41,15 @@ class Outcome:
     counts_as_failure: bool = True
 
 
-# --- to a provider ---------------------------------------------------------------------------
+# --- to a deployment actor -------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Dispatch:
     """One attempt of a call on one deployment.
 
-    `cancel_scope` is entered by the provider's task for this attempt; the caller cancels it
-    to stop the upstream call (client gone, deadline passed, another attempt won).  The
-    provider sets `sent` once it holds a slot and sends the request, and only from then gives
+    `cancel_scope` is entered by the deployment actor's task for this attempt; the caller
+    cancels it to stop the upstream call (client gone, deadline passed, another attempt won).
+    The actor sets `sent` once it holds a slot and sends the request, and only from then gives
     the upstream `first_event_within` seconds for its first event: how long a call queued for
     a slot is not the upstream's doing, and the caller must tell the two apart.
     """
@@ -58,13 +58,13 @@ class Dispatch:
     body: dict[str, Any]
     model: str
     stream: bool
-    reply: trio.MemorySendChannel["ProviderEvent"]
+    reply: trio.MemorySendChannel["DeploymentEvent"]
     cancel_scope: trio.CancelScope
     first_event_within: float = math.inf
     sent: trio.Event = field(default_factory=trio.Event)
 
 
-# --- from a provider -------------------------------------------------------------------------
+# --- from a deployment actor -----------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -90,4 +90,4 @@ class Failure:
     error: GatewayError
 
 
-ProviderEvent = Union[Reply, Chunks, StreamEnd, Failure]
+DeploymentEvent = Union[Reply, Chunks, StreamEnd, Failure]

@@ -1,4 +1,4 @@
-"""Attempts: routing, dispatch to provider actors, retries, fallbacks and deadlines.
+"""Attempts: routing, dispatch to deployment actors, retries, fallbacks and deadlines.
 
 Every failure before the first chunk (or the whole answer) reaches the client is retried or
 fallen back here, invisibly; `Dispatcher` hands back the first provider event of the winning
@@ -17,12 +17,12 @@ import orjson
 import trio
 
 from gateway_trio.actors.callbacks import CallbackActor
-from gateway_trio.actors.deployment import ProviderActor, internal_error
+from gateway_trio.actors.deployment import DeploymentActor, internal_error
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.adapters.base import Upload
 from gateway_trio.adapters.usage import reported_tokens
 from gateway_trio.calls import Call
-from gateway_trio.channels.messages import Dispatch, Failure, Outcome, ProviderEvent, Reply
+from gateway_trio.channels.messages import DeploymentEvent, Dispatch, Failure, Outcome, Reply
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import (
@@ -62,7 +62,7 @@ class Dispatcher:
         self,
         config: RouterConfig,
         router: RouterActor,
-        providers: Mapping[str, ProviderActor],
+        deployment_actors: Mapping[str, DeploymentActor],
         callbacks: CallbackActor,
         guardrails: GuardrailStage,
     ) -> None:
@@ -70,10 +70,10 @@ class Dispatcher:
         self.callbacks = callbacks
         self.guardrails = guardrails
         self.router = router
-        self.providers = providers
+        self.deployment_actors = deployment_actors
         self.rng = random.Random()
         self.counts_tokens = config.pre_call_checks or any(
-            p.deployment.tpm is not None for p in providers.values()
+            p.deployment.tpm is not None for p in deployment_actors.values()
         )
 
     async def complete(self, call: Call) -> dict[str, Any]:
@@ -95,7 +95,7 @@ class Dispatcher:
 
     async def first_event(
         self, call: Call
-    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+    ) -> tuple[DeploymentEvent, trio.MemoryReceiveChannel[DeploymentEvent], trio.CancelScope]:
         """Route, dispatch, retry and fall back until an attempt yields its first event."""
         answered = await self._first_event(call)
         await turns.take_again()  # the answer has to be turned into the client's response
@@ -103,7 +103,7 @@ class Dispatcher:
 
     async def _first_event(
         self, call: Call
-    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+    ) -> tuple[DeploymentEvent, trio.MemoryReceiveChannel[DeploymentEvent], trio.CancelScope]:
         deadline = self.deadline(call)
         # An unknown model has no group: it is never echoed as one (headers, records, metrics);
         # the router answers it with a 404.
@@ -133,7 +133,7 @@ class Dispatcher:
 
     async def _try_group(
         self, call: Call, group: str, input_tokens: int, deadline: float
-    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
+    ) -> tuple[DeploymentEvent, trio.MemoryReceiveChannel[DeploymentEvent], trio.CancelScope]:
         tried: set[str] = set()
         attempt = 0
         while True:
@@ -168,8 +168,8 @@ class Dispatcher:
 
     async def _attempt(
         self, call: Call, deployment: Deployment, deadline: float
-    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
-        reply, events = trio.open_memory_channel[ProviderEvent](CHUNK_BUFFER)
+    ) -> tuple[DeploymentEvent, trio.MemoryReceiveChannel[DeploymentEvent], trio.CancelScope]:
+        reply, events = trio.open_memory_channel[DeploymentEvent](CHUNK_BUFFER)
         # The upstream call ends at the request's deadline wherever it is; a stream's reader
         # then sees the channel close (one deadline per call, not one per chunk read).
         scope = trio.CancelScope(deadline=deadline)
@@ -185,10 +185,10 @@ class Dispatcher:
             during = self.guardrails.active(call, "during_call") if self.guardrails else []
             model = deployment.upstream_model(call.model)
             self.callbacks.pre_api_call(call)
-            # `wait` is the upstream's, counted by the provider from the moment it sends; here,
+            # `wait` is the upstream's, counted by the deployment actor from the moment it sends; here,
             # queued for a slot or not, only the whole request's deadline applies.
             dispatch = Dispatch(call.call_type, upstream_body(call), model, call.stream, reply, scope, wait)
-            await self.providers[deployment.id].dispatch(dispatch)
+            await self.deployment_actors[deployment.id].dispatch(dispatch)
             with trio.move_on_at(deadline) as waiting:
                 if during:
                     event = await self._first_event_guarded(call, events)
@@ -224,7 +224,9 @@ class Dispatcher:
             retry_after=BUSY_RETRY_AFTER_S,
         )
 
-    async def _first_event_guarded(self, call: Call, events: trio.MemoryReceiveChannel[ProviderEvent]) -> ProviderEvent:
+    async def _first_event_guarded(
+        self, call: Call, events: trio.MemoryReceiveChannel[DeploymentEvent]
+    ) -> DeploymentEvent:
         """Wait for the first event while during-call guardrails check the request.
 
         Nothing reaches the client before they pass; a block cancels the upstream call.
@@ -250,12 +252,12 @@ class Dispatcher:
 
     async def probe(self, deployment: Deployment, call_type: str, body: dict[str, Any], timeout_s: float) -> None:
         """One bare request to one deployment (for /health): no routing, retries, hooks or records."""
-        reply, events = trio.open_memory_channel[ProviderEvent](CHUNK_BUFFER)
+        reply, events = trio.open_memory_channel[DeploymentEvent](CHUNK_BUFFER)
         scope = trio.CancelScope()
         try:
             model = deployment.upstream_model(deployment.group)
             dispatch = Dispatch(call_type, body, model, False, reply, scope, timeout_s)
-            await self.providers[deployment.id].dispatch(dispatch)
+            await self.deployment_actors[deployment.id].dispatch(dispatch)
             with trio.move_on_after(timeout_s) as waiting:
                 event = await _receive_first(events)
             if waiting.cancelled_caught:
@@ -277,7 +279,7 @@ class Dispatcher:
         self.router.report(Outcome(deployment.id, ok, latency, tokens, counts_as_failure))
 
 
-async def _receive_first(events: trio.MemoryReceiveChannel[ProviderEvent]) -> ProviderEvent:
+async def _receive_first(events: trio.MemoryReceiveChannel[DeploymentEvent]) -> DeploymentEvent:
     try:
         return await events.receive()
     except trio.EndOfChannel:
@@ -285,7 +287,7 @@ async def _receive_first(events: trio.MemoryReceiveChannel[ProviderEvent]) -> Pr
 
 
 def _ended_without_answer() -> InternalError:
-    # A provider task answers every attempt it runs, failures included; it ends silent only
+    # A deployment actor's task answers every attempt it runs, failures included; it ends silent only
     # when the gateway stops it, which is no fault of the upstream's.
     return InternalError("the deployment's actor ended the call without an answer")
 

@@ -1,6 +1,6 @@
 """A streaming answer after its first chunk: payload batches in, SSE frames out.
 
-The provider's chunks arrive on a small channel; `batches` hands on whatever is already
+The deployment actor's chunks arrive on a small channel; `batches` hands on whatever is already
 waiting in one go (one task switch per batch, not per chunk).  When the upstream is done,
 `outcome` holds the `StreamEnd` or the error that ended it; the pipeline decides the tail.
 """
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, AsyncIterator
 import trio
 
 from gateway_trio.calls import Call
-from gateway_trio.channels.messages import Chunks, Failure, ProviderEvent, StreamEnd
+from gateway_trio.channels.messages import Chunks, DeploymentEvent, Failure, StreamEnd
 from gateway_trio.errors import GatewayError, InternalError, UpstreamError, UpstreamTimeout, is_retryable
 
 if TYPE_CHECKING:
@@ -27,14 +27,14 @@ class Stream:
         self,
         dispatcher: Dispatcher,
         call: Call,
-        first: ProviderEvent,
-        events: trio.MemoryReceiveChannel[ProviderEvent],
+        first: DeploymentEvent,
+        events: trio.MemoryReceiveChannel[DeploymentEvent],
         scope: trio.CancelScope,
         deadline: float,
     ) -> None:
         self.dispatcher = dispatcher
         self.call = call
-        self.first: ProviderEvent | None = first
+        self.first: DeploymentEvent | None = first
         self.events = events
         self.scope = scope
         self.deadline = deadline
@@ -72,7 +72,7 @@ class Stream:
                 yield payloads
             event = None if self.outcome is not None else await self._next()
 
-    def _collect(self, event: ProviderEvent) -> list[bytes]:
+    def _collect(self, event: DeploymentEvent) -> list[bytes]:
         payloads: list[bytes] = []
         while True:
             if isinstance(event, Chunks):
@@ -91,7 +91,7 @@ class Stream:
             except (trio.WouldBlock, trio.EndOfChannel):
                 return payloads
 
-    async def _next(self) -> ProviderEvent:
+    async def _next(self) -> DeploymentEvent:
         self.awaiting_upstream = True  # left set if cancelled here: `cut` then blames the upstream
         try:
             event = await self.events.receive()
@@ -101,7 +101,7 @@ class Stream:
             elif self.ends_early is not None and trio.current_time() >= self.scope.deadline:
                 event = Failure(self.ends_early)  # ended by `end_by`, not by the upstream
             else:
-                # The provider tells every failure of the upstream's as a Failure; a channel closed
+                # The deployment actor tells every failure of the upstream's as a Failure; a channel closed
                 # without one means the gateway stopped the call, not the upstream.
                 event = Failure(InternalError("the deployment's actor ended the stream without finishing it"))
         self.awaiting_upstream = False

@@ -74,8 +74,8 @@ class GatewayCollector:
         bad_usage = CounterMetricFamily("gateway_upstream_usage_invalid",
                                         "Upstream replies whose usage held a count that was not a token count",
                                         labels=["model_id"])
-        for model_id, provider in sorted(gateway.providers.items()):
-            bad_usage.add_metric([model_id], provider.check_usage.invalid)
+        for model_id, actor in sorted(gateway.deployment_actors.items()):
+            bad_usage.add_metric([model_id], actor.check_usage.invalid)
         yield bad_usage
 
         in_flight = GaugeMetricFamily("gateway_deployment_in_flight", "Calls in flight per deployment",

@@ -52,7 +52,7 @@ def listed_price(model: str) -> tuple[float, float] | None:
 def response_cost(deployment: Deployment | None, usage: dict[str, Any] | None, model: str | None = None) -> float | None:
     """Cost in USD, or None when the prices or the usage are unknown.
 
-    `usage` is checked chat usage (providers/usage.py): a count it holds as None was reported
+    `usage` is checked chat usage (adapters/usage.py): a count it holds as None was reported
     wrongly, and no price of it is known.
     """
     if deployment is None or not usage:

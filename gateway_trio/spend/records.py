@@ -36,7 +36,7 @@ class SpendRecord:
     provider: str | None = None
     api_base: str | None = None
     ttft_ms: float | None = None
-    # None: the upstream reported the count, but not as a token count (see providers/usage.py).
+    # None: the upstream reported the count, but not as a token count (see adapters/usage.py).
     prompt_tokens: int | None = 0
     completion_tokens: int | None = 0
     cost: float | None = None

@@ -1,8 +1,8 @@
 """Keeping configured secrets out of what upstreams say back.
 
 Upstream error texts like to quote the key they were sent.  The adapters remove what looks
-like a key (`providers.openai.client_safe`), but a key of no known shape (a vLLM token, a
-tenant header) only shows itself by its value.  So every error leaving a provider actor goes
+like a key (`adapters.openai.client_safe`), but a key of no known shape (a vLLM token, a
+tenant header) only shows itself by its value.  So every error leaving a deployment actor goes
 through a `Redactor` that knows every secret of the config by value: that one place covers
 the client's answer, the spend record, the hooks and the logs, which all carry that error.
 """

@@ -1,4 +1,4 @@
-"""The HTTP transport each provider actor's client uses: several small pools, not one big one.
+"""The HTTP transport each deployment actor's client uses: several small pools, not one big one.
 
 httpcore's pool re-scans every connection on each request and release, and does so once per
 idle connection, so its cost grows with the square of its size: measured with py-spy at

@@ -68,7 +68,7 @@ async def test_a_call_whose_deadline_runs_out_in_the_queue_gets_a_429_and_cools_
     config = make_config(models=[model], router=router)
     slots = None
     async with client_and_gateway(config) as (client, gateway):
-        slots = gateway.providers[Deployment.from_config(config.models[0]).id].slots
+        slots = gateway.deployment_actors[Deployment.from_config(config.models[0]).id].slots
         answers = {}
 
         async def ask(who: str) -> None:
