@@ -36,7 +36,7 @@ def build_guardrail(
     if guardrail in BUILTINS:
         # Built-ins know their params, so a typo is caught here rather than silently ignored.
         # (The stage has already taken its own stream_* keys out of the table.)
-        known: tuple[str, ...] = getattr(cls, "PARAMS", ())
+        known = list(getattr(cls, "PARAMS", {}))
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise ConfigError(

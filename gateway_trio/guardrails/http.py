@@ -11,13 +11,15 @@ message names the guardrail and what went wrong, never the URL, headers or keys.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 import orjson
 
 from gateway_trio.errors import UpstreamError
-from gateway_trio.guardrails.base import CustomGuardrail, GuardrailMode, InputType, blocked
+from gateway_trio.guardrails.base import InputType, blocked
+from gateway_trio.guardrails.params import BuiltinGuardrail, Params
 from gateway_trio.upstream.body import read_reply
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -31,22 +33,13 @@ class GuardrailServiceError(RuntimeError):
     """A guardrail service failed or answered something we cannot act on."""
 
 
-class RemoteGuardrail(CustomGuardrail):
+class RemoteGuardrail(BuiltinGuardrail):
     """Base for guardrails that POST JSON to a service; owns one lazily created client."""
 
-    PARAMS: tuple[str, ...] = ("timeout_s",)
+    PARAMS: ClassVar[Mapping[str, Any]] = {"timeout_s": DEFAULT_TIMEOUT_S}
 
-    def __init__(
-        self,
-        guardrail_name: str | None = None,
-        event_hook: GuardrailMode | list[GuardrailMode] | None = None,
-        default_on: bool = False,
-        *,
-        timeout_s: Any = DEFAULT_TIMEOUT_S,
-        **params: Any,
-    ) -> None:
-        super().__init__(guardrail_name, event_hook, default_on, timeout_s=timeout_s, **params)
-        self.timeout_s = positive_number(self.guardrail_name, "timeout_s", timeout_s)
+    def configure(self, params: Params) -> None:
+        self.timeout_s = params.positive_number("timeout_s")
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
@@ -100,21 +93,12 @@ class HTTPGuardrail(RemoteGuardrail):
     number of texts), `{"action": "pass"}` or `"allow"`.  Anything else fails closed.
     """
 
-    PARAMS = ("url", "headers", "timeout_s")
+    PARAMS: ClassVar[Mapping[str, Any]] = {"url": None, "headers": None, **RemoteGuardrail.PARAMS}
 
-    def __init__(
-        self,
-        guardrail_name: str | None = None,
-        event_hook: GuardrailMode | list[GuardrailMode] | None = None,
-        default_on: bool = False,
-        *,
-        url: Any = None,
-        headers: Any = None,
-        **params: Any,
-    ) -> None:
-        super().__init__(guardrail_name, event_hook, default_on, url=url, headers=headers, **params)
-        self.url = http_url(self.guardrail_name, "url", url)
-        self.headers = {"content-type": "application/json", **string_dict(self.guardrail_name, "headers", headers)}
+    def configure(self, params: Params) -> None:
+        super().configure(params)
+        self.url = params.http_url("url")
+        self.headers = {"content-type": "application/json", **params.string_table("headers")}
 
     async def apply_guardrail(
         self, inputs: dict[str, Any], request_data: dict[str, Any], input_type: InputType
@@ -142,38 +126,6 @@ class HTTPGuardrail(RemoteGuardrail):
                 )
             return {**inputs, "texts": texts}
         raise GuardrailServiceError(f"guardrail {name!r}: unrecognised verdict from the guardrail service")
-
-
-# -- parameter checks shared by the remote guardrails ------------------------------------------
-
-
-def positive_number(guardrail: str, param: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"guardrail {guardrail!r}: params.{param} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def http_url(guardrail: str, param: str, value: Any) -> str:
-    if value is None:
-        raise ValueError(f"guardrail {guardrail!r}: params.{param} is required")
-    if not isinstance(value, str):
-        raise ValueError(f"guardrail {guardrail!r}: params.{param} must be a string")
-    try:
-        parsed = httpx.URL(value)
-    except (httpx.InvalidURL, TypeError):
-        raise ValueError(f"guardrail {guardrail!r}: params.{param} is not a valid URL") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        # The value may embed credentials; describe the problem without echoing it.
-        raise ValueError(f"guardrail {guardrail!r}: params.{param} must be an http:// or https:// URL")
-    return value
-
-
-def string_dict(guardrail: str, param: str, value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise ValueError(f"guardrail {guardrail!r}: params.{param} must be a table of string values")
-    return dict(value)
 
 
 __all__ = ["GuardrailServiceError", "HTTPGuardrail", "RemoteGuardrail"]

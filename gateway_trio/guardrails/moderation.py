@@ -6,10 +6,12 @@ categories is flagged, so an operator can block on e.g. violence while allowing 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from gateway_trio.guardrails.base import GuardrailMode, InputType, blocked
-from gateway_trio.guardrails.http import GuardrailServiceError, RemoteGuardrail, http_url
+from gateway_trio.guardrails.base import InputType, blocked
+from gateway_trio.guardrails.http import GuardrailServiceError, RemoteGuardrail
+from gateway_trio.guardrails.params import Params
 
 DEFAULT_MODEL = "omni-moderation-latest"
 WHAT = "moderation endpoint"
@@ -18,35 +20,20 @@ WHAT = "moderation endpoint"
 class OpenAIModerationGuardrail(RemoteGuardrail):
     """POSTs `{"model", "input": texts}` to `{api_base}/moderations` and blocks if flagged."""
 
-    PARAMS = ("api_base", "api_key", "model", "categories", "timeout_s")
+    PARAMS: ClassVar[Mapping[str, Any]] = {
+        "api_base": None, "api_key": None, "model": DEFAULT_MODEL, "categories": None, **RemoteGuardrail.PARAMS,
+    }
 
-    def __init__(
-        self,
-        guardrail_name: str | None = None,
-        event_hook: GuardrailMode | list[GuardrailMode] | None = None,
-        default_on: bool = False,
-        *,
-        api_base: Any = None,
-        api_key: Any = None,
-        model: Any = DEFAULT_MODEL,
-        categories: Any = None,
-        **params: Any,
-    ) -> None:
-        super().__init__(
-            guardrail_name, event_hook, default_on,
-            api_base=api_base, api_key=api_key, model=model, categories=categories, **params,
-        )
-        name = self.guardrail_name
-        self.url = http_url(name, "api_base", api_base).rstrip("/") + "/moderations"
-        if api_key is not None and (not isinstance(api_key, str) or not api_key):
-            raise ValueError(f"guardrail {name!r}: params.api_key must be a non-empty string")
-        if not isinstance(model, str) or not model:
-            raise ValueError(f"guardrail {name!r}: params.model must be a non-empty string")
+    def configure(self, params: Params) -> None:
+        super().configure(params)
+        self.url = params.http_url("api_base").rstrip("/") + "/moderations"
+        api_key = params.optional_text("api_key")
+        self.model = params.text("model")
+        categories = params["categories"]
         if categories is not None and (
             not isinstance(categories, list) or not categories or not all(isinstance(c, str) and c for c in categories)
         ):
-            raise ValueError(f"guardrail {name!r}: params.categories must be a non-empty list of category names")
-        self.model = model
+            raise params.invalid("categories", "must be a non-empty list of category names")
         self.categories: tuple[str, ...] | None = tuple(categories) if categories is not None else None
         self.headers = {"content-type": "application/json"}
         if api_key:

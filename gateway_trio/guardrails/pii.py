@@ -9,9 +9,11 @@ look-behind so that a long run of characters is scanned once, not once per posit
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Mapping
+from typing import Any, Callable, ClassVar
 
-from gateway_trio.guardrails.base import CustomGuardrail, GuardrailMode, InputType, blocked
+from gateway_trio.guardrails.base import InputType, blocked
+from gateway_trio.guardrails.params import BuiltinGuardrail, Params
 
 ENTITIES = ("email", "phone", "card")
 ACTIONS = ("mask", "block")
@@ -74,32 +76,19 @@ _DETECTORS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], bool]]] =
 }
 
 
-class PIIGuardrail(CustomGuardrail):
+class PIIGuardrail(BuiltinGuardrail):
     """params: `entities` (subset of email, phone, card; default all), `action` (mask | block)."""
 
-    PARAMS = ("entities", "action")
+    PARAMS: ClassVar[Mapping[str, Any]] = {"entities": None, "action": "mask"}
 
-    def __init__(
-        self,
-        guardrail_name: str | None = None,
-        event_hook: GuardrailMode | list[GuardrailMode] | None = None,
-        default_on: bool = False,
-        *,
-        entities: Any = None,
-        action: Any = "mask",
-        **params: Any,
-    ) -> None:
-        super().__init__(guardrail_name, event_hook, default_on, entities=entities, action=action, **params)
-        name = self.guardrail_name
-        chosen = list(ENTITIES) if entities is None else entities
+    def configure(self, params: Params) -> None:
+        chosen = list(ENTITIES) if params["entities"] is None else params["entities"]
         if not isinstance(chosen, list) or not chosen or any(e not in ENTITIES for e in chosen):
-            raise ValueError(f"guardrail {name!r}: params.entities must be a non-empty list from {list(ENTITIES)}")
-        if action not in ACTIONS:
-            raise ValueError(f"guardrail {name!r}: params.action must be one of {list(ACTIONS)}, got {action!r}")
+            raise params.invalid("entities", f"must be a non-empty list from {list(ENTITIES)}")
         self.entities = [e for e in _DETECTORS if e in chosen]
-        self.action: str = action
+        self.action = params.choice("action", ACTIONS)
         # Masking a stream only helps before the text leaves: hold chunks until checked.
-        self.default_stream_mode = "buffer" if action == "mask" else "end"
+        self.default_stream_mode = "buffer" if self.action == "mask" else "end"
 
     async def apply_guardrail(
         self, inputs: dict[str, Any], request_data: dict[str, Any], input_type: InputType

@@ -8,35 +8,24 @@ goes back to the client and into the spend log.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from gateway_trio.guardrails.base import CustomGuardrail, GuardrailMode, InputType, blocked
+from gateway_trio.guardrails.base import InputType, blocked
+from gateway_trio.guardrails.params import BuiltinGuardrail, Params
 
 FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
 DEFAULT_MESSAGE = "text matches a blocked pattern"
 
 
-class RegexGuardrail(CustomGuardrail):
+class RegexGuardrail(BuiltinGuardrail):
     """params: `patterns` (required list), `flags` ("i", "m", "s" letters), `message`."""
 
-    PARAMS = ("patterns", "flags", "message")
+    PARAMS: ClassVar[Mapping[str, Any]] = {"patterns": None, "flags": "", "message": None}
 
-    def __init__(
-        self,
-        guardrail_name: str | None = None,
-        event_hook: GuardrailMode | list[GuardrailMode] | None = None,
-        default_on: bool = False,
-        *,
-        patterns: Any = None,
-        flags: Any = "",
-        message: Any = None,
-        **params: Any,
-    ) -> None:
-        super().__init__(guardrail_name, event_hook, default_on, patterns=patterns, flags=flags, message=message, **params)
-        self.patterns = compile_patterns(self.guardrail_name, patterns, flags)
-        if message is not None and (not isinstance(message, str) or not message):
-            raise ValueError(f"guardrail {self.guardrail_name!r}: params.message must be a non-empty string")
-        self.message: str = message or DEFAULT_MESSAGE
+    def configure(self, params: Params) -> None:
+        self.patterns = compile_patterns(params)
+        self.message = params.optional_text("message") or DEFAULT_MESSAGE
 
     async def apply_guardrail(
         self, inputs: dict[str, Any], request_data: dict[str, Any], input_type: InputType
@@ -55,26 +44,27 @@ class RegexGuardrail(CustomGuardrail):
         return None
 
 
-def compile_patterns(guardrail: str, patterns: Any, flags: Any) -> list[re.Pattern[str]]:
+def compile_patterns(params: Params) -> list[re.Pattern[str]]:
+    patterns, flags = params["patterns"], params["flags"]
     if patterns is None:
-        raise ValueError(f"guardrail {guardrail!r}: params.patterns is required")
+        raise params.invalid("patterns", "is required")
     if isinstance(patterns, str):
         patterns = [patterns]  # a lone pattern is an easy TOML slip; accept it
     if not isinstance(patterns, list) or not patterns:
-        raise ValueError(f"guardrail {guardrail!r}: params.patterns must be a non-empty list of regexes")
+        raise params.invalid("patterns", "must be a non-empty list of regexes")
     if not isinstance(flags, str) or any(letter not in FLAGS for letter in flags):
-        raise ValueError(f"guardrail {guardrail!r}: params.flags must be a string of {''.join(FLAGS)!r} letters")
+        raise params.invalid("flags", f"must be a string of {''.join(FLAGS)!r} letters")
     combined = 0
     for letter in flags:
         combined |= FLAGS[letter]
     compiled = []
     for index, pattern in enumerate(patterns):
         if not isinstance(pattern, str) or not pattern:
-            raise ValueError(f"guardrail {guardrail!r}: params.patterns[{index}] must be a non-empty string")
+            raise params.invalid(f"patterns[{index}]", "must be a non-empty string")
         try:
             compiled.append(re.compile(pattern, combined))
         except re.error as exc:
-            raise ValueError(f"guardrail {guardrail!r}: params.patterns[{index}] is not a valid regex: {exc}") from None
+            raise params.invalid(f"patterns[{index}]", f"is not a valid regex: {exc}") from None
     return compiled
 
 
