@@ -10,9 +10,8 @@ from quart import Blueprint, Response, request
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
+from gateway_trio.routes.errors import JSON, errors_as_responses
 from gateway_trio.routes.metrics import metrics_text, registry_for
-
-JSON = "application/json"
 
 
 def admin_routes(gateway: Gateway) -> Blueprint:
@@ -21,11 +20,9 @@ def admin_routes(gateway: Gateway) -> Blueprint:
 
     @routes.get("/v1/models")
     @routes.get("/models")
+    @errors_as_responses
     async def models() -> Response:
-        try:
-            authenticate(request.headers)
-        except GatewayError as error:
-            return Response(error.openai_json(), error.status, content_type=JSON)
+        authenticate(request.headers)
         routes_ = {route.path for route in gateway.config.pass_through}
         names = [n for n in gateway.router.group_names() if n not in routes_] + sorted(gateway.config.router.aliases)
         data = [{"id": name, "object": "model", "created": 0, "owned_by": "gateway-trio"} for name in names]
@@ -39,11 +36,9 @@ def admin_routes(gateway: Gateway) -> Blueprint:
     registry = registry_for(gateway)
 
     @routes.get("/health")
+    @errors_as_responses
     async def health() -> Response:
-        try:
-            authenticate.require_master(request.headers, "probe deployments")
-        except GatewayError as error:
-            return Response(error.openai_json(), error.status, content_type=JSON)
+        authenticate.require_master(request.headers, "probe deployments")
         healthy, unhealthy = await probe_all(gateway)
         body = {"healthy_endpoints": healthy, "unhealthy_endpoints": unhealthy,
                 "healthy_count": len(healthy), "unhealthy_count": len(unhealthy)}

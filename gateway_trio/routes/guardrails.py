@@ -7,10 +7,9 @@ from quart import Blueprint, Response, request
 
 from gateway_trio.apis.parsing import parse_json_object
 from gateway_trio.calls import Call
-from gateway_trio.errors import BadRequest, GatewayError, NotFound
+from gateway_trio.errors import BadRequest, NotFound
 from gateway_trio.gateway import Gateway
-
-JSON = "application/json"
+from gateway_trio.routes.errors import JSON, errors_as_responses
 
 
 def guardrail_routes(gateway: Gateway) -> Blueprint:
@@ -22,32 +21,28 @@ def guardrail_routes(gateway: Gateway) -> Blueprint:
         authenticate.require_master(request.headers, "manage guardrails")
 
     @routes.get("/guardrails/list")
+    @errors_as_responses
     async def list_guardrails() -> Response:
-        try:
-            require_master()
-        except GatewayError as error:
-            return Response(error.openai_json(), error.status, content_type=JSON)
+        require_master()
         body = {"guardrails": [g.describe() for g in stage.by_name.values()]}
         return Response(orjson.dumps(body), 200, content_type=JSON)
 
     @routes.post("/guardrails/apply_guardrail")
+    @errors_as_responses
     async def apply_guardrail() -> Response:
-        try:
-            require_master()
-            body = parse_json_object(await request.get_data(cache=False))
-            name, text = body.get("guardrail_name"), body.get("text")
-            if not isinstance(name, str) or not name:
-                raise BadRequest("'guardrail_name' is required", param="guardrail_name")
-            if not isinstance(text, str):
-                raise BadRequest("'text' is required and must be a string", param="text")
-            guardrail = stage.by_name.get(name)
-            if guardrail is None:
-                raise NotFound(f"no guardrail named {name!r}", param="guardrail_name")
-            probe = Call("completion", "", {"messages": [{"role": "user", "content": text}]})
-            mode = guardrail.modes[0]
-            texts = await stage.run(probe, guardrail, mode, [text], probe.body, "request")
-        except GatewayError as error:
-            return Response(error.openai_json(), error.status, error.headers(), content_type=JSON)
+        require_master()
+        body = parse_json_object(await request.get_data(cache=False))
+        name, text = body.get("guardrail_name"), body.get("text")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("'guardrail_name' is required", param="guardrail_name")
+        if not isinstance(text, str):
+            raise BadRequest("'text' is required and must be a string", param="text")
+        guardrail = stage.by_name.get(name)
+        if guardrail is None:
+            raise NotFound(f"no guardrail named {name!r}", param="guardrail_name")
+        probe = Call("completion", "", {"messages": [{"role": "user", "content": text}]})
+        mode = guardrail.modes[0]
+        texts = await stage.run(probe, guardrail, mode, [text], probe.body, "request")
         run = probe.guardrail_runs[-1]
         answer = {"response_text": texts[0], "guardrail_name": name, "status": run.status, "duration_ms": run.duration_ms}
         return Response(orjson.dumps(answer), 200, content_type=JSON)

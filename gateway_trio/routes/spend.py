@@ -9,10 +9,10 @@ import orjson
 from quart import Blueprint, Response, request
 
 from gateway_trio.auth import hash_key
-from gateway_trio.errors import BadRequest, GatewayError
+from gateway_trio.errors import BadRequest
 from gateway_trio.gateway import Gateway
+from gateway_trio.routes.errors import JSON, errors_as_responses
 
-JSON = "application/json"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -38,29 +38,27 @@ def spend_routes(gateway: Gateway) -> Blueprint:
     authenticate = gateway.authenticate
 
     @routes.get("/spend/logs")
+    @errors_as_responses
     async def spend_logs() -> Response:
+        authenticate.require_master(request.headers, "read spend logs")
+        args = request.args
+        api_key = args.get("api_key")
+        if api_key and not SHA256_HEX.fullmatch(api_key):
+            api_key = hash_key(api_key)  # a raw key: records only know its hash
         try:
-            authenticate.require_master(request.headers, "read spend logs")
-            args = request.args
-            api_key = args.get("api_key")
-            if api_key and not SHA256_HEX.fullmatch(api_key):
-                api_key = hash_key(api_key)  # a raw key: records only know its hash
-            try:
-                limit = int(args.get("limit", 100))
-            except ValueError:
-                raise BadRequest("'limit' must be an integer", param="limit") from None
-            if limit < 1:
-                raise BadRequest("'limit' must be at least 1", param="limit")
-            records = await gateway.spend.query(
-                call_id=args.get("call_id") or None,
-                api_key_hash=api_key or None,
-                model=args.get("model") or None,
-                start=parse_time("start", args.get("start")),
-                end=parse_time("end", args.get("end")),
-                limit=limit,
-            )
-        except GatewayError as error:
-            return Response(error.openai_json(), error.status, content_type=JSON)
+            limit = int(args.get("limit", 100))
+        except ValueError:
+            raise BadRequest("'limit' must be an integer", param="limit") from None
+        if limit < 1:
+            raise BadRequest("'limit' must be at least 1", param="limit")
+        records = await gateway.spend.query(
+            call_id=args.get("call_id") or None,
+            api_key_hash=api_key or None,
+            model=args.get("model") or None,
+            start=parse_time("start", args.get("start")),
+            end=parse_time("end", args.get("end")),
+            limit=limit,
+        )
         return Response(orjson.dumps(records), 200, content_type=JSON)
 
     return routes
