@@ -27,7 +27,7 @@ from gateway_trio.errors import GatewayError
 from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.hooks.inline import HookSet, bind, hook_name
 from gateway_trio.hooks.kwargs import hidden_params, logging_kwargs, pre_api_call_kwargs
-from gateway_trio.hooks.objects import ModelResponse
+from gateway_trio.hooks.views import ModelResponse
 from gateway_trio.runtime.supervision import SupervisedState, supervise
 from gateway_trio.spend.records import SpendRecord
 

@@ -1,9 +1,9 @@
-"""Attempts: routing, dispatch to deployment actors, retries, fallbacks and deadlines.
+"""Dispatch: routing, the attempts on deployment actors, retries, fallbacks and deadlines.
 
 Every failure before the first chunk (or the whole answer) reaches the client is retried or
-fallen back here, invisibly; `Dispatcher` hands back the first provider event of the winning
-attempt together with the channel the rest arrives on.  Only the upstream's own failures are
-retried and counted against its deployment (see `provider.blame`); an error raised on our side
+fallen back here, invisibly; `Dispatcher` hands back the first event of the winning attempt
+together with the channel the rest arrives on.  Only the upstream's own failures are retried
+and counted against its deployment (see `actors.deployment.blame`); an error raised on our side
 of the wire, or the wait for a free slot, never is.
 """
 

@@ -29,7 +29,7 @@ from gateway_trio.errors import BadRequest, GatewayError, UpstreamTimeout
 from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.hooks.inline import HookRefusal, HookSet
 from gateway_trio.hooks.kwargs import call_info, hidden_params
-from gateway_trio.hooks.objects import ModelResponse, ModelResponseStream, unwrap
+from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.pipeline.dispatch import Dispatcher, estimate_tokens
 from gateway_trio.pipeline.headers import gateway_headers
 from gateway_trio.pipeline.shutdown import Shutdown

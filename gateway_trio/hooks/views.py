@@ -1,4 +1,4 @@
-"""Response objects for hooks: plain dicts underneath, read like LiteLLM's objects on top.
+"""Views for hooks: response objects over plain dicts, read like LiteLLM's objects.
 
 Hooks written for LiteLLM read `response.choices[0].message.content` and set
 `response._hidden_params["additional_headers"]`.  These views give that over the gateway's
