@@ -1,4 +1,10 @@
-"""Provider adapters by the prefix used in a deployment's `model` (`openai/gpt-4o`, ...)."""
+"""Provider adapters by the prefix used in a deployment's `model` (`openai/gpt-4o`, ...).
+
+An adapter is pure wire-format translation between the gateway's internal format (OpenAI's)
+and one provider's: request bodies and URLs out, replies, stream events and errors back.  No
+I/O happens here (the deployment actor sends what an adapter builds), so every translation is
+tested without a socket, and the wing sits below the actors that use it.
+"""
 
 from __future__ import annotations
 
