@@ -73,7 +73,7 @@ class Dispatcher:
         self.deployment_actors = deployment_actors
         self.rng = random.Random()
         self.counts_tokens = config.pre_call_checks or any(
-            p.deployment.tpm is not None for p in deployment_actors.values()
+            actor.deployment.tpm is not None for actor in deployment_actors.values()
         )
 
     async def complete(self, call: Call) -> dict[str, Any]:
