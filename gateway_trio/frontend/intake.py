@@ -11,7 +11,7 @@ runs, so that what a client may cost us is settled in one place:
 - a body not all in within the deadline (counted from the end of the head) is answered 408.
 
 Each of these closes the connection (the rest of the body is never read).  The head's own
-deadline is the connection's, see `server.py`.  The app behind it gets the body replayed from
+deadline is the connection's, see `serving.py`.  The app behind it gets the body replayed from
 memory, so no later reader (the turns middleware, Quart) ever waits on the client.
 """
 

@@ -38,7 +38,7 @@ EXIT_SLACK_S = 15.0
 
 def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, workers: int, log_level: str) -> int:
     """Serve with `workers` processes, each building its own app from `config_path`
-    (`gateway_trio.asgi`), until SIGTERM/SIGINT or one of them ends; the exit code."""
+    (`gateway_trio.frontend.asgi`), until SIGTERM/SIGINT or one of them ends; the exit code."""
     raise_open_file_limit()
     os.environ["GATEWAY_CONFIG"] = config_path
     os.environ["GATEWAY_LOG_LEVEL"] = log_level
