@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from gateway_trio.guardrails.base import InputType, blocked
-from gateway_trio.guardrails.http import GuardrailServiceError, RemoteGuardrail
 from gateway_trio.guardrails.params import Params
+from gateway_trio.guardrails.remote import GuardrailServiceError, RemoteGuardrail
 
 DEFAULT_MODEL = "omni-moderation-latest"
 WHAT = "moderation endpoint"
