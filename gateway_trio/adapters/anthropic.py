@@ -18,11 +18,10 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway_trio.adapters.base import AdapterBase, Decoder, UpstreamRequest
+from gateway_trio.adapters.base import AdapterBase, SSEDecoder, UpstreamRequest
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.adapters.replies import client_safe, is_object_list, malformed, upstream_error_message
 from gateway_trio.adapters.responses_stream import ResponsesThroughChat
-from gateway_trio.adapters.sse import SSEParser
 from gateway_trio.adapters.typed_events import MessagesPassthroughDecoder, passthrough_body
 from gateway_trio.adapters.usage import add_messages_usage, chat_usage_from_messages
 from gateway_trio.deployment import Deployment
@@ -348,16 +347,13 @@ def _error_event_message(event: dict[str, Any]) -> str:
 # --- stream: Messages events -> chat.completion.chunk ------------------------------------
 
 
-class AnthropicStreamDecoder(Decoder):
+class AnthropicStreamDecoder(SSEDecoder):
     """Rebuilds OpenAI chunks from Anthropic's typed events, one event at a time."""
 
     object_name = "chat.completion.chunk"
 
     def __init__(self, model: str) -> None:
-        self.usage: dict[str, Any] | None = None
-        self.usage_chunk: bytes | None = None
-        self.done = False
-        self._parser = SSEParser()
+        super().__init__()
         self._id = self._new_id()
         self._model = model
         self._created = int(time.time())

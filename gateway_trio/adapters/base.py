@@ -117,6 +117,20 @@ class Decoder:
         return out
 
 
+class SSEDecoder(Decoder):
+    """A decoder reading an upstream's server-sent events, with the state every one reports:
+    the usage once known, a held-back usage-only chunk (only OpenAI chat streams have one),
+    and whether the stream has ended."""
+
+    __slots__ = ("usage", "usage_chunk", "done", "_parser")
+
+    def __init__(self) -> None:
+        self.usage: dict[str, Any] | None = None
+        self.usage_chunk: bytes | None = None
+        self.done = False
+        self._parser = SSEParser()
+
+
 class Adapter(Protocol):
     name: str
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway_trio.adapters.base import AdapterBase, Decoder, RawBody, Upload, UpstreamRequest
+from gateway_trio.adapters.base import AdapterBase, RawBody, SSEDecoder, Upload, UpstreamRequest
 from gateway_trio.adapters.messages_chat import chat_body_from_messages, message_from_completion
 from gateway_trio.adapters.messages_stream import MessagesFromChatStream
 from gateway_trio.adapters.replies import (
@@ -23,24 +23,19 @@ from gateway_trio.adapters.replies import (
     parse_json_reply,
     upstream_error_message,
 )
-from gateway_trio.adapters.sse import SSEParser
 from gateway_trio.adapters.typed_events import ResponsesPassthroughDecoder, parse_object, passthrough_body
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest, UpstreamError
 
 
-class OpenAIStreamDecoder(Decoder):
-    """Watches an OpenAI stream for usage and errors; passes every other chunk through untouched."""
+class OpenAIStreamDecoder(SSEDecoder):
+    """Watches an OpenAI stream for usage and errors; passes every other chunk through untouched.
 
-    __slots__ = ("usage", "usage_chunk", "done", "_parser")
+    The usage-only chunk is held back in `usage_chunk`: the pipeline forwards it only to
+    clients that asked for `stream_options.include_usage`, while we always ask the upstream.
+    """
 
-    def __init__(self) -> None:
-        self.usage: dict[str, Any] | None = None
-        # The usage-only chunk is held back: the pipeline forwards it only to clients that
-        # asked for `stream_options.include_usage`, while we always ask the upstream for it.
-        self.usage_chunk: bytes | None = None
-        self.done = False
-        self._parser = SSEParser()
+    __slots__ = ()
 
     def feed_into(self, data: bytes, out: list[bytes]) -> None:
         for event, payload in self._parser.feed(data):

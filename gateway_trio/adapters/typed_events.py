@@ -12,9 +12,8 @@ from typing import Any
 
 import orjson
 
-from gateway_trio.adapters.base import Decoder
+from gateway_trio.adapters.base import SSEDecoder
 from gateway_trio.adapters.replies import client_safe, malformed
-from gateway_trio.adapters.sse import SSEParser
 from gateway_trio.adapters.usage import add_messages_usage, chat_usage_from_messages, chat_usage_from_responses
 from gateway_trio.errors import UpstreamError
 
@@ -48,15 +47,8 @@ def type_first(payload: bytes, event: dict[str, Any]) -> bytes:
     return orjson.dumps({"type": event["type"], **event})
 
 
-class TypedEventDecoder(Decoder):
+class TypedEventDecoder(SSEDecoder):
     """Shared loop: parse SSE, check each event, let the subclass look at it, pass it on."""
-
-    def __init__(self) -> None:
-        self.usage: dict[str, Any] | None = None
-        # Chat's held-back usage chunk has no place in these formats.
-        self.usage_chunk: bytes | None = None
-        self.done = False
-        self._parser = SSEParser()
 
     def feed_into(self, data: bytes, out: list[bytes]) -> None:
         for _name, payload in self._parser.feed(data):
