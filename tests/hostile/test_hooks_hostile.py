@@ -12,10 +12,10 @@ import orjson
 import pytest
 import trio
 from harness import chat, client_and_gateway, eventually, make_config, serving, sse_payloads
-from mock_upstream import Behavior
 
 from gateway_trio.guardrails import CustomGuardrail
 from gateway_trio.hooks import CustomLogger
+from gateway_trio.testing import Behavior
 
 HOOK_TIMEOUT_S = 0.2
 

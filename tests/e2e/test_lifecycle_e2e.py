@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import trio
 from harness import chat, gateway_client, make_config, running_gateway, sse_payloads
-from mock_upstream import Behavior
 
-ROOT = Path(__file__).resolve().parent.parent
+from gateway_trio.testing import Behavior
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_for(upstream, **router):

@@ -17,7 +17,6 @@ import pytest
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
-from mock_upstream import FLAG_WORD, Behavior, MockUpstream
 
 from gateway_trio.config import ConfigError
 from gateway_trio.guardrails import CustomGuardrail, GuardrailBlocked
@@ -26,6 +25,7 @@ from gateway_trio.guardrails.http import GuardrailServiceError, HTTPGuardrail
 from gateway_trio.guardrails.moderation import OpenAIModerationGuardrail
 from gateway_trio.guardrails.pii import PIIGuardrail, luhn_valid
 from gateway_trio.guardrails.regex import RegexGuardrail
+from gateway_trio.testing import FLAG_WORD, Behavior, MockUpstream
 
 SECRET = "sk-very-secret-key-123"
 

@@ -14,9 +14,11 @@ import httpx
 import orjson
 import pytest
 import trio
-from mock_upstream import Behavior, MockUpstream, plan_chunks
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "mock_upstream.py"
+from gateway_trio.testing import Behavior, MockUpstream
+from gateway_trio.testing.mock_upstream import plan_chunks
+
+ROOT = Path(__file__).resolve().parents[3]
 CHAT = "/v1/chat/completions"
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "test"}
 
@@ -374,9 +376,9 @@ async def test_record_false_keeps_nothing(nursery: trio.Nursery) -> None:
 
 async def test_cli_starts_and_answers(tmp_path: Path) -> None:
     port_file = tmp_path / "port"
-    command = [sys.executable, str(SCRIPT), "--port", "0", "--chunks", "3", "--content", "cli text"]
-    command += ["--port-file", str(port_file)]
-    run = partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
+    command = [sys.executable, "-m", "gateway_trio.testing.mock_upstream", "--port", "0", "--chunks", "3"]
+    command += ["--content", "cli text", "--port-file", str(port_file)]
+    run = partial(trio.run_process, command, stdout=subprocess.PIPE, check=False, cwd=ROOT)  # this checkout's package
     async with trio.open_nursery() as nursery:
         process = await nursery.start(run)
         try:

@@ -5,8 +5,8 @@ import time
 import httpx
 import pytest
 import trio
-from mock_upstream import Behavior
 
+from gateway_trio.testing import Behavior
 from gateway_trio.upstream.http1_transport import Http1Transport
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi there"}]}

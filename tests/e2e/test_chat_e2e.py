@@ -3,9 +3,9 @@
 import orjson
 import pytest
 from harness import chat, gateway_client, make_config, sse_payloads
-from mock_upstream import Behavior
 
 from gateway_trio.deployment import Deployment
+from gateway_trio.testing import Behavior
 
 MASTER = "sk-master-test-0123456789"
 

@@ -3,7 +3,8 @@
 import orjson
 import pytest
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
-from mock_upstream import Behavior
+
+from gateway_trio.testing import Behavior
 
 SECRET_TEXT = "the launch code is SECRET-1234 ok"
 

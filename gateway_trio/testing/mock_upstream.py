@@ -7,7 +7,7 @@ as a separate process by the benchmark. No web framework on purpose: the benchma
 concurrent streams through it on two cores, so a connection costs one task, one h11.Connection
 and a few small objects, and SSE lines are built from pre-encoded byte templates.
 
-Run `python scripts/mock_upstream.py --help` for the CLI.
+Run `python -m gateway_trio.testing.mock_upstream --help` for the CLI.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ import httpx
 import orjson
 import pytest
 import trio
-from mock_upstream import Behavior, MockUpstream
 
 from gateway_trio.adapters import PROVIDERS
 from gateway_trio.errors import UpstreamError
+from gateway_trio.testing import Behavior, MockUpstream
 
 RESPONSES = "/v1/responses"
 
