@@ -270,10 +270,10 @@ async def test_stall_then_client_close_is_seen(mock: MockUpstream, client: httpx
         assert idle.cancelled_caught
     closed_by_client = trio.current_time()
     assert seen == ["w1 ", "w2 "]
-    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=1)
-    assert rec.closed_at - closed_by_client < 1
+    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=10)
+    assert rec.closed_at - closed_by_client < 5  # at once, or never: generous for a loaded machine
     assert rec.disconnected_early and rec.finished_at is None
-    await mock.wait_for(lambda: mock.open_connections == 0, timeout=1)
+    await mock.wait_for(lambda: mock.open_connections == 0, timeout=10)
 
 
 async def test_client_leaving_during_delay_is_seen(mock: MockUpstream) -> None:
@@ -282,8 +282,8 @@ async def test_client_leaving_during_delay_is_seen(mock: MockUpstream) -> None:
         with pytest.raises(httpx.ReadTimeout):
             await http.post(CHAT, json=chat())
     gave_up = trio.current_time()
-    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=1)
-    assert rec.closed_at - gave_up < 0.5
+    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=10)
+    assert rec.closed_at - gave_up < 5  # long before the 30 s delay ends; generous for a loaded machine
     assert rec.disconnected_early and rec.first_byte_at is None
 
 
@@ -339,7 +339,7 @@ async def test_keep_alive_reuses_one_connection(mock: MockUpstream, client: http
     assert mock.max_open_connections == 1 and mock.open_connections == 1
     assert all(r.closed_at is None for r in mock.received)
     await client.aclose()
-    await mock.wait_for(lambda: mock.open_connections == 0, timeout=1)
+    await mock.wait_for(lambda: mock.open_connections == 0, timeout=10)
     assert all(r.closed_at is not None and not r.disconnected_early for r in mock.received)
 
 
@@ -382,7 +382,7 @@ async def test_cli_starts_and_answers(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         process = await nursery.start(run)
         try:
-            with trio.fail_after(10):
+            with trio.fail_after(30):  # a new Python process on a loaded machine
                 line = b""
                 while not line.endswith(b"\n"):
                     line += await process.stdout.receive_some(100)
@@ -402,7 +402,7 @@ async def test_http10_stream_is_close_delimited(mock: MockUpstream) -> None:
     stream = await trio.open_tcp_stream("127.0.0.1", mock.port)
     await stream.send_all(request)
     raw = b""
-    with trio.fail_after(2):
+    with trio.fail_after(10):
         while data := await stream.receive_some(65536):
             raw += data
     await stream.aclose()
