@@ -137,7 +137,7 @@ async def test_a_stream_dropped_unread_still_closes_its_upstream(upstream):
         record = upstream.received[0]
         del stream  # the response was never sent: nobody will iterate it
         gc.collect()
-        await upstream.wait_for(lambda: record.closed_at is not None, timeout=10)
+        await upstream.wait_for(lambda: record.closed_at is not None, timeout=2)
         nursery.cancel_scope.cancel()
 
 
