@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator
 import orjson
 import pytest
 import trio
+from call_factory import chat_call
 
 from gateway_trio.calls import Call
 from gateway_trio.config import ConfigError, GuardrailConfig, ModelConfig
@@ -54,11 +55,6 @@ def guardrail(name: str, impl: type[CustomGuardrail] = Word, *modes: str, **opti
     modes = modes or ("pre_call",)
     settings = {"default_on": False, "fail_open": False, "timeout_s": 5.0, "builtin": False, **options}
     return Guardrail(name, impl(guardrail_name=name, event_hook=list(modes)), modes, **settings)
-
-
-def chat_call(text: str = "hello", *, stream: bool = False, **fields: Any) -> Call:
-    body = {"model": "m", "messages": [{"role": "user", "content": text}], "stream": stream}
-    return Call("completion", "m", body, stream=stream, **fields)
 
 
 def chunk(text: str) -> bytes:

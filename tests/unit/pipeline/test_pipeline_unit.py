@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import trio
+from call_factory import chat_call
 
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, Failure, ProviderEvent, StreamEnd
@@ -136,11 +137,6 @@ class Recorder(CustomLogger):
 def pipeline(log: list[Any], **script: Any) -> Pipeline:
     hooks = HookSet([Recorder(log)])
     return Pipeline(FakeDispatcher(log, **script), hooks, FakeCallbacks(log), GuardrailStage([]), FakeSpend(log))
-
-
-def chat_call(*, stream: bool = False) -> Call:
-    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
-    return Call("completion", "m", body, stream=stream)
 
 
 async def read_frames(answer: Answer) -> bytes:
