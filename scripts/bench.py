@@ -163,7 +163,7 @@ def _tail(log: Path, lines: int = 20) -> str:
 
 def start_mock(fleet: Fleet, name: str, extra: list[str]) -> Server:
     port_file = fleet.workdir / f"{name}.port"
-    argv = [sys.executable, "-m", "gateway_trio.testing.mock_upstream", "--host", "127.0.0.1", "--port", "0",
+    argv = [sys.executable, "-m", "gateway_trio.testing", "--host", "127.0.0.1", "--port", "0",
             "--port-file", str(port_file), "--content", CONTENT, *extra]
     return fleet.start(name, argv, port_file=port_file)
 

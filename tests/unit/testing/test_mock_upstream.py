@@ -376,7 +376,7 @@ async def test_record_false_keeps_nothing(nursery: trio.Nursery) -> None:
 
 async def test_cli_starts_and_answers(tmp_path: Path) -> None:
     port_file = tmp_path / "port"
-    command = [sys.executable, "-m", "gateway_trio.testing.mock_upstream", "--port", "0", "--chunks", "3"]
+    command = [sys.executable, "-m", "gateway_trio.testing", "--port", "0", "--chunks", "3"]
     command += ["--content", "cli text", "--port-file", str(port_file)]
     run = partial(trio.run_process, command, stdout=subprocess.PIPE, check=False, cwd=ROOT)  # this checkout's package
     async with trio.open_nursery() as nursery:
