@@ -1159,7 +1159,9 @@ def quiet_garbage_collector() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gateway_trio.testing", description="Mock OpenAI/Anthropic upstream for tests and benchmarks.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway_trio.testing", description="Mock OpenAI/Anthropic upstream for tests and benchmarks."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", help="write the listening port here once ready")

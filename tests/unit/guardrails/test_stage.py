@@ -4,7 +4,8 @@ stream's post-call guardrails hold, mask or stop its chunks in each stream mode.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
