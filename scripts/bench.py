@@ -1,6 +1,6 @@
 """Benchmark the gateway against the bare relay floor and the mock upstream itself.
 
-Two parts, both against `scripts/mock_upstream.py` on 127.0.0.1:
+Two parts, both against the mock upstream (`gateway_trio.testing.mock_upstream`) on 127.0.0.1:
 
 - matrix: direct / floor relay / gateway × JSON / 20-chunk stream × 1 / 32 connections, with
   an upstream that answers at once: throughput, latency added over direct, and the server
@@ -99,7 +99,7 @@ class Fleet:
         with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
-                preexec_fn=_child_setup, start_new_session=True,  # Ctrl-C reaches only us; we clean up
+                env=checkout_env(), preexec_fn=_child_setup, start_new_session=True,  # Ctrl-C reaches only us
             )
         self.procs.append(proc)
         return proc
@@ -139,6 +139,13 @@ class Fleet:
                 self.procs.remove(proc)
 
 
+def checkout_env() -> dict[str, str]:
+    """The children import `gateway_trio` from this checkout, not from wherever the venv was
+    installed from: a bench run in a second worktree measures (and mocks with) its own code."""
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def _read_port(port_file: Path | None, log: Path) -> int | None:
     if port_file is not None:
         try:
@@ -156,7 +163,7 @@ def _tail(log: Path, lines: int = 20) -> str:
 
 def start_mock(fleet: Fleet, name: str, extra: list[str]) -> Server:
     port_file = fleet.workdir / f"{name}.port"
-    argv = [sys.executable, str(ROOT / "scripts/mock_upstream.py"), "--host", "127.0.0.1", "--port", "0",
+    argv = [sys.executable, "-m", "gateway_trio.testing", "--host", "127.0.0.1", "--port", "0",
             "--port-file", str(port_file), "--content", CONTENT, *extra]
     return fleet.start(name, argv, port_file=port_file)
 

@@ -1,14 +1,16 @@
-import sys
-from pathlib import Path
+"""Fixtures every test may use: the mock upstream (`gateway_trio.testing`) and a client aimed at it.
+
+The suite's own helpers live in tests/support/ and are imported by their plain names
+(`from harness import ...`, `"hook_classes:Recorder"` in a config): pyproject's pytest
+`pythonpath` puts tests/support (and tests, for the `hostile` package) on the path.
+"""
+
 from typing import AsyncIterator
 
 import httpx
 import pytest
 
-# The mock upstream lives in scripts/ (it is also run standalone by the benchmark).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-
-from mock_upstream import MockUpstream  # noqa: E402
+from gateway_trio.testing import MockUpstream
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import orjson
 import pytest
 import trio
 from harness import chat, client_and_gateway, eventually, make_config, serving, sse_payloads
-from mock_upstream import Behavior
 
 from gateway_trio.guardrails import CustomGuardrail
 from gateway_trio.hooks import CustomLogger
+from gateway_trio.testing import Behavior
 
 HOOK_TIMEOUT_S = 0.2
 
@@ -245,7 +245,7 @@ async def test_streams_cut_at_the_graceful_timeout_end_with_an_error_and_a_failu
     data = [line for line in received if line.startswith("data: ")]
     assert data[-1] != "data: [DONE]"
     assert "shutting down" in orjson.loads(data[-1][len("data: "):])["error"]["message"]
-    assert stopped_after < 1.5 + 1.0
+    assert stopped_after < 1.5 + 5.0  # the graceful timeout, with room for a loaded machine; unended: forever
     assert dict(gateway.pipeline.finished) == {("completion", "failure"): 1}
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT status, error FROM spend_logs WHERE call_id = ?",

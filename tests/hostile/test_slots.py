@@ -11,10 +11,10 @@ from functools import partial
 import pytest
 import trio
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
-from mock_upstream import Behavior
 
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import DeploymentBusy
+from gateway_trio.testing import Behavior
 from hostile.hostile_upstream import Request, chat_completion, json_reply
 
 

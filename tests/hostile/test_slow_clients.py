@@ -141,7 +141,7 @@ async def test_a_body_declared_over_the_limit_is_refused_before_it_is_sent():
             elapsed = trio.current_time() - started
             closed = await closed_by_the_gateway(stream)
     assert head.status_code == 413
-    assert elapsed < 3
+    assert elapsed < 8  # at once, with room for a loaded machine; the old wait was 60 s
     error = orjson.loads(body)["error"]
     assert error["type"] == "invalid_request_error" and "1 MB" in error["message"]
     assert closed  # the body is never read: the connection cannot be reused
@@ -177,7 +177,7 @@ async def test_a_body_that_stalls_is_answered_408_at_its_deadline():
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
             served = await client.post("/v1/chat/completions", json=chat("m"))
     assert head.status_code == 408
-    assert 0.9 <= elapsed < 4
+    assert 0.9 <= elapsed < 8  # the body timeout (1 s), with room for a loaded machine; the old wait was 60 s
     assert "did not arrive within 1 s" in orjson.loads(body)["error"]["message"]
     assert closed
     assert served.status_code == 200

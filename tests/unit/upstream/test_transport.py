@@ -2,8 +2,8 @@
 
 import httpx
 import trio
-from mock_upstream import Behavior
 
+from gateway_trio.testing import Behavior
 from gateway_trio.upstream.transport import ShardedTransport
 
 

@@ -6,9 +6,9 @@ import hook_classes as hc
 import orjson
 import pytest
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
-from mock_upstream import Behavior
 
 from gateway_trio.hooks.inline import headers_hook_form
+from gateway_trio.testing import Behavior
 
 MASTER = "sk-master-hooks-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}

@@ -7,10 +7,10 @@ from typing import Any
 
 import trio
 from harness import chat, client_and_gateway, make_config
-from mock_upstream import Behavior
 
 from gateway_trio.runtime import turns
 from gateway_trio.runtime.turns import FIRST_IN_A_ROW, Turn, Turnstile, taking_turns
+from gateway_trio.testing import Behavior
 
 
 async def test_turns_go_in_arrival_order(autojump_clock):

@@ -4,8 +4,9 @@ on each, streaming and not, success and failure."""
 import orjson
 import pytest
 from harness import client_and_gateway, eventually, make_config, sse_payloads
-from mock_upstream import Behavior
 from route_witness import Witness
+
+from gateway_trio.testing import Behavior
 
 MASTER = "sk-master-routes-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}

@@ -5,12 +5,12 @@ hooks whose parameters carry other names keep being called positionally.
 """
 
 import pytest
+from guardrail_classes import KwargsGuardrail
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
-from mock_upstream import Behavior
 
-from gateway_trio.guardrails import CustomGuardrail
 from gateway_trio.hooks import CustomLogger
 from gateway_trio.hooks.inline import bind, calling_form
+from gateway_trio.testing import Behavior
 
 MASTER = "sk-master-kwargs-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}
@@ -165,23 +165,9 @@ async def test_a_kwargs_only_hook_gets_every_event_of_a_failure(upstream):
     assert hook.named("async_log_failure_event")[0]["response_obj"] is None
 
 
-class KwargsGuardrail(CustomGuardrail):
-    """A guardrail whose own methods take only **kwargs."""
-
-    calls: list = []
-
-    def should_run_guardrail(self, **kwargs):
-        KwargsGuardrail.calls.append(("should_run_guardrail", set(kwargs)))
-        return True
-
-    async def apply_guardrail(self, **kwargs):
-        KwargsGuardrail.calls.append(("apply_guardrail", set(kwargs)))
-        return kwargs["inputs"]
-
-
 async def test_guardrail_methods_are_called_by_name(upstream):
     KwargsGuardrail.calls.clear()
-    rule = {"name": "by-name", "guardrail": "test_hook_kwargs:KwargsGuardrail", "mode": "pre_call"}
+    rule = {"name": "by-name", "guardrail": "guardrail_classes:KwargsGuardrail", "mode": "pre_call"}
     async with client_and_gateway(config_for(upstream, [rule])) as (client, _):
         response = await client.post("/v1/chat/completions", json=chat("gpt"), headers=AUTH)
     assert response.status_code == 200

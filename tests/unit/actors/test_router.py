@@ -130,7 +130,7 @@ async def test_pre_call_checks_skip_small_context_windows(nursery):
         assert (await router.pick("g", input_tokens=500)).id == large.id
 
 
-async def test_a_deployment_with_a_free_slot_is_preferred_to_queueing(nursery):
+async def test_a_deployment_with_a_free_slot_is_preferred_to_queueing(nursery, autojump_clock):
     # The weights alone would send nearly every call to `full` (1000 to 1).
     full = deployment("g", "openai/a", api_base="http://a", weight=1000, max_parallel_requests=1)
     free = deployment("g", "openai/b", api_base="http://b", weight=1)
@@ -139,7 +139,7 @@ async def test_a_deployment_with_a_free_slot_is_preferred_to_queueing(nursery):
     assert first.id == full.id  # its one slot is now taken
     assert {(await router.pick("g")).id for _ in range(20)} == {free.id}
     router.report(Outcome(full.id, True, 0.1))  # the slot is free again
-    await trio.sleep(0.01)
+    await trio.sleep(0.01)  # virtual time: passes only once the router has taken the report in
     assert (await router.pick("g")).id == full.id
 
 

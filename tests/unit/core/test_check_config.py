@@ -18,7 +18,7 @@ import pytest
 
 from gateway_trio.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 MODEL = '[[models]]\nname = "a"\nmodel = "mock/a"\n'
 
 

@@ -24,6 +24,20 @@ class Shout(CustomGuardrail):
         return {**inputs, "texts": [t.upper() for t in texts]}
 
 
+class KwargsGuardrail(CustomGuardrail):
+    """A guardrail whose own methods take only **kwargs (the hook-kwargs tests read `calls`)."""
+
+    calls: list = []
+
+    def should_run_guardrail(self, **kwargs):
+        KwargsGuardrail.calls.append(("should_run_guardrail", set(kwargs)))
+        return True
+
+    async def apply_guardrail(self, **kwargs):
+        KwargsGuardrail.calls.append(("apply_guardrail", set(kwargs)))
+        return kwargs["inputs"]
+
+
 class NotAGuardrail:
     """A class that is not a CustomGuardrail: loading it must be refused."""
 

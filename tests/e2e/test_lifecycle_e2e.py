@@ -12,9 +12,13 @@ from pathlib import Path
 import httpx
 import trio
 from harness import chat, gateway_client, make_config, running_gateway, sse_payloads
-from mock_upstream import Behavior
 
-ROOT = Path(__file__).resolve().parent.parent
+from gateway_trio.testing import Behavior
+
+ROOT = Path(__file__).resolve().parents[2]
+# Real sockets on a loaded machine: a closed upstream is seen at once (milliseconds), and the
+# bound only has to tell that from never, so it is generous.
+CLOSES_WITHIN_S = 5.0
 
 
 def config_for(upstream, **router):
@@ -22,7 +26,7 @@ def config_for(upstream, **router):
     return make_config(models=[model], router=router)
 
 
-async def test_client_disconnect_mid_stream_closes_the_upstream_within_a_second(upstream):
+async def test_client_disconnect_mid_stream_closes_the_upstream_at_once(upstream):
     upstream.default = Behavior(chunks=10, stall_after=3)
     async with gateway_client(config_for(upstream)) as client:
         async with client.stream("POST", "/v1/chat/completions", json=chat("gpt", stream=True)) as response:
@@ -32,9 +36,9 @@ async def test_client_disconnect_mid_stream_closes_the_upstream_within_a_second(
                     break
         left_at = trio.current_time()  # leaving the block closed our connection mid-stream
         record = upstream.received[0]
-        await upstream.wait_for(lambda: record.closed_at is not None, timeout=1.0)
+        await upstream.wait_for(lambda: record.closed_at is not None, timeout=CLOSES_WITHIN_S)
     assert record.disconnected_early
-    assert record.closed_at - left_at < 1.0
+    assert record.closed_at - left_at < CLOSES_WITHIN_S  # the upstream stalls forever: only we close it
 
 
 async def test_client_disconnect_before_a_non_streaming_answer_closes_the_upstream(upstream):
@@ -49,8 +53,8 @@ async def test_client_disconnect_before_a_non_streaming_answer_closes_the_upstre
             record = await upstream.wait_for_request(1)
             nursery.cancel_scope.cancel()  # the client goes away while the upstream thinks
         left_at = trio.current_time()
-        await upstream.wait_for(lambda: record.closed_at is not None, timeout=1.0)
-    assert record.closed_at - left_at < 1.0
+        await upstream.wait_for(lambda: record.closed_at is not None, timeout=CLOSES_WITHIN_S)
+    assert record.closed_at - left_at < CLOSES_WITHIN_S  # well before the upstream's 30 s answer
 
 
 async def test_slow_reader_does_not_make_the_gateway_buffer_the_answer(upstream):

@@ -14,9 +14,11 @@ import httpx
 import orjson
 import pytest
 import trio
-from mock_upstream import Behavior, MockUpstream, plan_chunks
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "mock_upstream.py"
+from gateway_trio.testing import Behavior, MockUpstream
+from gateway_trio.testing.mock_upstream import plan_chunks
+
+ROOT = Path(__file__).resolve().parents[3]
 CHAT = "/v1/chat/completions"
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "test"}
 
@@ -268,10 +270,10 @@ async def test_stall_then_client_close_is_seen(mock: MockUpstream, client: httpx
         assert idle.cancelled_caught
     closed_by_client = trio.current_time()
     assert seen == ["w1 ", "w2 "]
-    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=1)
-    assert rec.closed_at - closed_by_client < 1
+    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=10)
+    assert rec.closed_at - closed_by_client < 5  # at once, or never: generous for a loaded machine
     assert rec.disconnected_early and rec.finished_at is None
-    await mock.wait_for(lambda: mock.open_connections == 0, timeout=1)
+    await mock.wait_for(lambda: mock.open_connections == 0, timeout=10)
 
 
 async def test_client_leaving_during_delay_is_seen(mock: MockUpstream) -> None:
@@ -280,8 +282,8 @@ async def test_client_leaving_during_delay_is_seen(mock: MockUpstream) -> None:
         with pytest.raises(httpx.ReadTimeout):
             await http.post(CHAT, json=chat())
     gave_up = trio.current_time()
-    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=1)
-    assert rec.closed_at - gave_up < 0.5
+    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=10)
+    assert rec.closed_at - gave_up < 5  # long before the 30 s delay ends; generous for a loaded machine
     assert rec.disconnected_early and rec.first_byte_at is None
 
 
@@ -337,7 +339,7 @@ async def test_keep_alive_reuses_one_connection(mock: MockUpstream, client: http
     assert mock.max_open_connections == 1 and mock.open_connections == 1
     assert all(r.closed_at is None for r in mock.received)
     await client.aclose()
-    await mock.wait_for(lambda: mock.open_connections == 0, timeout=1)
+    await mock.wait_for(lambda: mock.open_connections == 0, timeout=10)
     assert all(r.closed_at is not None and not r.disconnected_early for r in mock.received)
 
 
@@ -374,13 +376,13 @@ async def test_record_false_keeps_nothing(nursery: trio.Nursery) -> None:
 
 async def test_cli_starts_and_answers(tmp_path: Path) -> None:
     port_file = tmp_path / "port"
-    command = [sys.executable, str(SCRIPT), "--port", "0", "--chunks", "3", "--content", "cli text"]
-    command += ["--port-file", str(port_file)]
-    run = partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
+    command = [sys.executable, "-m", "gateway_trio.testing", "--port", "0", "--chunks", "3"]
+    command += ["--content", "cli text", "--port-file", str(port_file)]
+    run = partial(trio.run_process, command, stdout=subprocess.PIPE, check=False, cwd=ROOT)  # this checkout's package
     async with trio.open_nursery() as nursery:
         process = await nursery.start(run)
         try:
-            with trio.fail_after(10):
+            with trio.fail_after(30):  # a new Python process on a loaded machine
                 line = b""
                 while not line.endswith(b"\n"):
                     line += await process.stdout.receive_some(100)
@@ -400,7 +402,7 @@ async def test_http10_stream_is_close_delimited(mock: MockUpstream) -> None:
     stream = await trio.open_tcp_stream("127.0.0.1", mock.port)
     await stream.send_all(request)
     raw = b""
-    with trio.fail_after(2):
+    with trio.fail_after(10):
         while data := await stream.receive_some(65536):
             raw += data
     await stream.aclose()

@@ -6,7 +6,8 @@ import time
 import httpx
 import trio
 from harness import chat, client_and_gateway, eventually, make_config, running_gateway
-from mock_upstream import Behavior
+
+from gateway_trio.testing import Behavior
 
 MASTER = "sk-master-spend-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}

@@ -3,7 +3,8 @@
 import orjson
 import pytest
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
-from mock_upstream import Behavior
+
+from gateway_trio.testing import Behavior
 
 SECRET_TEXT = "the launch code is SECRET-1234 ok"
 
@@ -135,7 +136,7 @@ async def test_sample_mode_stops_the_stream_early(upstream):
     async with client_and_gateway(config_for(upstream, [rule])) as (client, _):
         response = await client.post("/v1/chat/completions", json=chat("guarded", stream=True))
         record = upstream.received[0]
-        await upstream.wait_for(lambda: record.closed_at is not None, timeout=2)
+        await upstream.wait_for(lambda: record.closed_at is not None, timeout=10)
     streamed = content_of(response.text)
     assert "guardrail_blocked" in sse_payloads(response.text)[-1]
     assert "w50" not in streamed  # cut within a sample, not at the end
@@ -170,7 +171,7 @@ async def test_during_call_block_cancels_the_upstream_call(upstream):
     async with client_and_gateway(config_for(upstream, [rule], model_guardrails=("slow-block",))) as (client, _):
         response = await client.post("/v1/chat/completions", json=chat("guarded"))
         record = upstream.received[0]
-        await upstream.wait_for(lambda: record.closed_at is not None, timeout=2)
+        await upstream.wait_for(lambda: record.closed_at is not None, timeout=10)
     assert response.status_code == 400
     assert record.disconnected_early
 

@@ -8,10 +8,10 @@ import httpx
 import orjson
 import pytest
 import trio
-from mock_upstream import Behavior, MockUpstream
 
 from gateway_trio.adapters import PROVIDERS
 from gateway_trio.errors import UpstreamError
+from gateway_trio.testing import Behavior, MockUpstream
 
 RESPONSES = "/v1/responses"
 
@@ -172,7 +172,7 @@ async def test_stall_then_client_close(mock: MockUpstream, client: httpx.AsyncCl
         with trio.move_on_after(0.2) as idle:
             await chunks.__anext__()
         assert idle.cancelled_caught
-    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=1)
+    rec = await mock.wait_for(lambda: mock.received[0].closed_at and mock.received[0], timeout=10)
     assert rec.disconnected_early and rec.finished_at is None
     mock.reset()
     with trio.move_on_after(0.2) as idle:

@@ -3,9 +3,9 @@
 import orjson
 import pytest
 from harness import chat, gateway_client, make_config, sse_payloads
-from mock_upstream import Behavior
 
 from gateway_trio.deployment import Deployment
+from gateway_trio.testing import Behavior
 
 MASTER = "sk-master-test-0123456789"
 
@@ -230,7 +230,7 @@ async def test_whole_request_deadline_includes_retries(upstream):
         response = await client.post("/v1/chat/completions", json=chat("gpt"))
     assert response.status_code == 504
     assert response.json()["error"]["type"] == "timeout_error"
-    await upstream.wait_for(lambda: all(r.closed_at for r in upstream.received), timeout=2)
+    await upstream.wait_for(lambda: all(r.closed_at for r in upstream.received), timeout=10)
 
 
 async def test_the_deadline_ends_a_stream_that_stalls_after_its_first_chunks(upstream):
@@ -240,7 +240,7 @@ async def test_the_deadline_ends_a_stream_that_stalls_after_its_first_chunks(ups
     payloads = sse_payloads(response.text)
     assert len(payloads) == 3 and payloads[-1] != "[DONE]"
     assert "deadline" in orjson.loads(payloads[-1])["error"]["message"]
-    await upstream.wait_for(lambda: all(r.closed_at for r in upstream.received), timeout=2)
+    await upstream.wait_for(lambda: all(r.closed_at for r in upstream.received), timeout=10)
 
 
 async def test_stream_timeout_for_the_first_chunk_then_retry_succeeds(upstream):

@@ -7,7 +7,7 @@ from harness import chat, client_and_gateway, eventually, sse_payloads
 
 from gateway_trio.config import load_config
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "configs" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "configs" / "examples"
 
 
 async def test_example_hooks_config(tmp_path, monkeypatch):

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
-import bench
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of scripts/ as a module: it is run by path, never installed or put on sys.path."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_script(ROOT / "scripts" / "bench.py")
 
 WRK_OUTPUT = """\
 Running 41s test @ http://127.0.0.1:8080/v1/chat/completions
@@ -64,6 +78,7 @@ def test_the_concurrency_rates_are_measured_against_the_ideal_and_the_direct_moc
     assert "gateway  stream" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # about 20 s of real load: run by .ci/run, not by a plain scripts/test
 def test_a_quick_run_measures_every_matrix_cell(tmp_path):
     figures = tmp_path / "bench.json"
     run = subprocess.run(

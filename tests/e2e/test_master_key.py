@@ -23,7 +23,7 @@ from gateway_trio.auth import Authenticator
 from gateway_trio.cli import main
 from gateway_trio.config import ConfigError, parse_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = {"name": "m", "model": "mock/m"}
 NO_KEY_WARNING = "no server.master_key configured: every caller is admitted"
 

@@ -7,7 +7,7 @@ as a separate process by the benchmark. No web framework on purpose: the benchma
 concurrent streams through it on two cores, so a connection costs one task, one h11.Connection
 and a few small objects, and SSE lines are built from pre-encoded byte templates.
 
-Run `python scripts/mock_upstream.py --help` for the CLI.
+Run `python -m gateway_trio.testing --help` for the CLI.
 """
 
 from __future__ import annotations
@@ -1159,7 +1159,9 @@ def quiet_garbage_collector() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Mock OpenAI/Anthropic upstream for tests and benchmarks.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway_trio.testing", description="Mock OpenAI/Anthropic upstream for tests and benchmarks."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", help="write the listening port here once ready")
@@ -1176,6 +1178,3 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
 
-
-if __name__ == "__main__":
-    main()
