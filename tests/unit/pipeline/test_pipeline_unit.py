@@ -15,7 +15,7 @@ import trio
 from call_factory import chat_call
 
 from gateway_trio.calls import Call
-from gateway_trio.channels.messages import Chunks, Failure, ProviderEvent, StreamEnd
+from gateway_trio.channels.messages import Chunks, Failure, DeploymentEvent, StreamEnd
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, UpstreamError
@@ -41,12 +41,12 @@ def chunk(content: str | None, finish: str | None = None) -> bytes:
 class FakeDispatcher:
     """In the Dispatcher's place: "routes" to one deployment and answers from its script."""
 
-    def __init__(self, log: list[Any], *, error: GatewayError | None = None, events: list[ProviderEvent] = (),
+    def __init__(self, log: list[Any], *, error: GatewayError | None = None, events: list[DeploymentEvent] = (),
                  upstream_stays_open: bool = False) -> None:
         self.log, self.error, self.events = log, error, list(events)
         self.upstream_stays_open = upstream_stays_open  # more events may come: the stream waits
         self.streams: list[Stream] = []
-        self.upstreams: list[trio.MemorySendChannel[ProviderEvent]] = []
+        self.upstreams: list[trio.MemorySendChannel[DeploymentEvent]] = []
 
     def _route(self, call: Call) -> None:
         call.model_group, call.deployment = "m", DEPLOYMENT
@@ -62,7 +62,7 @@ class FakeDispatcher:
     async def open_stream(self, call: Call) -> Stream:
         self._route(call)
         first, *rest = self.events
-        send, receive = trio.open_memory_channel[ProviderEvent](len(rest) + 1)
+        send, receive = trio.open_memory_channel[DeploymentEvent](len(rest) + 1)
         for event in rest:
             send.send_nowait(event)
         if self.upstream_stays_open:
