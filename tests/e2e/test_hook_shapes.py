@@ -32,12 +32,12 @@ ROUTES: dict[str, tuple[str, dict[str, Any] | None, bool, str]] = {
     "moderations": ("/v1/moderations", {"input": "hello there"}, False, "moderation"),
     "transcriptions": ("/v1/audio/transcriptions", None, False, "audio_transcription"),
 }
-# Each route on an OpenAI deployment; /v1/messages and chat also on an Anthropic one, where
-# messages pass through natively and chat is translated.
+# Each route on an OpenAI deployment; those an Anthropic deployment serves on one too (messages
+# pass through natively there, the others are translated).
 CASES = [
     (route, model, stream)
     for route, (_, _, streams, _) in ROUTES.items()
-    for model in (("m", "claude") if route in ("chat", "messages") else ("m",))
+    for model in (("m", "claude") if streams else ("m",))
     for stream in ((False, True) if streams else (False,))
 ]
 
