@@ -74,6 +74,7 @@ class Api:
         return self
 
     def with_changes(self, **changes: Any) -> Api:
+        """A copy with some attributes changed (what `configured` returns)."""
         clone = copy.copy(self)
         clone.__dict__.update(changes)
         return clone

@@ -83,9 +83,9 @@ class ResponsesApi(Api):
         return slots
 
     def chunk_slots(self, chunk: Any) -> list[Slot]:
-        if isinstance(chunk, dict) and chunk.get("type") == "response.output_text.delta" and isinstance(chunk.get("delta"), str):
-            return [(chunk, "delta")]
-        return []
+        if not isinstance(chunk, dict) or chunk.get("type") != "response.output_text.delta":
+            return []
+        return [(chunk, "delta")] if isinstance(chunk.get("delta"), str) else []
 
     def is_closing_event(self, chunk: Any) -> bool:
         return isinstance(chunk, dict) and chunk.get("type") in CLOSING_EVENTS

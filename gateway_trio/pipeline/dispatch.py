@@ -186,7 +186,8 @@ class Dispatcher:
             self.callbacks.pre_api_call(call)
             # `wait` is the upstream's, counted by the provider from the moment it sends; here,
             # queued for a slot or not, only the whole request's deadline applies.
-            dispatch = Dispatch(call.api.adapter_method, call.api.upstream_body(call), model, call.stream, reply, scope, wait)
+            api = call.api
+            dispatch = Dispatch(api.adapter_method, api.upstream_body(call), model, call.stream, reply, scope, wait)
             await self.providers[deployment.id].dispatch(dispatch)
             with trio.move_on_at(deadline) as waiting:
                 if during:

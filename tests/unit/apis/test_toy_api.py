@@ -43,7 +43,8 @@ class EchoApi(Api):
         return [(choice["message"], "content") for choice in body.get("choices") or ()]
 
     def chunk_slots(self, chunk: Any) -> list[Slot]:
-        return [(c["delta"], "content") for c in chunk.get("choices") or () if isinstance(c["delta"].get("content"), str)]
+        choices = chunk.get("choices") or ()
+        return [(c["delta"], "content") for c in choices if isinstance(c["delta"].get("content"), str)]
 
     def assembler(self) -> ChatAssembler:
         return ChatAssembler()
