@@ -14,6 +14,7 @@ import orjson
 from gateway_trio.adapters.chat_chunks import chunk_envelope
 from gateway_trio.apis.base import Api
 from gateway_trio.apis.checks import require_model
+from gateway_trio.apis.choices import ChoicesAssembler
 from gateway_trio.apis.slots import Slot, message_slots
 from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest
@@ -67,53 +68,39 @@ class ChatApi(Api):
         return [orjson.dumps(chunk_envelope(ident, "chat.completion.chunk", created, call.model, c)) for c in choices]
 
 
-class ChatAssembler:
+class ChatAssembler(ChoicesAssembler):
     """A `chat.completion` rebuilt from its chunks: text, tool calls and finish reason per choice."""
 
+    object_name = "chat.completion"
+
     def __init__(self) -> None:
-        self.id: str | None = None
-        self.model: str | None = None
-        self.created: int | None = None
+        super().__init__()
         self.text: dict[int, list[str]] = {}
-        self.finish_reasons: dict[int, str | None] = {}
         self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}
         self.roles: dict[int, str] = {}
 
-    def add(self, payload: bytes) -> None:
-        chunk = orjson.loads(payload)
-        self.id = self.id or chunk.get("id")
-        self.model = self.model or chunk.get("model")
-        self.created = self.created or chunk.get("created")
-        for choice in chunk.get("choices") or ():
-            index = choice.get("index", 0)
-            delta = choice.get("delta") or {}
-            if delta.get("role"):
-                self.roles[index] = delta["role"]
-            if delta.get("content"):
-                self.text.setdefault(index, []).append(delta["content"])
-            for call in delta.get("tool_calls") or ():
-                slot = self.tool_calls.setdefault(index, {}).setdefault(
-                    call.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
-                )
-                slot["id"] = call.get("id") or slot["id"]
-                function = call.get("function") or {}
-                slot["function"]["name"] += function.get("name") or ""
-                slot["function"]["arguments"] += function.get("arguments") or ""
-            if choice.get("finish_reason"):
-                self.finish_reasons[index] = choice["finish_reason"]
+    def add_choice(self, index: int, choice: dict[str, Any]) -> None:
+        delta = choice.get("delta") or {}
+        if delta.get("role"):
+            self.roles[index] = delta["role"]
+        if delta.get("content"):
+            self.text.setdefault(index, []).append(delta["content"])
+        for call in delta.get("tool_calls") or ():
+            slot = self.tool_calls.setdefault(index, {}).setdefault(
+                call.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+            )
+            slot["id"] = call.get("id") or slot["id"]
+            function = call.get("function") or {}
+            slot["function"]["name"] += function.get("name") or ""
+            slot["function"]["arguments"] += function.get("arguments") or ""
 
-    def result(self, usage: dict[str, Any] | None) -> dict[str, Any]:
-        indexes = sorted(set(self.text) | set(self.tool_calls) | set(self.finish_reasons) | set(self.roles)) or [0]
-        choices = []
-        for index in indexes:
-            content = "".join(self.text.get(index, ()))
-            message: dict[str, Any] = {"role": self.roles.get(index, "assistant"), "content": content or None}
-            calls = self.tool_calls.get(index)
-            if calls:
-                message["tool_calls"] = [calls[i] for i in sorted(calls)]
-            choices.append({"index": index, "message": message, "finish_reason": self.finish_reasons.get(index)})
-        return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
-                "choices": choices, "usage": usage}
+    def whole_choice(self, index: int) -> dict[str, Any]:
+        content = "".join(self.text.get(index, ()))
+        message: dict[str, Any] = {"role": self.roles.get(index, "assistant"), "content": content or None}
+        calls = self.tool_calls.get(index)
+        if calls:
+            message["tool_calls"] = [calls[i] for i in sorted(calls)]
+        return {"index": index, "message": message, "finish_reason": self.finish_reasons.get(index)}
 
 
 CHAT = ChatApi("chat", "completion", ("/v1/chat/completions", "/chat/completions"), adapter_method="chat",

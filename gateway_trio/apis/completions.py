@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from gateway_trio.apis.base import Api
+from gateway_trio.apis.choices import ChoicesAssembler
 from gateway_trio.apis.slots import Slot
 
 
@@ -26,37 +25,22 @@ class CompletionsApi(Api):
         return TextCompletionAssembler()
 
 
-class TextCompletionAssembler:
+class TextCompletionAssembler(ChoicesAssembler):
     """A `text_completion` rebuilt from its chunks: each choice's text and finish reason."""
 
+    object_name = "text_completion"
+
     def __init__(self) -> None:
-        self.id: str | None = None
-        self.model: str | None = None
-        self.created: int | None = None
+        super().__init__()
         self.text: dict[int, list[str]] = {}
-        self.finish_reasons: dict[int, str | None] = {}
 
-    def add(self, payload: bytes) -> None:
-        chunk = orjson.loads(payload)
-        self.id = self.id or chunk.get("id")
-        self.model = self.model or chunk.get("model")
-        self.created = self.created or chunk.get("created")
-        for choice in chunk.get("choices") or ():
-            index = choice.get("index", 0)
-            pieces = self.text.setdefault(index, [])
-            if choice.get("text"):
-                pieces.append(choice["text"])
-            if choice.get("finish_reason"):
-                self.finish_reasons[index] = choice["finish_reason"]
+    def add_choice(self, index: int, choice: dict[str, Any]) -> None:
+        if choice.get("text"):
+            self.text.setdefault(index, []).append(choice["text"])
 
-    def result(self, usage: dict[str, Any] | None) -> dict[str, Any]:
-        choices = [
-            {"index": index, "text": "".join(self.text.get(index, ())), "logprobs": None,
-             "finish_reason": self.finish_reasons.get(index)}
-            for index in sorted(set(self.text) | set(self.finish_reasons)) or [0]
-        ]
-        return {"id": self.id, "object": "text_completion", "created": self.created, "model": self.model,
-                "choices": choices, "usage": usage}
+    def whole_choice(self, index: int) -> dict[str, Any]:
+        return {"index": index, "text": "".join(self.text.get(index, ())), "logprobs": None,
+                "finish_reason": self.finish_reasons.get(index)}
 
 
 COMPLETIONS = CompletionsApi(
