@@ -89,6 +89,7 @@ class Api:
         return self.new_call(content)
 
     def new_call(self, body: dict[str, Any], model: str | None = None) -> Call:
+        """The Call of a checked JSON body: its stream flags read, the gateway's own fields taken out."""
         if self.streams:
             stream, include_usage = checks.stream_flags(body)
         else:
