@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from gateway_trio.apis.wires import OPENAI, Wire
 from gateway_trio.deployment import Deployment
 from gateway_trio.hooks import UserAPIKeyAuth
 from gateway_trio.spend.records import GuardrailRun
+
+if TYPE_CHECKING:
+    from gateway_trio.apis.base import Api
+    from gateway_trio.apis.wires import Wire
 
 # Headers that carry credentials: never forwarded to hooks, logs or upstreams.
 CREDENTIAL_HEADERS = frozenset(
@@ -27,7 +30,7 @@ def public_headers(headers: Any) -> dict[str, str]:
 
 @dataclass(slots=True)
 class Call:
-    call_type: str  # LiteLLM's names: "completion", "embeddings", ...
+    api: Api  # the client API it came in on: everything that differs between routes
     model: str  # as the client asked
     body: dict[str, Any]
     stream: bool = False
@@ -50,8 +53,17 @@ class Call:
     guardrail_runs: list[GuardrailRun] = field(default_factory=list)
     cache_hit: bool = False
     finished: bool = False  # its one spend record / final event has been posted
-    wire: Wire = OPENAI  # how the route's answers look
     pinned_deployment: str | None = None  # a follow-up that must reach the same deployment
+
+    @property
+    def call_type(self) -> str:
+        """LiteLLM's name of the call's API ("completion", "embeddings", ...)."""
+        return self.api.call_type
+
+    @property
+    def wire(self) -> Wire:
+        """How the route's answers look."""
+        return self.api.wire
 
     @property
     def upstream_model(self) -> str | None:

@@ -127,7 +127,7 @@ class DeploymentActor:
         if response.status_code >= 400:
             raise self._error(response, payload)
         body = self.adapter.response(
-            message.call_type, payload, message.model, response.headers.get("content-type", "application/json")
+            message.adapter_method, payload, message.model, response.headers.get("content-type", "application/json")
         )
         if isinstance(body, dict) and too_deep(body):  # it could not be encoded for the client
             raise UpstreamError(f"malformed upstream reply: JSON nested deeper than {MAX_JSON_DEPTH} levels")
@@ -140,7 +140,7 @@ class DeploymentActor:
         try:
             if response.status_code >= 400:
                 raise self._error(response, await read_reply(response, self.max_response_bytes))
-            decoder = self.adapter.stream(message.call_type, message.model, max_event_bytes=self.max_response_bytes)
+            decoder = self.adapter.stream(message.adapter_method, message.model, max_event_bytes=self.max_response_bytes)
             body = stream_body(response)
             async for raw in body:
                 payloads: list[bytes] = []
@@ -162,7 +162,7 @@ class DeploymentActor:
             await _aclose_now(response)
 
     def _request(self, message: Dispatch) -> httpx.Request:
-        spec = self.adapter.request(message.call_type, self.deployment, message.body, message.model, message.stream)
+        spec = self.adapter.request(message.adapter_method, self.deployment, message.body, message.model, message.stream)
         known = self._urls.get(spec.url)
         if known is None:
             if len(self._urls) >= URL_CACHE_SIZE:

@@ -19,6 +19,7 @@ import httpx
 import orjson
 
 from gateway_trio.adapters.base import AdapterBase, SSEDecoder, UpstreamRequest
+from gateway_trio.adapters.chat_chunks import chunk_envelope
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.adapters.replies import client_safe, is_object_list, malformed, upstream_error_message
 from gateway_trio.adapters.responses_stream import ResponsesThroughChat
@@ -435,14 +436,7 @@ class AnthropicStreamDecoder(SSEDecoder):
         return _new_id()
 
     def _envelope(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-        return {
-            "id": self._id,
-            "object": self.object_name,
-            "created": self._created,
-            "model": self._model,
-            "choices": choices,
-            **extra,
-        }
+        return chunk_envelope(self._id, self.object_name, self._created, self._model, choices, **extra)
 
     def _chunk(self, delta: dict[str, Any], reason: str | None = None) -> bytes | None:
         return orjson.dumps(self._envelope([{"index": 0, "delta": delta, "finish_reason": reason}]))

@@ -17,20 +17,8 @@ from gateway_trio.adapters.sse import SSEParser
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest
 
-# Call types (LiteLLM's names) and the prefix of the adapter methods serving each:
-# `<prefix>_request`, `<prefix>_response` and, for streams, `<prefix>_stream`.
-METHOD_PREFIX = {
-    "completion": "chat",
-    "text_completion": "text_completion",
-    "embeddings": "embeddings",
-    "moderation": "moderation",
-    "responses": "responses",
-    "anthropic_messages": "messages",
-    "audio_transcription": "transcription",
-    "pass_through_endpoint": "pass_through",
-}
-# Call types whose answers may not be JSON: their `_response` methods get the content type.
-RAW_CAPABLE = frozenset({"audio_transcription", "pass_through_endpoint"})
+# The adapter methods whose answers may not be JSON: their `_response` methods get the content type.
+RAW_CAPABLE = frozenset({"transcription", "pass_through"})
 # Characters that end, escape or climb out of a URL path segment, wherever a server decodes them.
 _NOT_IN_SEGMENT = frozenset("/\\?#%")
 
@@ -161,25 +149,25 @@ class AdapterBase:
 
     name: str = "base"
 
-    def _method(self, call_type: str, suffix: str) -> Any:
-        prefix = METHOD_PREFIX.get(call_type)
-        method = getattr(self, f"{prefix}_{suffix}", None) if prefix else None
-        if method is None:
-            raise BadRequest(f"{self.name} deployments do not serve {call_type.replace('_', ' ')} requests", param="model")
-        return method
+    def _method(self, method: str, suffix: str) -> Any:
+        """`<method>_<suffix>`: an API names the adapter methods that serve it (`chat_request`)."""
+        found = getattr(self, f"{method}_{suffix}", None)
+        if found is None:
+            raise BadRequest(f"{self.name} deployments do not serve {method.replace('_', ' ')} requests", param="model")
+        return found
 
-    def request(self, call_type: str, deployment: Deployment, body: Any, model: str, stream: bool) -> UpstreamRequest:
-        return self._method(call_type, "request")(deployment, body, model, stream)
+    def request(self, method: str, deployment: Deployment, body: Any, model: str, stream: bool) -> UpstreamRequest:
+        return self._method(method, "request")(deployment, body, model, stream)
 
-    def response(self, call_type: str, payload: bytes, model: str, content_type: str = "application/json") -> Any:
+    def response(self, method: str, payload: bytes, model: str, content_type: str = "application/json") -> Any:
         """A dict in the route's wire format, or a `RawBody`."""
-        method = self._method(call_type, "response")
-        if call_type in RAW_CAPABLE:
-            return method(payload, model, content_type)
-        return method(payload, model)
+        found = self._method(method, "response")
+        if method in RAW_CAPABLE:
+            return found(payload, model, content_type)
+        return found(payload, model)
 
-    def stream(self, call_type: str, model: str, *, max_event_bytes: int | None = None) -> StreamDecoder:
-        decoder = self._method(call_type, "stream")(model)
+    def stream(self, method: str, model: str, *, max_event_bytes: int | None = None) -> StreamDecoder:
+        decoder = self._method(method, "stream")(model)
         if max_event_bytes is not None:
             decoder.limit_event_size(max_event_bytes)
         return decoder

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
+from gateway_trio.adapters.chat_chunks import first_choice
 from gateway_trio.adapters.depth import too_deep
-from gateway_trio.adapters.replies import malformed
 from gateway_trio.adapters.tools import chat_function_tool, chat_tools
 from gateway_trio.adapters.usage import messages_usage_from_chat
 from gateway_trio.errors import BadRequest
@@ -226,11 +226,7 @@ def tool_input(arguments: Any) -> Any:
 
 
 def message_from_completion(completion: dict[str, Any], model: str) -> dict[str, Any]:
-    choices = completion.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise malformed("no choice in the chat completion")
-    choice = choices[0]
-    reply = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    choice, reply = first_choice(completion)
     content: list[dict[str, Any]] = []
     text = reply.get("content") or reply.get("refusal")
     if isinstance(text, str) and text:

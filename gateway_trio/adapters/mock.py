@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway_trio.adapters.chat_chunks import chunk_envelope
 from gateway_trio.adapters.openai import OpenAIAdapter
 from gateway_trio.adapters.responses_stream import ResponsesThroughChat
 from gateway_trio.deployment import Deployment
@@ -166,14 +167,7 @@ class _Reply:
         ]
 
     def _envelope(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": self.chunk_object,
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-            **extra,
-        }
+        return chunk_envelope(self.id, self.chunk_object, self.created, self.model, choices, **extra)
 
 
 class _TextReply(_Reply):

@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from gateway_trio.adapters.replies import malformed
+from gateway_trio.adapters.chat_chunks import first_choice
 from gateway_trio.adapters.tools import chat_function_tool, chat_tools
 from gateway_trio.adapters.usage import responses_usage_from_chat
 from gateway_trio.errors import BadRequest
@@ -228,11 +228,7 @@ def final_status(finish_reason: Any) -> str:
 
 
 def response_from_completion(completion: dict[str, Any], model: str) -> dict[str, Any]:
-    choices = completion.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise malformed("no choice in the chat completion")
-    choice = choices[0]
-    reply = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    choice, reply = first_choice(completion)
     output: list[dict[str, Any]] = []
     text = reply.get("content")
     if isinstance(text, str) and text:

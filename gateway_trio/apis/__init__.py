@@ -1,7 +1,21 @@
-"""The client APIs: what the gateway must know about each API its clients speak.
+"""The client APIs the gateway speaks, one module and one `Api` object each.
 
-`parsing` reads and checks a request body into a `Call`; `wires` says how that API's answers
-look on the wire (stream framing, stream end, error body); `assembly` rebuilds a whole answer
-from its stream for logging hooks.  They sit below the pipeline, which is format-blind: a
-`Call` carries its API's wire, so no stage branches on the route it came from.
+`APIS` is the list the routes are registered from; pass-through routes (paths from the
+config) are `PASS_THROUGH`'s.  Everything that differs between APIs is an attribute or
+method of its object, so nothing outside this package asks which API a call came from.
 """
+
+from gateway_trio.apis.base import Api
+from gateway_trio.apis.chat import CHAT
+from gateway_trio.apis.completions import COMPLETIONS
+from gateway_trio.apis.embeddings import EMBEDDINGS
+from gateway_trio.apis.messages import MESSAGES
+from gateway_trio.apis.moderations import MODERATIONS
+from gateway_trio.apis.pass_through import PASS_THROUGH
+from gateway_trio.apis.responses import RESPONSES
+from gateway_trio.apis.transcriptions import TRANSCRIPTIONS
+
+APIS: list[Api] = [CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RESPONSES, MESSAGES, TRANSCRIPTIONS]
+
+__all__ = ["APIS", "CHAT", "COMPLETIONS", "EMBEDDINGS", "MESSAGES", "MODERATIONS", "PASS_THROUGH", "RESPONSES",
+           "TRANSCRIPTIONS", "Api"]

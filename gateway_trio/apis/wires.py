@@ -1,6 +1,6 @@
 """How each route's answers look on the wire: stream framing, stream end, error bodies.
 
-The pipeline is format-blind; a Call carries the `Wire` of the route it came from.  Chat and
+The pipeline is format-blind; each API (`apis/`) names its `Wire`, which its Calls use.  Chat and
 text completions speak OpenAI's `data:` frames ending in `[DONE]`; /v1/messages and
 /v1/responses speak typed events (`event: <type>`), whose type is the payload's first key.
 """

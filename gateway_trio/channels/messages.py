@@ -54,7 +54,7 @@ class Dispatch:
     a slot is not the upstream's doing, and the caller must tell the two apart.
     """
 
-    call_type: str
+    adapter_method: str  # which of the adapter's methods serve it (the API's), e.g. "chat"
     body: dict[str, Any]
     model: str
     stream: bool

@@ -16,10 +16,10 @@ from typing import Any, AsyncIterator
 import orjson
 import trio
 
+from gateway_trio.apis.slots import Slot, read, write
 from gateway_trio.calls import Call
 from gateway_trio.config import GuardrailConfig
 from gateway_trio.errors import BadRequest, GatewayError, GuardrailBlocked
-from gateway_trio.guardrails import texts as text_slots
 from gateway_trio.guardrails.base import CustomGuardrail, blocked
 from gateway_trio.hooks.inline import bind
 from gateway_trio.runtime import turns
@@ -173,14 +173,14 @@ class GuardrailStage:
 
     async def check_body(self, call: Call, mode: str, body: Any, *, response: bool) -> None:
         """Run `mode` guardrails over the request (or response) texts, masking in place."""
-        slots = text_slots.response_slots(call.call_type, body) if response else text_slots.request_slots(call.call_type, body)
-        texts = text_slots.read(slots)
+        slots = call.api.response_slots(body) if response else call.api.request_slots(body)
+        texts = read(slots)
         for guardrail in self.active(call, mode):
             if not response and any(run.name == guardrail.name and run.mode == mode for run in call.guardrail_runs):
                 continue  # already checked this request (an earlier attempt)
             texts = await self.run(call, guardrail, mode, texts, body if not response else call.body,
                                    "response" if response else "request")
-        text_slots.write(slots, texts)
+        write(slots, texts)
 
     # --- streams ----------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class StreamGuard:
         self.error: GatewayError | None = None
         self.text: list[str] = []
         self.chunks_seen = 0
-        self._held: list[tuple[dict[str, Any], list[text_slots.Slot]]] = []
+        self._held: list[tuple[dict[str, Any], list[Slot]]] = []
         self._held_chars = 0
         self._closing: list[bytes] = []
         self._released: list[str] = []  # the text passed on, as masked
@@ -220,11 +220,11 @@ class StreamGuard:
                 out: list[bytes] = []
                 for payload in batch:
                     chunk = orjson.loads(payload)
-                    if text_slots.is_closing_event(self.call.call_type, chunk):
+                    if self.call.api.is_closing_event(chunk):
                         self._closing.append(payload)  # held until the end-of-stream checks pass
                         continue
-                    slots = text_slots.chunk_slots(self.call.call_type, chunk)
-                    piece = "".join(text_slots.read(slots))
+                    slots = self.call.api.chunk_slots(chunk)
+                    piece = "".join(read(slots))
                     self.text.append(piece)
                     self.chunks_seen += 1
                     if self.buffered:
@@ -249,7 +249,7 @@ class StreamGuard:
 
     async def _release(self) -> list[bytes]:
         """Check the held chunks' text; pass them on (masked if a guardrail masked)."""
-        held_text = [("".join(text_slots.read(slots))) for _, slots in self._held]
+        held_text = [("".join(read(slots))) for _, slots in self._held]
         texts = ["".join(held_text)]
         for guardrail in self.buffered:
             texts = await self.stage.run(self.call, guardrail, "post_call", texts, self.call.body, "response")
@@ -276,9 +276,9 @@ class StreamGuard:
         out = []
         for payload in closing:
             event = orjson.loads(payload)
-            slots = text_slots.closing_slots(self.call.call_type, event)
+            slots = self.call.api.closing_slots(event)
             if slots:
-                text_slots.write(slots, [masked] + [""] * (len(slots) - 1))
+                write(slots, [masked] + [""] * (len(slots) - 1))
                 payload = orjson.dumps(event)
             out.append(payload)
         return out

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, AsyncGenerator, AsyncIterator, Literal
 
+# The `call_type` hooks are handed (LiteLLM's names): a public type only; each is an
+# `Api.call_type` of `gateway_trio.apis`, where what differs between the APIs is decided.
 CallType = Literal[
     "completion", "text_completion", "embeddings", "moderation", "responses",
     "anthropic_messages", "audio_transcription", "pass_through_endpoint",

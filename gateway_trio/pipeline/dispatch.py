@@ -19,7 +19,6 @@ import trio
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.actors.deployment import DeploymentActor, internal_error
 from gateway_trio.actors.router import RouterActor
-from gateway_trio.adapters.base import Upload
 from gateway_trio.adapters.usage import reported_tokens
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import DeploymentEvent, Dispatch, Failure, Outcome, Reply
@@ -187,7 +186,8 @@ class Dispatcher:
             self.callbacks.pre_api_call(call)
             # `wait` is the upstream's, counted by the deployment actor from the moment it sends; here,
             # queued for a slot or not, only the whole request's deadline applies.
-            dispatch = Dispatch(call.call_type, upstream_body(call), model, call.stream, reply, scope, wait)
+            api = call.api
+            dispatch = Dispatch(api.adapter_method, api.upstream_body(call), model, call.stream, reply, scope, wait)
             await self.deployment_actors[deployment.id].dispatch(dispatch)
             with trio.move_on_at(deadline) as waiting:
                 if during:
@@ -250,13 +250,13 @@ class Dispatcher:
             raise outcome["blocked"]
         return outcome["event"]
 
-    async def probe(self, deployment: Deployment, call_type: str, body: dict[str, Any], timeout_s: float) -> None:
+    async def probe(self, deployment: Deployment, adapter_method: str, body: dict[str, Any], timeout_s: float) -> None:
         """One bare request to one deployment (for /health): no routing, retries, hooks or records."""
         reply, events = trio.open_memory_channel[DeploymentEvent](CHUNK_BUFFER)
         scope = trio.CancelScope()
         try:
             model = deployment.upstream_model(deployment.group)
-            dispatch = Dispatch(call_type, body, model, False, reply, scope, timeout_s)
+            dispatch = Dispatch(adapter_method, body, model, False, reply, scope, timeout_s)
             await self.deployment_actors[deployment.id].dispatch(dispatch)
             with trio.move_on_after(timeout_s) as waiting:
                 event = await _receive_first(events)
@@ -290,15 +290,3 @@ def _ended_without_answer() -> InternalError:
     # A deployment actor's task answers every attempt it runs, failures included; it ends silent only
     # when the gateway stops it, which is no fault of the upstream's.
     return InternalError("the deployment's actor ended the call without an answer")
-
-
-def upstream_body(call: Call) -> Any:
-    """What the adapter translates: the body; for uploads the file with its form fields; for
-    pass-through routes the relayed request."""
-    if call.call_type == "pass_through_endpoint":
-        return call.body["request"]
-    upload = call.body.get("file") if call.call_type == "audio_transcription" else None
-    if isinstance(upload, Upload):
-        upload.fields = {k: str(v) for k, v in call.body.items() if k != "file"}
-        return upload
-    return call.body

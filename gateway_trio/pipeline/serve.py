@@ -10,7 +10,6 @@ not, success or failure.  Routes only translate HTTP to a Call and an Answer bac
 from __future__ import annotations
 
 import logging
-import time
 import traceback
 from collections import Counter
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ import trio
 
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.adapters.base import RawBody
-from gateway_trio.apis.assembly import StreamAssembler
-from gateway_trio.apis.wires import OPENAI
+from gateway_trio.apis.base import Assembler
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, StreamEnd
 from gateway_trio.errors import BadRequest, GatewayError, UpstreamTimeout
@@ -44,7 +42,6 @@ JSON = "application/json"
 SSE = "text/event-stream"
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 WRITE_MAX = 32 * 1024  # a stream's batch is written in pieces of about this size, at most
-CHAT = "completion"
 
 
 class StreamCut(Exception):
@@ -174,28 +171,19 @@ class Pipeline:
         return Answer(200, headers, frames=self._frames(call, stream), content_type=SSE)
 
     async def _refusal(self, call: Call, text: str) -> Answer:
-        """A pre-call hook refused with `text`: the answer on chat routes, a 400 elsewhere."""
-        if call.call_type != CHAT:
+        """A pre-call hook refused with `text`: the answer where the call's API has one for it
+        (chat's: the assistant says it), a 400 elsewhere."""
+        chunks = call.api.refusal_chunks(call, text) if call.stream else None
+        body = None if call.stream else call.api.refusal_body(call, text)
+        if body is None and chunks is None:
             return await self._error_answer(call, BadRequest(text, code="refused"))
         call.metadata["refused_by_hook"] = True
-        created = int(time.time())
-        ident = f"chatcmpl-{call.call_id}"
-        if not call.stream:
-            body = {
-                "id": ident, "object": "chat.completion", "created": created, "model": call.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            }
+        if body is not None:
             return await self._json_answer(call, body)
-        chunk = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": call.model}
-        frames = OPENAI.frames([
-            orjson.dumps({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]}),
-            orjson.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
-        ]) + b"data: [DONE]\n\n"
         headers = {**SSE_HEADERS, **self._headers(call)}
         headers.update(await self._hook_headers(call, None))
         self.finish(call, "success", None, None)
-        return Answer(200, headers, frames=_once(frames), content_type=SSE)
+        return Answer(200, headers, frames=_once(call.wire.frames(chunks) + call.wire.done), content_type=SSE)
 
     def _active(self, call: Call) -> frozenset[str] | None:
         """Guardrails active on this call, for hooks that guardrails implement themselves."""
@@ -221,7 +209,7 @@ class Pipeline:
     # --- streams ------------------------------------------------------------------------
 
     async def _frames(self, call: Call, stream: Stream) -> AsyncIterator[bytes]:
-        assembler = StreamAssembler() if self.callbacks.wants_responses else None
+        assembler = call.api.assembler() if self.callbacks.wants_responses else None
         guard = self.guardrails.stream_guard(call) if self.guardrails else None
         self.shutdown.add(stream)
         try:
@@ -265,19 +253,20 @@ class Pipeline:
                 status, error = self._cut_short(call)
                 self.finish(call, status, assembler.result(call.usage) if assembler else None, error)
 
-    def _framed(self, call: Call, batch: list[bytes], assembler: StreamAssembler | None) -> bytes:
-        """A batch's frames, after noting its chunks for logging."""
-        if assembler is not None:
-            for payload in batch:
-                assembler.add(payload)
+    def _framed(self, call: Call, batch: list[bytes], assembler: Assembler | None) -> bytes:
+        """A batch's frames, after noting its chunks for logging (assembled with the ids the
+        client sees, as an unstreamed answer is logged)."""
         if self.callbacks.wants_chunks:
             for payload in batch:
                 self.callbacks.stream_chunk(call, payload)
         if call.wire.rewrites_ids and call.deployment is not None:
             batch = [call.wire.rewrite_payload(p, call.deployment.id) for p in batch]
+        if assembler is not None:
+            for payload in batch:
+                assembler.add(payload)
         return call.wire.frames(batch)
 
-    def _tail(self, call: Call, stream: Stream, assembler: StreamAssembler | None, error: GatewayError | None) -> bytes:
+    def _tail(self, call: Call, stream: Stream, assembler: Assembler | None, error: GatewayError | None) -> bytes:
         """Finish the call and give the stream's last frames: the end mark, or an error event
         when a guardrail blocked, the gateway cut the stream, or the upstream failed."""
         response = assembler.result(call.usage) if assembler is not None else None

@@ -7,6 +7,7 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Blueprint, Response, request
 
+from gateway_trio.apis import APIS
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
@@ -57,13 +58,8 @@ def admin_routes(gateway: Gateway) -> Blueprint:
     return routes
 
 
-PROBES = {
-    "chat": ("completion", {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}),
-    "completion": ("text_completion", {"prompt": "ping", "max_tokens": 1}),
-    "embedding": ("embeddings", {"input": "ping"}),
-    "moderation": ("moderation", {"input": "ping"}),
-    "responses": ("responses", {"input": "ping", "max_output_tokens": 16}),
-}
+# Each deployment mode's probe: the API it is probed through, with that API's probe body.
+PROBES = {api.probe[0]: api for api in APIS if api.probe is not None}
 PROBE_TIMEOUT_S = 10.0
 PROBE_CONCURRENCY = 16
 
@@ -77,10 +73,11 @@ async def probe_all(gateway: Gateway) -> tuple[list[dict[str, object]], list[dic
     async def probe(deployment: Deployment) -> None:
         entry: dict[str, object] = {"model_group": deployment.group, "model_id": deployment.id,
                                     "provider": deployment.provider, "api_base": deployment.public_api_base}
-        call_type, body = PROBES[deployment.info.mode]
+        api = PROBES[deployment.info.mode]
+        body = {"model": deployment.model, **api.probe[1]}
         async with limit:
             try:
-                await gateway.dispatcher.probe(deployment, call_type, {"model": deployment.model, **body}, PROBE_TIMEOUT_S)
+                await gateway.dispatcher.probe(deployment, api.adapter_method, body, PROBE_TIMEOUT_S)
             except GatewayError as error:
                 unhealthy.append({**entry, "error": error.message})
                 return

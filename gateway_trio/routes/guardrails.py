@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 from quart import Blueprint, Response, request
 
-from gateway_trio.apis.parsing import parse_json_object
+from gateway_trio.apis.chat import CHAT
+from gateway_trio.apis.checks import parse_json_object
 from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest, NotFound
 from gateway_trio.gateway import Gateway
@@ -40,7 +41,7 @@ def guardrail_routes(gateway: Gateway) -> Blueprint:
         guardrail = stage.by_name.get(name)
         if guardrail is None:
             raise NotFound(f"no guardrail named {name!r}", param="guardrail_name")
-        probe = Call("completion", "", {"messages": [{"role": "user", "content": text}]})
+        probe = Call(CHAT, "", {"messages": [{"role": "user", "content": text}]})
         mode = guardrail.modes[0]
         texts = await stage.run(probe, guardrail, mode, [text], probe.body, "request")
         run = probe.guardrail_runs[-1]

@@ -125,6 +125,7 @@ async def test_sigterm_lets_in_flight_streams_finish(upstream, tmp_path):
 async def test_a_stream_dropped_unread_still_closes_its_upstream(upstream):
     import gc
 
+    from gateway_trio.apis import CHAT
     from gateway_trio.calls import Call
     from gateway_trio.gateway import Gateway
 
@@ -132,7 +133,7 @@ async def test_a_stream_dropped_unread_still_closes_its_upstream(upstream):
     gateway = Gateway(config_for(upstream))
     async with trio.open_nursery() as nursery:
         await nursery.start(gateway.run)
-        call = Call("completion", "gpt", chat("gpt", stream=True), stream=True)
+        call = Call(CHAT, "gpt", chat("gpt", stream=True), stream=True)
         stream = await gateway.dispatcher.open_stream(call)
         record = upstream.received[0]
         del stream  # the response was never sent: nobody will iterate it

@@ -112,7 +112,7 @@ async def test_a_health_probe_queued_behind_busy_slots_says_busy_not_timed_out(h
             nursery.start_soon(partial(client.post, "/v1/chat/completions", json=chat("gpt")))
             await eventually(lambda: len(upstream.requests) == 1)  # the only slot is taken
             with pytest.raises(DeploymentBusy) as busy:
-                await gateway.dispatcher.probe(deployment, "completion", chat("gpt-4o-mini"), 0.3)
+                await gateway.dispatcher.probe(deployment, "chat", chat("gpt-4o-mini"), 0.3)
             release.set()
     assert "busy" in busy.value.message
     assert len(upstream.requests) == 1  # the probe never went out

@@ -128,7 +128,7 @@ async def test_anthropic_passthrough_request_and_json() -> None:
     dep = deployment("anthropic/claude-3-5-sonnet-20241022", headers={"anthropic-beta": "x"})
     ex = Exchange()
     body = {**MESSAGES_BODY}
-    message = await ex.call(anthropic, "anthropic_messages", dep, body, False, MESSAGE)
+    message = await ex.call(anthropic, "messages", dep, body, False, MESSAGE)
     assert ex.seen is not None
     assert ex.seen.method == "POST" and str(ex.seen.url) == "https://api.anthropic.com/v1/messages"
     assert ex.seen.headers["x-api-key"] == "sk-test-0123456789abcdef"
@@ -145,7 +145,7 @@ async def test_anthropic_passthrough_request_and_json() -> None:
 async def test_anthropic_passthrough_stream(pieces: list[bytes]) -> None:
     dep = deployment("anthropic/claude-3-haiku-20240307")
     ex = Exchange()
-    payloads, decoder = await ex.call(anthropic, "anthropic_messages", dep, MESSAGES_BODY, True, pieces)
+    payloads, decoder = await ex.call(anthropic, "messages", dep, MESSAGES_BODY, True, pieces)
     assert ex.body["stream"] is True and ex.body["model"] == "claude-3-haiku-20240307"
     events = assert_type_first(payloads)
     assert [e["type"] for e in events] == [
@@ -163,22 +163,22 @@ async def test_anthropic_passthrough_stream(pieces: list[bytes]) -> None:
 
 def test_anthropic_passthrough_stream_errors() -> None:
     head = ANTHROPIC_STREAM[: ANTHROPIC_STREAM.index(b"event: content_block_stop")]
-    _, decoder = decode_all(anthropic, "anthropic_messages", "c", [head])
+    _, decoder = decode_all(anthropic, "messages", "c", [head])
     assert not decoder.done and decoder.usage["prompt_tokens"] == 472
     error = sse([("error", '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}')])
     with pytest.raises(UpstreamError, match="Overloaded"):
-        decode_all(anthropic, "anthropic_messages", "c", [head, error])
+        decode_all(anthropic, "messages", "c", [head, error])
     for bad in (b"data: {not json\n\n", b"data: [1]\n\n", b'data: {"index": 0}\n\n'):
         with pytest.raises(UpstreamError, match="malformed"):
-            decode_all(anthropic, "anthropic_messages", "c", [bad])
+            decode_all(anthropic, "messages", "c", [bad])
 
 
 def test_anthropic_passthrough_bad_json_answers() -> None:
     with pytest.raises(UpstreamError, match="Overloaded"):
-        anthropic.response("anthropic_messages", b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', "c")
+        anthropic.response("messages", b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', "c")
     for bad in (b"{", b"[]", b'{"type":"completion"}'):
         with pytest.raises(UpstreamError, match="malformed"):
-            anthropic.response("anthropic_messages", bad, "c")
+            anthropic.response("messages", bad, "c")
 
 
 # --- OpenAI (and Azure, mock): translated through chat -------------------------------------
@@ -187,7 +187,7 @@ def test_anthropic_passthrough_bad_json_answers() -> None:
 async def test_openai_translation_of_the_request() -> None:
     dep = deployment("openai/gpt-4o")
     ex = Exchange()
-    await ex.call(openai, "anthropic_messages", dep, MESSAGES_BODY, True, b"data: [DONE]\n\n")
+    await ex.call(openai, "messages", dep, MESSAGES_BODY, True, b"data: [DONE]\n\n")
     assert ex.seen is not None
     assert str(ex.seen.url) == "https://api.openai.com/v1/chat/completions"
     assert ex.seen.headers["authorization"] == "Bearer sk-test-0123456789abcdef"
@@ -237,7 +237,7 @@ async def test_openai_translation_of_the_request() -> None:
 async def test_tool_choices(choice: dict[str, Any], expected: Any) -> None:
     ex = Exchange()
     body = {**MESSAGES_BODY, "tool_choice": choice}
-    await ex.call(openai, "anthropic_messages", deployment("openai/gpt-4o"), body, False, COMPLETION)
+    await ex.call(openai, "messages", deployment("openai/gpt-4o"), body, False, COMPLETION)
     assert ex.body["tool_choice"] == expected and "parallel_tool_calls" not in ex.body
     assert "stream" not in ex.body and "stream_options" not in ex.body
 
@@ -245,7 +245,7 @@ async def test_tool_choices(choice: dict[str, Any], expected: Any) -> None:
 async def test_azure_url_and_key() -> None:
     dep = deployment("azure/my-gpt4o", api_base="https://res.openai.azure.com", api_version="2024-10-21")
     ex = Exchange()
-    await ex.call(azure, "anthropic_messages", dep, MESSAGES_BODY, False, COMPLETION)
+    await ex.call(azure, "messages", dep, MESSAGES_BODY, False, COMPLETION)
     assert ex.seen is not None
     assert str(ex.seen.url) == "https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions?api-version=2024-10-21"
     assert ex.seen.headers["api-key"] == "sk-test-0123456789abcdef"
@@ -263,7 +263,7 @@ async def test_azure_url_and_key() -> None:
 )
 def test_bad_requests_name_the_field(messages: Any, field: str) -> None:
     with pytest.raises(BadRequest) as info:
-        openai.request("anthropic_messages", deployment("openai/gpt-4o"), {"model": "m", "max_tokens": 5, "messages": messages}, "gpt-4o", False)
+        openai.request("messages", deployment("openai/gpt-4o"), {"model": "m", "max_tokens": 5, "messages": messages}, "gpt-4o", False)
     assert info.value.param == field
 
 
@@ -271,12 +271,12 @@ def test_server_tools_are_refused() -> None:
     body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]}
     with pytest.raises(BadRequest, match="tools\\[0\\].type"):
-        openai.request("anthropic_messages", deployment("openai/gpt-4o"), body, "gpt-4o", False)
+        openai.request("messages", deployment("openai/gpt-4o"), body, "gpt-4o", False)
 
 
 async def test_openai_translation_of_the_answer() -> None:
     ex = Exchange()
-    message = await ex.call(openai, "anthropic_messages", deployment("openai/gpt-4o"), MESSAGES_BODY, False, COMPLETION)
+    message = await ex.call(openai, "messages", deployment("openai/gpt-4o"), MESSAGES_BODY, False, COMPLETION)
     assert message == {
         "id": "msg_chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
         "type": "message",
@@ -300,7 +300,7 @@ def test_stop_reasons_and_cached_usage(finish: str, stop: str) -> None:
     completion["choices"][0]["finish_reason"] = finish
     completion["choices"][0]["message"] = {"role": "assistant", "content": None}
     completion["usage"]["prompt_tokens_details"] = {"cached_tokens": 80}
-    message = openai.response("anthropic_messages", orjson.dumps(completion), "gpt-4o")
+    message = openai.response("messages", orjson.dumps(completion), "gpt-4o")
     assert message["stop_reason"] == stop
     assert message["content"] == [{"type": "text", "text": ""}]
     assert message["usage"] == {"input_tokens": 2, "output_tokens": 17, "cache_read_input_tokens": 80}
@@ -334,7 +334,7 @@ def translated_tool_stream_events() -> list[dict[str, Any]]:
 @pytest.mark.parametrize("pieces", splits(CHAT_TOOL_STREAM))
 async def test_openai_translation_of_a_tool_stream(pieces: list[bytes]) -> None:
     ex = Exchange()
-    payloads, decoder = await ex.call(openai, "anthropic_messages", deployment("openai/gpt-4o"), MESSAGES_BODY, True, pieces)
+    payloads, decoder = await ex.call(openai, "messages", deployment("openai/gpt-4o"), MESSAGES_BODY, True, pieces)
     events = assert_type_first(payloads)
     # Chat sends usage last: message_start knows the input count only if all came in one read.
     start_usage = events[0]["message"].pop("usage")
@@ -349,7 +349,7 @@ async def test_openai_translation_of_a_tool_stream(pieces: list[bytes]) -> None:
 
 def test_translated_stream_waits_for_the_end_before_message_delta() -> None:
     head = CHAT_TOOL_STREAM[: CHAT_TOOL_STREAM.index(b"data: [DONE]")]
-    payloads, decoder = decode_all(openai, "anthropic_messages", "gpt-4o", [head])
+    payloads, decoder = decode_all(openai, "messages", "gpt-4o", [head])
     kinds = [e["type"] for e in assert_type_first(payloads)]
     assert kinds[-1] == "content_block_delta" and not decoder.done
     rest = decoder.feed(b"data: [DONE]\n\n")
@@ -360,13 +360,13 @@ def test_translated_stream_waits_for_the_end_before_message_delta() -> None:
 def test_translated_stream_errors_come_from_the_chat_decoder() -> None:
     error = b'data: {"error":{"message":"The server had an error","type":"server_error"}}\n\n'
     with pytest.raises(UpstreamError, match="server had an error"):
-        decode_all(openai, "anthropic_messages", "gpt-4o", [b"data: " + chunk({"content": "x"}) + b"\n\n", error])
+        decode_all(openai, "messages", "gpt-4o", [b"data: " + chunk({"content": "x"}) + b"\n\n", error])
     with pytest.raises(UpstreamError, match="malformed"):
-        decode_all(openai, "anthropic_messages", "gpt-4o", [b"data: {oops\n\n"])
+        decode_all(openai, "messages", "gpt-4o", [b"data: {oops\n\n"])
 
 
 def test_empty_chat_stream_still_makes_a_whole_message() -> None:
-    payloads, decoder = decode_all(openai, "anthropic_messages", "gpt-4o", [b"data: [DONE]\n\n"])
+    payloads, decoder = decode_all(openai, "messages", "gpt-4o", [b"data: [DONE]\n\n"])
     events = assert_type_first(payloads)
     assert [e["type"] for e in events] == ["message_start", "message_delta", "message_stop"]
     assert events[0]["message"]["model"] == "gpt-4o" and events[0]["message"]["id"].startswith("msg_")
@@ -380,10 +380,10 @@ async def test_mock_messages_json_and_stream() -> None:
     dep = deployment("mock/echo", mock_response="Hello from the mock")
     body = {"model": "echo", "max_tokens": 50, "system": "be nice", "messages": [{"role": "user", "content": "hi there"}]}
     ex = Exchange()
-    message = await ex.call(mock, "anthropic_messages", dep, body, False, b"", transport=MockUpstream(dep.mock_response))
+    message = await ex.call(mock, "messages", dep, body, False, b"", transport=MockUpstream(dep.mock_response))
     assert message["type"] == "message" and message["content"] == [{"type": "text", "text": "Hello from the mock"}]
     assert message["stop_reason"] == "end_turn" and message["usage"] == {"input_tokens": 4, "output_tokens": 4}
-    payloads, decoder = await ex.call(mock, "anthropic_messages", dep, body, True, b"", transport=MockUpstream(dep.mock_response))
+    payloads, decoder = await ex.call(mock, "messages", dep, body, True, b"", transport=MockUpstream(dep.mock_response))
     events = assert_type_first(payloads)
     assert [e["type"] for e in events] == [
         "message_start", "content_block_start", *["content_block_delta"] * 4, "content_block_stop", "message_delta", "message_stop",

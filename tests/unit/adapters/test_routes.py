@@ -168,7 +168,7 @@ UPLOAD = Upload(
 
 async def test_openai_transcription_multipart_parses_back() -> None:
     dep = deployment("openai/whisper-1", api_key=OPENAI_KEY, headers={"x-team": "blue", "Content-Type": "text/plain"})
-    req = openai.request("audio_transcription", dep, UPLOAD, "whisper-1", False)
+    req = openai.request("transcription", dep, UPLOAD, "whisper-1", False)
     seen, _ = await send(req, httpx.Response(200, json={"text": "hi"}))
     assert str(seen.url) == "https://api.openai.com/v1/audio/transcriptions"
     assert seen.headers["authorization"] == f"Bearer {OPENAI_KEY}" and seen.headers["x-team"] == "blue"
@@ -204,14 +204,14 @@ def test_multipart_form_never_contains_its_boundary() -> None:
 
 
 def test_transcription_response_json_or_raw() -> None:
-    answer = openai.response("audio_transcription", b'{"text": "Hello.", "usage": {"type": "duration", "seconds": 2}}', "m", "application/json")
+    answer = openai.response("transcription", b'{"text": "Hello.", "usage": {"type": "duration", "seconds": 2}}', "m", "application/json")
     assert answer == {"text": "Hello.", "usage": {"type": "duration", "seconds": 2}}
     for content_type, payload in [
         ("text/plain; charset=utf-8", b"Hello.\n"),
         ("application/x-subrip", b"1\n00:00:00,000 --> 00:00:01,000\nHello.\n\n"),
         ("text/vtt", b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHello.\n\n"),
     ]:
-        assert openai.response("audio_transcription", payload, "m", content_type) == RawBody(payload, content_type)
+        assert openai.response("transcription", payload, "m", content_type) == RawBody(payload, content_type)
     with pytest.raises(UpstreamError, match="no 'text'"):
         openai.transcription_response(b'{"task": "transcribe"}', "m", "application/json; charset=utf-8")
 
@@ -222,10 +222,10 @@ def test_transcription_response_json_or_raw() -> None:
 @pytest.mark.parametrize(
     ("call_type", "body", "endpoint"),
     [
-        ("completion", {"messages": [{"role": "user", "content": "hi"}]}, "chat/completions"),
+        ("chat", {"messages": [{"role": "user", "content": "hi"}]}, "chat/completions"),
         ("text_completion", TEXT_BODY, "completions"),
         ("embeddings", {"input": "hi"}, "embeddings"),
-        ("audio_transcription", UPLOAD, "audio/transcriptions"),
+        ("transcription", UPLOAD, "audio/transcriptions"),
     ],
 )
 async def test_azure_deployment_urls(call_type: str, body: Any, endpoint: str) -> None:
@@ -344,9 +344,9 @@ def test_anthropic_text_completion_stream(size: int) -> None:
     assert usage_chunk["usage"] == decoder.usage
 
 
-@pytest.mark.parametrize("call_type", ["embeddings", "moderation", "audio_transcription"])
+@pytest.mark.parametrize("call_type", ["embeddings", "moderation", "transcription"])
 def test_anthropic_refuses_what_it_does_not_serve(call_type: str) -> None:
-    body: Any = UPLOAD if call_type == "audio_transcription" else {"input": "x"}
+    body: Any = UPLOAD if call_type == "transcription" else {"input": "x"}
     with pytest.raises(BadRequest, match=f"anthropic deployments do not serve {call_type.replace('_', ' ')}") as refused:
         anthropic.request(call_type, ANTHROPIC, body, "claude", False)
     assert refused.value.status == 400
@@ -355,9 +355,9 @@ def test_anthropic_refuses_what_it_does_not_serve(call_type: str) -> None:
 
 
 def test_anthropic_chat_still_chat() -> None:
-    answer = anthropic.response("completion", MESSAGE, "c")
+    answer = anthropic.response("chat", MESSAGE, "c")
     assert answer["object"] == "chat.completion" and answer["choices"][0]["message"]["content"] == "Hi! Bye."
-    chunks = [orjson.loads(c) for c in anthropic.stream("completion", "c").feed(MESSAGE_STREAM)]
+    chunks = [orjson.loads(c) for c in anthropic.stream("chat", "c").feed(MESSAGE_STREAM)]
     assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
 
@@ -421,13 +421,13 @@ async def test_mock_moderations() -> None:
 
 async def test_mock_transcription_json_and_text() -> None:
     upload = Upload(fields={"model": "whisper"}, filename="clip.wav", content=AUDIO, content_type="audio/wav")
-    response = await through_mock("audio_transcription", upload)
-    answer = mock.response("audio_transcription", response.content, "w", response.headers["content-type"])
+    response = await through_mock("transcription", upload)
+    answer = mock.response("transcription", response.content, "w", response.headers["content-type"])
     assert answer == {"text": f"transcribed {len(AUDIO)} bytes from clip.wav"}
 
     as_text = Upload(fields={"response_format": "text"}, filename="a.mp3", content=b"abc")
-    response = await through_mock("audio_transcription", as_text)
-    raw = mock.response("audio_transcription", response.content, "w", response.headers["content-type"])
+    response = await through_mock("transcription", as_text)
+    raw = mock.response("transcription", response.content, "w", response.headers["content-type"])
     assert isinstance(raw, RawBody)
     assert raw.content == b"transcribed 3 bytes from a.mp3\n" and raw.content_type.startswith("text/plain")
 
@@ -444,17 +444,17 @@ def test_every_provider_serves_the_expected_call_types() -> None:
     served = {
         name: {
             call_type
-            for call_type in ("completion", "text_completion", "embeddings", "moderation", "audio_transcription")
+            for call_type in ("chat", "text_completion", "embeddings", "moderation", "transcription")
             if _serves(PROVIDERS[name], call_type)
         }
         for name in ("openai", "azure", "anthropic", "mock")
     }
-    everything = {"completion", "text_completion", "embeddings", "moderation", "audio_transcription"}
+    everything = {"chat", "text_completion", "embeddings", "moderation", "transcription"}
     assert served == {
         "openai": everything,
         "mock": everything,
         "azure": everything - {"moderation"},
-        "anthropic": {"completion", "text_completion"},
+        "anthropic": {"chat", "text_completion"},
     }
 
 

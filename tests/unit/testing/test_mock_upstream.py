@@ -530,9 +530,9 @@ async def test_gateway_adapters_speak_to_the_mock(mock: MockUpstream, client: ht
         base = mock.base_url + ("/v1" if provider == "openai" else "")
         dep = Deployment.from_config(ModelConfig(name="w", model=f"{provider}/whisper-dep", api_base=base, api_key="k"))
         adapter = adapter_for(provider)
-        req = adapter.request("audio_transcription", dep, upload, "whisper-dep", False)
+        req = adapter.request("transcription", dep, upload, "whisper-dep", False)
         response = await client.request(req.method, req.url, headers=req.headers, content=req.content)
-        answer = adapter.response("audio_transcription", response.content, "whisper-dep", response.headers["content-type"])
+        answer = adapter.response("transcription", response.content, "whisper-dep", response.headers["content-type"])
         assert answer.content == b"transcribed 99 bytes from v.ogg\n"
         rec = mock.received[-1]
         assert rec.json == {"fields": {"model": "whisper-dep", "response_format": "text"}, "file_size": 99, "filename": "v.ogg"}
