@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 import pytest
 from harness import client_and_gateway, eventually, make_config, sse_payloads
-from mock_upstream import Behavior
 
 from gateway_trio.hooks import CustomLogger
-from gateway_trio.hooks.objects import unwrap
+from gateway_trio.hooks.views import unwrap
+from gateway_trio.testing import Behavior
 
 MASTER = "sk-master-shapes-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}

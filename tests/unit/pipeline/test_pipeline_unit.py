@@ -15,7 +15,7 @@ import trio
 from call_factory import chat_call
 
 from gateway_trio.calls import Call
-from gateway_trio.channels.messages import Chunks, Failure, DeploymentEvent, StreamEnd
+from gateway_trio.channels.messages import Chunks, DeploymentEvent, Failure, StreamEnd
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, UpstreamError
