@@ -181,7 +181,8 @@ class Dispatcher:
         try:
             if self.guardrails:
                 # The chosen deployment's guardrails join here, after routing, for every route.
-                await self.guardrails.check_body(call, "pre_call", call.body, response=False)
+                # Masking makes a new body: the one an earlier attempt handed over stays as sent.
+                call.body = await self.guardrails.check_body(call, "pre_call", call.body, response=False)
             during = self.guardrails.active(call, "during_call") if self.guardrails else []
             model = deployment.upstream_model(call.model)
             self.callbacks.pre_api_call(call)
@@ -227,7 +228,10 @@ class Dispatcher:
     async def _first_event_guarded(self, call: Call, events: trio.MemoryReceiveChannel[ProviderEvent]) -> ProviderEvent:
         """Wait for the first event while during-call guardrails check the request.
 
-        Nothing reaches the client before they pass; a block cancels the upstream call.
+        Nothing reaches the client before they pass; a block cancels the upstream call.  They
+        check, they do not mask: the request is already on its way upstream (the deployment's
+        task holds the body), so what they would mask is dropped, and `call.body` stays the body
+        the upstream received.
         """
         outcome: dict[str, Any] = {}
 

@@ -127,7 +127,7 @@ class Pipeline:
         if call.wire.rewrites_ids and call.deployment is not None:
             body = call.wire.rewrite_body(body, call.deployment.id)
         if self.guardrails:
-            await self.guardrails.check_body(call, "post_call", body, response=True)
+            body = await self.guardrails.check_body(call, "post_call", body, response=True)
         extra: dict[str, str] = {}
         response: Any = None
         if self.hooks.post_success or self.hooks.header_hooks:
