@@ -16,7 +16,9 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import trio
 
@@ -38,6 +40,16 @@ INBOX_SIZE = 10_000
 ACTOR_INBOX_SIZE = 1_000
 CONCURRENT_DELIVERIES = 64
 HOOK_THREADS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackCounters:
+    """What the callback actor has counted, at one moment (for `/metrics`)."""
+
+    dropped: int
+    dropped_at_shutdown: int
+    delivered: int
+    failures: Mapping[str, int]
 
 
 class UserActor:
@@ -118,6 +130,13 @@ class CallbackActor:
         if self.wants_responses:
             kind = "success" if record.status == "success" else "failure"
             self.post(HookEvent(kind, {"call": call.snapshot(), "record": record, "response": response, "error": error}))
+
+    def counters(self) -> CallbackCounters:
+        """A frozen copy of the counters.  Synchronous, not asked through the mailbox: request
+        tasks count drops here too, and a scrape must not queue behind (or be dropped from) a
+        backlog of events; one synchronous read on the loop's thread is consistent."""
+        return CallbackCounters(self.dropped, self.dropped_at_shutdown, self.delivered,
+                                MappingProxyType(dict(self.failures)))
 
     def _count_drop(self, kind: str) -> None:
         self.dropped += 1

@@ -87,6 +87,10 @@ class Pipeline:
         self.shutdown = Shutdown()
         self.finished: Counter[tuple[str, str]] = Counter()  # (call_type, status): for /metrics
 
+    def finished_counts(self) -> tuple[tuple[str, str, int], ...]:
+        """(call_type, status, calls) so far, a frozen copy for `/metrics`."""
+        return tuple((call_type, status, count) for (call_type, status), count in sorted(self.finished.items()))
+
     async def serve(self, call: Call) -> Answer:
         try:
             return await self._serve(call)
