@@ -31,6 +31,7 @@ from gateway_trio.hooks.inline import HookRefusal, HookSet
 from gateway_trio.hooks.kwargs import call_info, hidden_params
 from gateway_trio.hooks.objects import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.pipeline.dispatch import Dispatcher, estimate_tokens
+from gateway_trio.pipeline.frames import Frames
 from gateway_trio.pipeline.headers import gateway_headers
 from gateway_trio.pipeline.shutdown import Shutdown
 from gateway_trio.pipeline.stream import Stream
@@ -168,14 +169,21 @@ class Pipeline:
         return Answer(error.status, headers, call.wire.error_body(error))
 
     async def _stream_answer(self, call: Call, stream: Stream) -> Answer:
-        headers = {**SSE_HEADERS, **self._headers(call)}
-        if self.hooks.header_hooks:
-            first = stream.first
-            chunk = None
-            if isinstance(first, Chunks) and first.payloads:
-                chunk = ModelResponseStream(orjson.loads(first.payloads[0]), hidden_params(call))
-            headers.update(await self._hook_headers(call, chunk))
-        return Answer(200, headers, frames=self._frames(call, stream), content_type=SSE)
+        try:
+            headers = {**SSE_HEADERS, **self._headers(call)}
+            if self.hooks.header_hooks:
+                first = stream.first
+                chunk = None
+                if isinstance(first, Chunks) and first.payloads:
+                    chunk = ModelResponseStream(orjson.loads(first.payloads[0]), hidden_params(call))
+                headers.update(await self._hook_headers(call, chunk))
+        except BaseException:
+            stream.close()  # no answer will hold it: `serve` finishes the call
+            raise
+        # From here the frames own the stream: read, their generator ends it; never read, the
+        # request's cleanup does (see frames.py).
+        frames = Frames(self._frames(call, stream), lambda: self._end_stream(call, stream, None))
+        return Answer(200, headers, frames=frames, content_type=SSE)
 
     async def _refusal(self, call: Call, text: str) -> Answer:
         """A pre-call hook refused with `text`: the answer on chat routes, a 400 elsewhere."""
@@ -262,12 +270,17 @@ class Pipeline:
             yield last + self._tail(call, stream, assembler, blocked or cut)
         finally:
             self.shutdown.discard(stream)
-            stream.close()  # synchronous: safe while cancellation is under way
-            if not call.finished:
-                if call.usage is None:
-                    call.usage = estimated_usage(call, stream.relayed)
-                status, error = self._cut_short(call)
-                self.finish(call, status, assembler.result(call.usage) if assembler else None, error)
+            self._end_stream(call, stream, assembler)
+
+    def _end_stream(self, call: Call, stream: Stream, assembler: StreamAssembler | None) -> None:
+        """Close the upstream and, if the call is not finished yet, finish it as cut short.
+        Synchronous: safe while cancellation is under way."""
+        stream.close()
+        if not call.finished:
+            if call.usage is None:
+                call.usage = estimated_usage(call, stream.relayed)
+            status, error = self._cut_short(call)
+            self.finish(call, status, assembler.result(call.usage) if assembler else None, error)
 
     def _framed(self, call: Call, batch: list[bytes], assembler: StreamAssembler | None) -> bytes:
         """A batch's frames, after noting its chunks for logging."""
