@@ -147,11 +147,11 @@ class GuardrailStage:
             if not bind(impl, "should_run_guardrail", data=request, event_type=mode)():
                 status = "not_run"
                 return texts
-            turns.give_back()  # a guardrail may call out (moderation, http)
-            with trio.fail_after(guardrail.timeout_s):
-                checked = await bind(
-                    impl, "apply_guardrail", inputs={"texts": list(texts)}, request_data=request, input_type=input_type
-                )()
+            async with turns.off_turn():  # user code, which may call out (moderation, http)
+                with trio.fail_after(guardrail.timeout_s):
+                    checked = await bind(
+                        impl, "apply_guardrail", inputs={"texts": list(texts)}, request_data=request, input_type=input_type
+                    )()
             if isinstance(checked, dict) and isinstance(checked.get("texts"), list) and len(checked["texts"]) == len(texts):
                 result = [str(t) for t in checked["texts"]]
         except GuardrailBlocked as error:

@@ -97,13 +97,6 @@ class Dispatcher:
         self, call: Call
     ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
         """Route, dispatch, retry and fall back until an attempt yields its first event."""
-        answered = await self._first_event(call)
-        await turns.take_again()  # the answer has to be turned into the client's response
-        return answered
-
-    async def _first_event(
-        self, call: Call
-    ) -> tuple[ProviderEvent, trio.MemoryReceiveChannel[ProviderEvent], trio.CancelScope]:
         deadline = self.deadline(call)
         # An unknown model has no group: it is never echoed as one (headers, records, metrics);
         # the router answers it with a 404.
@@ -164,7 +157,8 @@ class Dispatcher:
         if trio.current_time() + delay >= deadline:
             raise error  # waiting would outlive the request: tell the client now
         call.upstream_wait_s += delay
-        await trio.sleep(delay)
+        async with turns.off_turn():
+            await trio.sleep(delay)
 
     async def _attempt(
         self, call: Call, deployment: Deployment, deadline: float
@@ -189,12 +183,15 @@ class Dispatcher:
             # `wait` is the upstream's, counted by the provider from the moment it sends; here,
             # queued for a slot or not, only the whole request's deadline applies.
             dispatch = Dispatch(call.call_type, upstream_body(call), model, call.stream, reply, scope, wait)
-            await self.providers[deployment.id].dispatch(dispatch)
-            with trio.move_on_at(deadline) as waiting:
-                if during:
-                    event = await self._first_event_guarded(call, events)
-                else:
-                    event = await _receive_first(events)
+            # The dispatch seam: the call waits on the upstream off its turn, and takes it again
+            # to turn the answer into the client's response.
+            async with turns.off_turn():
+                await self.providers[deployment.id].dispatch(dispatch)
+                with trio.move_on_at(deadline) as waiting:
+                    if during:
+                        event = await self._first_event_guarded(call, events)
+                    else:
+                        event = await _receive_first(events)
             if waiting.cancelled_caught:
                 raise self._out_of_time(call, deployment, sent=dispatch.sent.is_set())
             if isinstance(event, Failure):
@@ -259,9 +256,10 @@ class Dispatcher:
         try:
             model = deployment.upstream_model(deployment.group)
             dispatch = Dispatch(call_type, body, model, False, reply, scope, timeout_s)
-            await self.providers[deployment.id].dispatch(dispatch)
-            with trio.move_on_after(timeout_s) as waiting:
-                event = await _receive_first(events)
+            async with turns.off_turn():
+                await self.providers[deployment.id].dispatch(dispatch)
+                with trio.move_on_after(timeout_s) as waiting:
+                    event = await _receive_first(events)
             if waiting.cancelled_caught:
                 if not dispatch.sent.is_set():  # busy is not down
                     raise DeploymentBusy(f"every slot stayed busy for {timeout_s:g} s")

@@ -246,8 +246,13 @@ class Pipeline:
             last = b""  # the final batch's frames, sent with the tail in one write
             cut: GatewayError | None = None
             try:
-                while (batch := await self._next_batch(stream, batches, runs_user_code)) is not None:
-                    await turns.take_again()  # relaying a batch is a stretch of its own (see turns.py)
+                while True:
+                    # The wait for the next batch (and the client's taking the last) is off the
+                    # turn; relaying a batch is a stretch of its own (see turns.py).
+                    async with turns.off_turn():
+                        batch = await self._next_batch(stream, batches, runs_user_code)
+                    if batch is None:
+                        break
                     if last:
                         yield last
                         last = b""
@@ -265,7 +270,6 @@ class Pipeline:
                 cut = stop.error
                 if call.usage is None:
                     call.usage = estimated_usage(call, stream.relayed)
-            await turns.take_again()
             blocked = guard.error if guard is not None else None
             yield last + self._tail(call, stream, assembler, blocked or cut)
         finally:

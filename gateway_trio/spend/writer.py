@@ -259,8 +259,8 @@ class SpendWriter:
     # --- helpers -------------------------------------------------------------------------
 
     async def _in_thread(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
-        turns.give_back()
-        return await trio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
+        async with turns.off_turn():  # a thread's wait is not the loop's CPU
+            return await trio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
 
     def _advance(self, count: int) -> None:
         self._resolved += count
