@@ -9,6 +9,7 @@ of the wire, or the wait for a free slot, never is.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from typing import Any, Mapping
@@ -298,7 +299,6 @@ def upstream_body(call: Call) -> Any:
     if call.call_type == "pass_through_endpoint":
         return call.body["request"]
     upload = call.body.get("file") if call.call_type == "audio_transcription" else None
-    if isinstance(upload, Upload):
-        upload.fields = {k: str(v) for k, v in call.body.items() if k != "file"}
-        return upload
+    if isinstance(upload, Upload):  # a new one: the upload in the body is not written into
+        return dataclasses.replace(upload, fields={k: str(v) for k, v in call.body.items() if k != "file"})
     return call.body

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 
 _made: ContextVar[list[Frames] | None] = ContextVar("gateway_trio_frames", default=None)
 
@@ -21,7 +21,7 @@ _made: ContextVar[list[Frames] | None] = ContextVar("gateway_trio_frames", defau
 class Frames:
     """An answer's SSE frames; `drop` (synchronous) ends the call if they are never read."""
 
-    __slots__ = ("_frames", "_drop", "_started")
+    __slots__ = ("_drop", "_frames", "_started")
 
     def __init__(self, frames: AsyncGenerator[bytes, None], drop: Callable[[], None]) -> None:
         self._frames = frames

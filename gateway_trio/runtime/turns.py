@@ -116,7 +116,7 @@ class Turnstile:
 class Turn:
     """One request's claim on the turnstile; taken and given back as its stretches begin and end."""
 
-    __slots__ = ("turnstile", "away")
+    __slots__ = ("away", "turnstile")
 
     def __init__(self, turnstile: Turnstile) -> None:
         self.turnstile = turnstile
@@ -137,7 +137,7 @@ class Turn:
 _current: ContextVar[Turn | None] = ContextVar("gateway_trio_turn", default=None)
 
 
-class off_turn:  # noqa: N801 (used as a function: `async with off_turn():`)
+class off_turn:  # a class named as the function it reads as: `async with off_turn():`
     """`async with off_turn():` around a wait outside the process (one of the three seams).
 
     Gives the current request's turn back on entry, takes it again on a normal exit from the
@@ -156,7 +156,7 @@ class off_turn:  # noqa: N801 (used as a function: `async with off_turn():`)
             turn.away += 1
             turn.give_back()
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
         turn = self._turn
         if turn is not None:
             turn.away -= 1

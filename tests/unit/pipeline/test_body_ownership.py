@@ -8,13 +8,13 @@ from typing import Any
 import httpx
 import orjson
 import trio
+from harness import make_config
 
 from gateway_trio.calls import Call
 from gateway_trio.gateway import Gateway
 from gateway_trio.guardrails import CustomGuardrail
 from gateway_trio.guardrails import texts as text_slots
 from gateway_trio.guardrails.stage import with_texts
-from harness import make_config
 
 REPLY = {
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",

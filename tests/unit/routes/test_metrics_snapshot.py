@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import trio
+from harness import make_config
 
 from gateway_trio.channels.messages import Outcome
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.metrics import gateway_snapshot, metrics_text
-from harness import make_config
 
 
 def a_gateway() -> Gateway:

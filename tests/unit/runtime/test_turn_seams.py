@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from harness import make_config
 
 import gateway_trio
 from gateway_trio.calls import Call
 from gateway_trio.gateway import Gateway
 from gateway_trio.runtime import turns
 from gateway_trio.runtime.turns import Turn, Turnstile, off_turn
-from harness import make_config
 
 PACKAGE = Path(gateway_trio.__file__).parent
 
@@ -109,7 +109,7 @@ def test_no_module_gives_back_or_takes_turns_but_through_the_context_manager() -
         if path == PACKAGE / "runtime" / "turns.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Attribute) and node.attr in ("give_back", "take_again", "take"):
-                if isinstance(node.value, ast.Name) and node.value.id in ("turns", "turn"):
-                    bare.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+            if (isinstance(node, ast.Attribute) and node.attr in ("give_back", "take_again", "take")
+                    and isinstance(node.value, ast.Name) and node.value.id in ("turns", "turn")):
+                bare.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert bare == []
