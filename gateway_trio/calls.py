@@ -1,4 +1,9 @@
-"""A Call: one client request as it travels the pipeline, whatever route it came from."""
+"""A Call: one client request as it travels the pipeline, whatever route it came from.
+
+A `Call` is owned by its request's task and changes as it goes (routing, retries, usage).
+What leaves that task for another (a logging event for the callback actor) is a
+`CallSnapshot`: frozen, taken once, so a retry or later code cannot change what is logged.
+"""
 
 from __future__ import annotations
 
@@ -69,7 +74,64 @@ class Call:
     def upstream_model(self) -> str | None:
         return self.deployment.upstream_model(self.model) if self.deployment else None
 
+    def snapshot(self) -> CallSnapshot:
+        """The call as it is now, for another task: what the logging hooks are told of it.
+
+        Shallow on purpose (a few µs): the body is not copied, since no code writes into a body
+        once it has left the request task (guardrails mask copies); the small containers the
+        request may still change (metadata, tags) are.
+        """
+        return CallSnapshot(
+            call_id=self.call_id,
+            api=self.api,
+            model=self.model,
+            upstream_model=self.upstream_model,
+            body=self.body,
+            stream=self.stream,
+            request_headers=self.request_headers,
+            model_group=self.model_group,
+            deployment=self.deployment,
+            user=self.user,
+            metadata=dict(self.metadata),
+            tags=tuple(self.tags),
+            requested_guardrails=tuple(self.requested_guardrails),
+        )
+
     def overhead_ms(self) -> float:
         """Time spent in the gateway itself, not waiting on upstreams or backoffs."""
         elapsed = trio.current_time() - self.started_at
         return max(0.0, (elapsed - self.upstream_wait_s) * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSnapshot:
+    """A frozen view of a `Call` at one moment (its end, or its dispatch): what logging
+    events carry to the callback actor, the kwargs builder and user actors."""
+
+    call_id: str
+    api: Api
+    model: str
+    upstream_model: str | None
+    body: dict[str, Any]
+    stream: bool
+    request_headers: dict[str, str]
+    model_group: str | None
+    deployment: Deployment | None
+    user: UserAPIKeyAuth
+    metadata: dict[str, Any]
+    tags: tuple[str, ...]
+    requested_guardrails: tuple[str, ...]
+
+    @property
+    def call_type(self) -> str:
+        return self.api.call_type
+
+    def scratch_call(self, body: dict[str, Any]) -> Call:
+        """A throwaway `Call` with `body`, for `logging_only` guardrails: what they run on and
+        record never reaches the real call or its spend record."""
+        return Call(
+            api=self.api, model=self.model, body=body, stream=self.stream,
+            request_headers=self.request_headers, call_id=self.call_id, model_group=self.model_group,
+            deployment=self.deployment, user=self.user, metadata=dict(self.metadata), tags=list(self.tags),
+            requested_guardrails=list(self.requested_guardrails),
+        )

@@ -13,12 +13,12 @@ shutdown `drain` delivers what it can within a bound, then drops the rest and sa
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import inspect
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import trio
 
@@ -32,7 +32,7 @@ from gateway_trio.runtime.supervision import SupervisedState, supervise
 from gateway_trio.spend.records import SpendRecord
 
 if TYPE_CHECKING:
-    from gateway_trio.calls import Call
+    from gateway_trio.calls import Call, CallSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,16 @@ INBOX_SIZE = 10_000
 ACTOR_INBOX_SIZE = 1_000
 CONCURRENT_DELIVERIES = 64
 HOOK_THREADS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackCounters:
+    """What the callback actor has counted, at one moment (for `/metrics`)."""
+
+    dropped: int
+    dropped_at_shutdown: int
+    delivered: int
+    failures: Mapping[str, int]
 
 
 class UserActor:
@@ -105,9 +115,12 @@ class CallbackActor:
         except trio.ClosedResourceError:
             self._count_drop(event.kind)
 
+    # Events carry a `CallSnapshot`, never the live `Call`: the request goes on (a retry picks
+    # another deployment) while the event waits in the mailbox.
+
     def pre_api_call(self, call: Call) -> None:
         if self.wants_pre_api_call:
-            self.post(HookEvent("pre_api_call", {"call": call}))
+            self.post(HookEvent("pre_api_call", {"call": call.snapshot()}))
 
     def stream_chunk(self, call: Call, chunk: bytes) -> None:
         if self.wants_chunks:
@@ -116,7 +129,14 @@ class CallbackActor:
     def finished(self, call: Call, record: SpendRecord, response: dict[str, Any] | None, error: BaseException | None) -> None:
         if self.wants_responses:
             kind = "success" if record.status == "success" else "failure"
-            self.post(HookEvent(kind, {"call": call, "record": record, "response": response, "error": error}))
+            self.post(HookEvent(kind, {"call": call.snapshot(), "record": record, "response": response, "error": error}))
+
+    def counters(self) -> CallbackCounters:
+        """A frozen copy of the counters.  Synchronous, not asked through the mailbox: request
+        tasks count drops here too, and a scrape must not queue behind (or be dropped from) a
+        backlog of events; one synchronous read on the loop's thread is consistent."""
+        return CallbackCounters(self.dropped, self.dropped_at_shutdown, self.delivered,
+                                MappingProxyType(dict(self.failures)))
 
     def _count_drop(self, kind: str) -> None:
         self.dropped += 1
@@ -199,7 +219,7 @@ class CallbackActor:
         if event.kind == "stream_chunk":
             self._to_actors(event)
             return
-        call: Call = payload["call"]
+        call: CallSnapshot = payload["call"]
         if event.kind == "pre_api_call":
             kwargs = pre_api_call_kwargs(call)
             model, messages = kwargs["model"], kwargs["messages"]
@@ -235,18 +255,21 @@ class CallbackActor:
         for fn in self.success_callbacks if success else self.failure_callbacks:
             await self._deliver(nursery, _fn_name(fn), fn, args, sync=not _is_async(fn))
 
-    async def _mask_for_logging(self, call: Call, body: dict[str, Any] | None) -> tuple[Call, dict[str, Any] | None]:
-        """`logging_only` guardrails edit copies: what hooks log is masked, the client's answer was not."""
+    async def _mask_for_logging(
+        self, call: CallSnapshot, body: dict[str, Any] | None
+    ) -> tuple[CallSnapshot, dict[str, Any] | None]:
+        """`logging_only` guardrails mask what hooks log, never the client's answer: masking makes
+        new bodies (copy-on-write), and runs on a scratch call whose runs are not recorded."""
         assert self.guardrails is not None
-        logged = dataclasses.replace(call, body=copy.deepcopy(call.body), guardrail_runs=[])
-        logged_body = copy.deepcopy(body)
+        scratch = call.scratch_call(call.body)
+        logged_body = body
         try:
-            await self.guardrails.check_body(logged, "logging_only", logged.body, response=False)
+            scratch.body = await self.guardrails.check_body(scratch, "logging_only", scratch.body, response=False)
             if logged_body is not None:
-                await self.guardrails.check_body(logged, "logging_only", logged_body, response=True)
+                logged_body = await self.guardrails.check_body(scratch, "logging_only", logged_body, response=True)
         except GatewayError as error:
             log.warning("logging_only guardrail on call %s: %s", call.call_id, error.message)
-        return logged, logged_body
+        return scratch.snapshot(), logged_body
 
     def _to_actors(self, event: HookEvent) -> None:
         for actor in self.actors:

@@ -30,7 +30,6 @@ from gateway_trio.errors import (
     clamp_retry_after,
     is_retryable,
 )
-from gateway_trio.runtime import turns
 from gateway_trio.runtime.handoff import hand_over
 from gateway_trio.upstream.body import ACCEPT_IDENTITY, DEFAULT_MAX_RESPONSE_BYTES, read_reply, stream_body
 from gateway_trio.upstream.redaction import Redactor, credential_values
@@ -78,7 +77,7 @@ class DeploymentActor:
         self._inbox_send, self._inbox = trio.open_memory_channel[Dispatch](INBOX_SIZE)
 
     async def dispatch(self, message: Dispatch) -> None:
-        turns.give_back()  # the caller now waits on the upstream
+        """Queue an attempt (the caller waits off its turn: see `Dispatcher._attempt`)."""
         await hand_over(self._inbox_send, message)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

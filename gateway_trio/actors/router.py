@@ -2,11 +2,12 @@
 
 It never does I/O and never awaits an upstream: it answers `Pick` messages with a deployment
 and folds `Outcome` messages into its counters.  Being the only owner of that state, it needs
-no locks; callers talk to it through `pick` and `report`.
+no locks; callers talk to it through `pick`, `report` and `snapshot` (what `/metrics` shows).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import math
@@ -17,7 +18,7 @@ from typing import Iterable, Union
 import trio
 
 from gateway_trio.actors.strategies import STRATEGIES, Load
-from gateway_trio.channels.messages import Outcome, Pick
+from gateway_trio.channels.messages import AskSnapshot, DeploymentLoad, Outcome, Pick, RouterSnapshot
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, InternalError, NoDeployment, NotFound
@@ -43,7 +44,8 @@ class RouterActor:
         self.choose = STRATEGIES[config.strategy]
         self.rng = random.Random(seed)
         self.dropped_outcomes = 0
-        self._inbox_send, self._inbox = trio.open_memory_channel[Union[Pick, Outcome]](INBOX_SIZE)
+        self._inbox_send, self._inbox = trio.open_memory_channel[Union[Pick, Outcome, AskSnapshot]](INBOX_SIZE)
+        self._running = False
 
     # --- the caller's side ---------------------------------------------------------------
 
@@ -66,6 +68,21 @@ class RouterActor:
             self.dropped_outcomes += 1
             log.warning("router inbox full: dropped an outcome (%d so far)", self.dropped_outcomes)
 
+    async def snapshot(self) -> RouterSnapshot:
+        """The loads and cooldowns, as the router's own task sees them.
+
+        Asked through the inbox, not read from here: the answer comes after every `Outcome`
+        already queued (a direct read would show calls long ended as still in flight), and the
+        state is read only by its owner.  It costs a hop per scrape, nothing per call (a
+        published snapshot would cost a copy per message).  A router not running (not started,
+        or stopped) has no owner to ask: its state is read as it was left.
+        """
+        if not self._running:
+            return self._snapshot()
+        reply_send, reply = trio.open_memory_channel[RouterSnapshot](1)
+        await self._inbox_send.send(AskSnapshot(reply_send))
+        return await reply.receive()
+
     def resolve(self, name: str) -> str | None:
         """The group a client's model name refers to, or None.  Pure: safe from any task."""
         name = self.config.aliases.get(name, name)
@@ -83,9 +100,19 @@ class RouterActor:
     # --- the actor -----------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
+        self._running = True
+        try:
+            task_status.started()
+            await self._serve()
+        finally:
+            self._running = False
+
+    async def _serve(self) -> None:
         async for message in self._inbox:
-            if isinstance(message, Pick):
+            if isinstance(message, AskSnapshot):
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    message.reply.send_nowait(self._snapshot())  # room for one: never blocks
+            elif isinstance(message, Pick):
                 try:
                     answer = self._pick(message)
                 except Exception:  # one bad pick must not take the router down
@@ -99,6 +126,13 @@ class RouterActor:
                         self.loads[answer.id].inflight -= 1
             else:
                 self._record(message)
+
+    def _snapshot(self) -> RouterSnapshot:
+        now = trio.current_time()
+        return RouterSnapshot(tuple(
+            DeploymentLoad(group, d.id, self.loads[d.id].inflight, self.loads[d.id].cooled_until > now)
+            for group, deployments in sorted(self.groups.items()) for d in deployments
+        ))
 
     def _pick(self, pick: Pick) -> Deployment | GatewayError:
         group = self.resolve(pick.group)

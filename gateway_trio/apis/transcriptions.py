@@ -6,6 +6,7 @@ Its body is a form, not JSON: the file goes upstream with its fields (as the ada
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from gateway_trio.adapters.base import Upload
@@ -26,9 +27,8 @@ class TranscriptionsApi(Api):
 
     def upstream_body(self, call: Call) -> Any:
         upload = call.body.get("file")
-        if isinstance(upload, Upload):
-            upload.fields = {k: str(v) for k, v in call.body.items() if k != "file"}
-            return upload
+        if isinstance(upload, Upload):  # a new one: the upload in the body is not written into
+            return dataclasses.replace(upload, fields={k: str(v) for k, v in call.body.items() if k != "file"})
         return call.body
 
     def response_slots(self, body: Any) -> list[Slot]:

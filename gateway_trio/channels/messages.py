@@ -41,7 +41,31 @@ class Outcome:
     counts_as_failure: bool = True
 
 
-# --- to a deployment actor -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DeploymentLoad:
+    """One deployment's load as the router saw it when asked."""
+
+    group: str
+    deployment_id: str
+    inflight: int
+    cooling_down: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSnapshot:
+    """The router's state at one moment, for `/metrics`: every Outcome sent before it counts."""
+
+    loads: tuple[DeploymentLoad, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AskSnapshot:
+    """Ask the router for a `RouterSnapshot`, answered on `reply` between two messages."""
+
+    reply: trio.MemorySendChannel[RouterSnapshot]
+
+
+# --- to a deployment actor -----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Dispatch:

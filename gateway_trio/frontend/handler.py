@@ -15,13 +15,17 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 
+from gateway_trio.pipeline.frames import closing_unread_frames
+
 
 class InlineHTTPConnection(TrioASGIHTTPConnection):
     async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         request = self._create_request_from_scope(send)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.handle_messages, nursery, request, receive)
-            await self.handle_request(nursery, request, send)
+        # The request's own cleanup: a streamed answer it never got to send closes its upstream.
+        with closing_unread_frames():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.handle_messages, nursery, request, receive)
+                await self.handle_request(nursery, request, send)
 
 
 class GatewayApp(QuartTrio):

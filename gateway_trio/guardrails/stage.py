@@ -147,11 +147,11 @@ class GuardrailStage:
             if not bind(impl, "should_run_guardrail", data=request, event_type=mode)():
                 status = "not_run"
                 return texts
-            turns.give_back()  # a guardrail may call out (moderation, http)
-            with trio.fail_after(guardrail.timeout_s):
-                checked = await bind(
-                    impl, "apply_guardrail", inputs={"texts": list(texts)}, request_data=request, input_type=input_type
-                )()
+            async with turns.off_turn():  # user code, which may call out (moderation, http)
+                with trio.fail_after(guardrail.timeout_s):
+                    checked = await bind(
+                        impl, "apply_guardrail", inputs={"texts": list(texts)}, request_data=request, input_type=input_type
+                    )()
             if isinstance(checked, dict) and isinstance(checked.get("texts"), list) and len(checked["texts"]) == len(texts):
                 result = [str(t) for t in checked["texts"]]
         except GuardrailBlocked as error:
@@ -171,8 +171,13 @@ class GuardrailStage:
             call.guardrail_runs.append(GuardrailRun(guardrail.name, mode, status, started, duration, detail))  # type: ignore[arg-type]
         return result
 
-    async def check_body(self, call: Call, mode: str, body: Any, *, response: bool) -> None:
-        """Run `mode` guardrails over the request (or response) texts, masking in place."""
+    async def check_body(self, call: Call, mode: str, body: Any, *, response: bool) -> Any:
+        """Run `mode` guardrails over the request (or response) texts; the body as they left it.
+
+        Masking never writes into `body`: another task may hold it (the upstream call has the
+        request, the deployment actor sent the reply).  The body returned is `body` itself if
+        nothing was masked, else a new one sharing all it did not change (see `with_texts`).
+        """
         slots = call.api.response_slots(body) if response else call.api.request_slots(body)
         texts = read(slots)
         for guardrail in self.active(call, mode):
@@ -180,13 +185,50 @@ class GuardrailStage:
                 continue  # already checked this request (an earlier attempt)
             texts = await self.run(call, guardrail, mode, texts, body if not response else call.body,
                                    "response" if response else "request")
-        write(slots, texts)
+        return with_texts(body, slots, texts)
 
     # --- streams ----------------------------------------------------------------------
 
     def stream_guard(self, call: Call) -> StreamGuard | None:
         guardrails = self.active(call, "post_call")
         return StreamGuard(self, call, guardrails) if guardrails else None
+
+
+def with_texts(body: Any, slots: list[Slot], texts: list[str]) -> Any:
+    """`body` with `texts` in its `slots`, copy-on-write: the containers holding a changed text,
+    and those on the way to them, are copied; everything else is shared, nothing is written.
+
+    Costs nothing when no text changed (the usual case); a masked body costs one walk of it.
+    """
+    changes: dict[int, dict[Any, str]] = {}
+    for (container, key), text in zip(slots, texts):
+        if container[key] != text:
+            changes.setdefault(id(container), {})[key] = text
+    return _copied(body, changes) if changes else body
+
+
+def _copied(node: Any, changes: dict[int, dict[Any, str]]) -> Any:
+    """`node`, or a copy of it if it or a container inside it holds a changed text."""
+    if isinstance(node, dict):
+        items: Any = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return node
+    copy: Any = None
+    for key, value in items:
+        new = _copied(value, changes)
+        if new is not value:
+            if copy is None:
+                copy = dict(node) if isinstance(node, dict) else list(node)
+            copy[key] = new
+    own = changes.get(id(node))
+    if own:
+        if copy is None:
+            copy = dict(node) if isinstance(node, dict) else list(node)
+        for key, text in own.items():
+            copy[key] = text
+    return node if copy is None else copy
 
 
 class StreamGuard:

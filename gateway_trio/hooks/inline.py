@@ -214,13 +214,13 @@ class HookSet:
 
     async def _guarded(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[str, T | None]:
         """Run one hook call with the timeout; (how it went, result). Failures are counted, not raised."""
-        turns.give_back()  # user code: what it waits on is not ours to order
-        with trio.move_on_after(self.timeout_s):
-            try:
-                return RAN, await run()
-            except Exception as error:
-                self.count_failure(hook, what, error)
-                return FAILED, None
+        async with turns.off_turn():  # user code: what it waits on is not ours to order
+            with trio.move_on_after(self.timeout_s):
+                try:
+                    return RAN, await run()
+                except Exception as error:
+                    self.count_failure(hook, what, error)
+                    return FAILED, None
         self.count_failure(hook, what, None)
         return TIMED_OUT, None
 
@@ -231,11 +231,11 @@ class HookSet:
     ) -> dict[str, Any]:
         """Let each hook edit, refuse (HookRefusal) or reject (its exception) the request."""
         for hook in self._chosen(self.pre_call, active):
-            turns.give_back()
-            with trio.move_on_after(self.timeout_s) as waiting:
-                result = await bind(
-                    hook, "async_pre_call_hook", user_api_key_dict=user, cache=self.cache, data=data, call_type=call_type
-                )()
+            async with turns.off_turn():
+                with trio.move_on_after(self.timeout_s) as waiting:
+                    result = await bind(
+                        hook, "async_pre_call_hook", user_api_key_dict=user, cache=self.cache, data=data, call_type=call_type
+                    )()
             if waiting.cancelled_caught:
                 self.count_failure(hook, "async_pre_call_hook", None)
                 continue

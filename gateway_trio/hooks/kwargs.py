@@ -1,4 +1,9 @@
-"""The `kwargs` LiteLLM-style logging hooks receive, built from a call and its spend record."""
+"""The `kwargs` LiteLLM-style logging hooks receive, built from a call and its spend record.
+
+The logging kwargs are built in the callback actor from a `CallSnapshot` (frozen, taken at the
+call's end or dispatch), never from the live `Call`; `call_info` and `hidden_params` read only
+what both have, so the pipeline uses them on the live call for its in-line hooks.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from gateway_trio.spend.records import SpendRecord
 
 if TYPE_CHECKING:
-    from gateway_trio.calls import Call
+    from gateway_trio.calls import Call, CallSnapshot
 
 
-def call_info(call: Call) -> dict[str, Any]:
+def call_info(call: Call | CallSnapshot) -> dict[str, Any]:
     """What every route tells hooks about the chosen deployment (SPEC §6 `call_info`)."""
     deployment = call.deployment
     return {
@@ -23,7 +28,7 @@ def call_info(call: Call) -> dict[str, Any]:
     }
 
 
-def hidden_params(call: Call, response_cost: float | None = None) -> dict[str, Any]:
+def hidden_params(call: Call | CallSnapshot, response_cost: float | None = None) -> dict[str, Any]:
     """What LiteLLM keeps in `response._hidden_params`: where the answer came from."""
     info = call_info(call)
     return {
@@ -36,7 +41,7 @@ def hidden_params(call: Call, response_cost: float | None = None) -> dict[str, A
     }
 
 
-def litellm_params(call: Call) -> dict[str, Any]:
+def litellm_params(call: CallSnapshot) -> dict[str, Any]:
     user = call.user
     info = call_info(call)
     metadata = {
@@ -59,7 +64,7 @@ def litellm_params(call: Call) -> dict[str, Any]:
     }
 
 
-def pre_api_call_kwargs(call: Call) -> dict[str, Any]:
+def pre_api_call_kwargs(call: CallSnapshot) -> dict[str, Any]:
     return {
         "model": call.upstream_model or call.model,
         "messages": call.body.get("messages"),
@@ -73,7 +78,7 @@ def pre_api_call_kwargs(call: Call) -> dict[str, Any]:
     }
 
 
-def logging_kwargs(call: Call, record: SpendRecord, error: BaseException | None) -> dict[str, Any]:
+def logging_kwargs(call: CallSnapshot, record: SpendRecord, error: BaseException | None) -> dict[str, Any]:
     kwargs = pre_api_call_kwargs(call)
     completion_start = record.start_time + record.ttft_ms / 1000 if record.ttft_ms is not None else None
     kwargs.update(

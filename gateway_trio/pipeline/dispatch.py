@@ -96,13 +96,6 @@ class Dispatcher:
         self, call: Call
     ) -> tuple[DeploymentEvent, trio.MemoryReceiveChannel[DeploymentEvent], trio.CancelScope]:
         """Route, dispatch, retry and fall back until an attempt yields its first event."""
-        answered = await self._first_event(call)
-        await turns.take_again()  # the answer has to be turned into the client's response
-        return answered
-
-    async def _first_event(
-        self, call: Call
-    ) -> tuple[DeploymentEvent, trio.MemoryReceiveChannel[DeploymentEvent], trio.CancelScope]:
         deadline = self.deadline(call)
         # An unknown model has no group: it is never echoed as one (headers, records, metrics);
         # the router answers it with a 404.
@@ -163,7 +156,8 @@ class Dispatcher:
         if trio.current_time() + delay >= deadline:
             raise error  # waiting would outlive the request: tell the client now
         call.upstream_wait_s += delay
-        await trio.sleep(delay)
+        async with turns.off_turn():
+            await trio.sleep(delay)
 
     async def _attempt(
         self, call: Call, deployment: Deployment, deadline: float
@@ -180,7 +174,8 @@ class Dispatcher:
         try:
             if self.guardrails:
                 # The chosen deployment's guardrails join here, after routing, for every route.
-                await self.guardrails.check_body(call, "pre_call", call.body, response=False)
+                # Masking makes a new body: the one an earlier attempt handed over stays as sent.
+                call.body = await self.guardrails.check_body(call, "pre_call", call.body, response=False)
             during = self.guardrails.active(call, "during_call") if self.guardrails else []
             model = deployment.upstream_model(call.model)
             self.callbacks.pre_api_call(call)
@@ -188,12 +183,15 @@ class Dispatcher:
             # queued for a slot or not, only the whole request's deadline applies.
             api = call.api
             dispatch = Dispatch(api.adapter_method, api.upstream_body(call), model, call.stream, reply, scope, wait)
-            await self.deployment_actors[deployment.id].dispatch(dispatch)
-            with trio.move_on_at(deadline) as waiting:
-                if during:
-                    event = await self._first_event_guarded(call, events)
-                else:
-                    event = await _receive_first(events)
+            # The dispatch seam: the call waits on the upstream off its turn, and takes it again
+            # to turn the answer into the client's response.
+            async with turns.off_turn():
+                await self.deployment_actors[deployment.id].dispatch(dispatch)
+                with trio.move_on_at(deadline) as waiting:
+                    if during:
+                        event = await self._first_event_guarded(call, events)
+                    else:
+                        event = await _receive_first(events)
             if waiting.cancelled_caught:
                 raise self._out_of_time(call, deployment, sent=dispatch.sent.is_set())
             if isinstance(event, Failure):
@@ -229,7 +227,10 @@ class Dispatcher:
     ) -> DeploymentEvent:
         """Wait for the first event while during-call guardrails check the request.
 
-        Nothing reaches the client before they pass; a block cancels the upstream call.
+        Nothing reaches the client before they pass; a block cancels the upstream call.  They
+        check, they do not mask: the request is already on its way upstream (the deployment's
+        task holds the body), so what they would mask is dropped, and `call.body` stays the body
+        the upstream received.
         """
         outcome: dict[str, Any] = {}
 
@@ -257,9 +258,10 @@ class Dispatcher:
         try:
             model = deployment.upstream_model(deployment.group)
             dispatch = Dispatch(adapter_method, body, model, False, reply, scope, timeout_s)
-            await self.deployment_actors[deployment.id].dispatch(dispatch)
-            with trio.move_on_after(timeout_s) as waiting:
-                event = await _receive_first(events)
+            async with turns.off_turn():
+                await self.deployment_actors[deployment.id].dispatch(dispatch)
+                with trio.move_on_after(timeout_s) as waiting:
+                    event = await _receive_first(events)
             if waiting.cancelled_caught:
                 if not dispatch.sent.is_set():  # busy is not down
                     raise DeploymentBusy(f"every slot stayed busy for {timeout_s:g} s")

@@ -29,6 +29,7 @@ from gateway_trio.hooks.inline import HookRefusal, HookSet
 from gateway_trio.hooks.kwargs import call_info, hidden_params
 from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.pipeline.dispatch import Dispatcher, estimate_tokens
+from gateway_trio.pipeline.frames import Frames
 from gateway_trio.pipeline.headers import gateway_headers
 from gateway_trio.pipeline.shutdown import Shutdown
 from gateway_trio.pipeline.stream import Stream
@@ -84,6 +85,10 @@ class Pipeline:
         self.shutdown = Shutdown()
         self.finished: Counter[tuple[str, str]] = Counter()  # (call_type, status): for /metrics
 
+    def finished_counts(self) -> tuple[tuple[str, str, int], ...]:
+        """(call_type, status, calls) so far, a frozen copy for `/metrics`."""
+        return tuple((call_type, status, count) for (call_type, status), count in sorted(self.finished.items()))
+
     async def serve(self, call: Call) -> Answer:
         try:
             return await self._serve(call)
@@ -124,7 +129,7 @@ class Pipeline:
         if call.wire.rewrites_ids and call.deployment is not None:
             body = call.wire.rewrite_body(body, call.deployment.id)
         if self.guardrails:
-            await self.guardrails.check_body(call, "post_call", body, response=True)
+            body = await self.guardrails.check_body(call, "post_call", body, response=True)
         extra: dict[str, str] = {}
         response: Any = None
         if self.hooks.post_success or self.hooks.header_hooks:
@@ -161,14 +166,21 @@ class Pipeline:
         return Answer(error.status, headers, call.wire.error_body(error))
 
     async def _stream_answer(self, call: Call, stream: Stream) -> Answer:
-        headers = {**SSE_HEADERS, **self._headers(call)}
-        if self.hooks.header_hooks:
-            first = stream.first
-            chunk = None
-            if isinstance(first, Chunks) and first.payloads:
-                chunk = ModelResponseStream(orjson.loads(first.payloads[0]), hidden_params(call))
-            headers.update(await self._hook_headers(call, chunk))
-        return Answer(200, headers, frames=self._frames(call, stream), content_type=SSE)
+        try:
+            headers = {**SSE_HEADERS, **self._headers(call)}
+            if self.hooks.header_hooks:
+                first = stream.first
+                chunk = None
+                if isinstance(first, Chunks) and first.payloads:
+                    chunk = ModelResponseStream(orjson.loads(first.payloads[0]), hidden_params(call))
+                headers.update(await self._hook_headers(call, chunk))
+        except BaseException:
+            stream.close()  # no answer will hold it: `serve` finishes the call
+            raise
+        # From here the frames own the stream: read, their generator ends it; never read, the
+        # request's cleanup does (see frames.py).
+        frames = Frames(self._frames(call, stream), lambda: self._end_stream(call, stream, None))
+        return Answer(200, headers, frames=frames, content_type=SSE)
 
     async def _refusal(self, call: Call, text: str) -> Answer:
         """A pre-call hook refused with `text`: the answer where the call's API has one for it
@@ -222,8 +234,13 @@ class Pipeline:
             last = b""  # the final batch's frames, sent with the tail in one write
             cut: GatewayError | None = None
             try:
-                while (batch := await self._next_batch(stream, batches, runs_user_code)) is not None:
-                    await turns.take_again()  # relaying a batch is a stretch of its own (see turns.py)
+                while True:
+                    # The wait for the next batch (and the client's taking the last) is off the
+                    # turn; relaying a batch is a stretch of its own (see turns.py).
+                    async with turns.off_turn():
+                        batch = await self._next_batch(stream, batches, runs_user_code)
+                    if batch is None:
+                        break
                     if last:
                         yield last
                         last = b""
@@ -241,17 +258,21 @@ class Pipeline:
                 cut = stop.error
                 if call.usage is None:
                     call.usage = estimated_usage(call, stream.relayed)
-            await turns.take_again()
             blocked = guard.error if guard is not None else None
             yield last + self._tail(call, stream, assembler, blocked or cut)
         finally:
             self.shutdown.discard(stream)
-            stream.close()  # synchronous: safe while cancellation is under way
-            if not call.finished:
-                if call.usage is None:
-                    call.usage = estimated_usage(call, stream.relayed)
-                status, error = self._cut_short(call)
-                self.finish(call, status, assembler.result(call.usage) if assembler else None, error)
+            self._end_stream(call, stream, assembler)
+
+    def _end_stream(self, call: Call, stream: Stream, assembler: Assembler | None) -> None:
+        """Close the upstream and, if the call is not finished yet, finish it as cut short.
+        Synchronous: safe while cancellation is under way."""
+        stream.close()
+        if not call.finished:
+            if call.usage is None:
+                call.usage = estimated_usage(call, stream.relayed)
+            status, error = self._cut_short(call)
+            self.finish(call, status, assembler.result(call.usage) if assembler else None, error)
 
     def _framed(self, call: Call, batch: list[bytes], assembler: Assembler | None) -> bytes:
         """A batch's frames, after noting its chunks for logging (assembled with the ids the

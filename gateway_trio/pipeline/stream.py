@@ -3,6 +3,8 @@
 The deployment actor's chunks arrive on a small channel; `batches` hands on whatever is already
 waiting in one go (one task switch per batch, not per chunk).  When the upstream is done,
 `outcome` holds the `StreamEnd` or the error that ended it; the pipeline decides the tail.
+Whoever holds a `Stream` closes it (`close`): the answer's frames once read, or the request's
+own cleanup if they never are (pipeline/frames.py).
 """
 
 from __future__ import annotations
@@ -39,19 +41,9 @@ class Stream:
         self.scope = scope
         self.deadline = deadline
         self.outcome: StreamEnd | GatewayError | None = None
-        self.token = trio.lowlevel.current_trio_token()
         self.relayed = 0  # chunks handed on: the usage estimate when a stream is cut short
         self.awaiting_upstream = False  # waiting for the upstream's next event (not for us)
         self.ends_early: GatewayError | None = None  # the error it ends with at `end_by`
-
-    def __del__(self) -> None:
-        # A response dropped before its body was ever read still owes the upstream a close.
-        # The collector may run this on any thread, so the close is handed to trio's own.
-        if self.outcome is None:
-            try:
-                self.token.run_sync_soon(self.close)
-            except trio.RunFinishedError:
-                pass
 
     def close(self) -> None:
         """Stop the upstream call. Synchronous: safe in a `finally` during cancellation."""

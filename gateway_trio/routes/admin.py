@@ -12,7 +12,7 @@ from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.errors import JSON, errors_as_responses
-from gateway_trio.routes.metrics import metrics_text, registry_for
+from gateway_trio.routes.metrics import metrics_text
 
 
 def admin_routes(gateway: Gateway) -> Blueprint:
@@ -34,8 +34,6 @@ def admin_routes(gateway: Gateway) -> Blueprint:
     async def liveliness() -> Response:
         return Response(orjson.dumps("I'm alive!"), 200, content_type=JSON)
 
-    registry = registry_for(gateway)
-
     @routes.get("/health")
     @errors_as_responses
     async def health() -> Response:
@@ -47,7 +45,7 @@ def admin_routes(gateway: Gateway) -> Blueprint:
 
     @routes.get("/metrics")
     async def metrics() -> Response:
-        return Response(metrics_text(registry), 200, content_type=CONTENT_TYPE_LATEST)
+        return Response(await metrics_text(gateway), 200, content_type=CONTENT_TYPE_LATEST)
 
     @routes.get("/health/readiness")
     async def readiness() -> Response:

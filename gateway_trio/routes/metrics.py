@@ -1,66 +1,105 @@
-"""`/metrics`: Prometheus text built at scrape time from the actors' own counters.
+"""`/metrics`: Prometheus text built at scrape time from snapshots the actors give.
 
-Nothing is recorded per request beyond one dict increment in the pipeline: the collector reads
-what the actors already count (dropped events, hook failures, spend writes, load) when scraped.
+Nothing is recorded per request beyond one dict increment in the pipeline.  A scrape first
+asks each owner for a frozen snapshot of what it counts (the router through its inbox, so its
+answer follows every outcome already queued; the others in one synchronous read), then builds
+the text from those snapshots alone: nothing here reads an actor's live state.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
-import trio
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from gateway_trio.actors.callbacks import CallbackCounters
+from gateway_trio.channels.messages import RouterSnapshot
+from gateway_trio.spend.writer import SpendCounters
 
 if TYPE_CHECKING:
     from gateway_trio.gateway import Gateway
 
 
-class GatewayCollector:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+@dataclass(frozen=True, slots=True)
+class GatewaySnapshot:
+    """Everything one scrape shows, taken once."""
+
+    finished: tuple[tuple[str, str, int], ...]
+    callbacks: CallbackCounters
+    hook_failures: tuple[tuple[str, int], ...]
+    hooks_skipped: tuple[tuple[str, int], ...]
+    stalls: tuple[float, int, float] | None  # threshold (s), stalls, longest (s)
+    spend: SpendCounters
+    invalid_usage: tuple[tuple[str, int], ...]
+    router: RouterSnapshot
+
+
+async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
+    router = await gateway.router.snapshot()  # first: the only one that waits
+    callbacks = gateway.callbacks.counters()
+    stalls = gateway.stalls
+    return GatewaySnapshot(
+        finished=gateway.pipeline.finished_counts(),
+        callbacks=callbacks,
+        hook_failures=tuple(sorted((gateway.hooks.failures + Counter(callbacks.failures)).items())),
+        hooks_skipped=tuple(sorted(gateway.hooks.skipped.items())),
+        stalls=None if stalls is None else (stalls.threshold_s, stalls.stalls, stalls.longest_s),
+        spend=gateway.spend.counters(),
+        invalid_usage=tuple(sorted((i, p.check_usage.invalid) for i, p in gateway.deployment_actors.items())),
+        router=router,
+    )
+
+
+class SnapshotCollector:
+    """The metric families of one snapshot."""
+
+    def __init__(self, snapshot: GatewaySnapshot) -> None:
+        self.snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
-        gateway = self.gateway
+        snapshot = self.snapshot
         calls = CounterMetricFamily("gateway_calls", "Calls finished, by call type and status",
                                     labels=["call_type", "status"])
-        for (call_type, status), count in sorted(gateway.pipeline.finished.items()):
+        for call_type, status, count in snapshot.finished:
             calls.add_metric([call_type, status], count)
         yield calls
 
         dropped = CounterMetricFamily("gateway_callback_events_dropped",
                                       "Logging events dropped (a full mailbox, or not delivered by shutdown)")
-        dropped.add_metric([], gateway.callbacks.dropped)
+        dropped.add_metric([], snapshot.callbacks.dropped)
         yield dropped
         at_shutdown = CounterMetricFamily("gateway_callback_events_dropped_at_shutdown",
                                           "Logging events shutdown could not deliver to hooks in time")
-        at_shutdown.add_metric([], gateway.callbacks.dropped_at_shutdown)
+        at_shutdown.add_metric([], snapshot.callbacks.dropped_at_shutdown)
         yield at_shutdown
 
         failures = CounterMetricFamily("gateway_hook_failures", "Hook calls that raised or timed out",
                                        labels=["hook"])
-        for name, count in sorted((gateway.hooks.failures + gateway.callbacks.failures).items()):
+        for name, count in snapshot.hook_failures:
             failures.add_metric([name], count)
         yield failures
 
         skipped = CounterMetricFamily("gateway_stream_hooks_skipped",
                                       "Per-chunk hooks skipped for the rest of a stream after a timeout",
                                       labels=["hook"])
-        for name, count in sorted(gateway.hooks.skipped.items()):
+        for name, count in snapshot.hooks_skipped:
             skipped.add_metric([name], count)
         yield skipped
 
-        stalls = gateway.stalls
-        if stalls is not None:
+        if snapshot.stalls is not None:
+            threshold_s, stalls, longest_s = snapshot.stalls
             count = CounterMetricFamily("gateway_event_loop_stalls",
-                                        f"Times a task held the event loop {stalls.threshold_s * 1000:g} ms or more")
-            count.add_metric([], stalls.stalls)
+                                        f"Times a task held the event loop {threshold_s * 1000:g} ms or more")
+            count.add_metric([], stalls)
             yield count
             longest = GaugeMetricFamily("gateway_event_loop_longest_stall_seconds", "The longest event-loop stall seen")
-            longest.add_metric([], stalls.longest_s)
+            longest.add_metric([], longest_s)
             yield longest
 
-        spend = gateway.spend
+        spend = snapshot.spend
         for name, value, text in (
             ("gateway_spend_records_written", spend.written, "Spend records written"),
             ("gateway_spend_records_dropped", spend.dropped, "Spend records dropped"),
@@ -74,33 +113,30 @@ class GatewayCollector:
         bad_usage = CounterMetricFamily("gateway_upstream_usage_invalid",
                                         "Upstream replies whose usage held a count that was not a token count",
                                         labels=["model_id"])
-        for model_id, actor in sorted(gateway.deployment_actors.items()):
-            bad_usage.add_metric([model_id], actor.check_usage.invalid)
+        for model_id, invalid in snapshot.invalid_usage:
+            bad_usage.add_metric([model_id], invalid)
         yield bad_usage
 
         in_flight = GaugeMetricFamily("gateway_deployment_in_flight", "Calls in flight per deployment",
                                       labels=["model_group", "model_id"])
         cooling = GaugeMetricFamily("gateway_deployment_cooling_down", "1 while a deployment cools down",
                                     labels=["model_group", "model_id"])
-        router = gateway.router
-        now = trio.current_time()
-        for group, deployments in sorted(router.groups.items()):
-            for deployment in deployments:
-                load = router.loads[deployment.id]
-                in_flight.add_metric([group, deployment.id], load.inflight)
-                cooling.add_metric([group, deployment.id], 1.0 if load.cooled_until > now else 0.0)
+        for load in snapshot.router.loads:
+            in_flight.add_metric([load.group, load.deployment_id], load.inflight)
+            cooling.add_metric([load.group, load.deployment_id], 1.0 if load.cooling_down else 0.0)
         yield in_flight
         yield cooling
 
 
-def metrics_text(registry: CollectorRegistry) -> bytes:
+def snapshot_text(snapshot: GatewaySnapshot) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))  # type: ignore[arg-type]
     return generate_latest(registry)
 
 
-def registry_for(gateway: Gateway) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(GatewayCollector(gateway))  # type: ignore[arg-type]
-    return registry
+async def metrics_text(gateway: Gateway) -> bytes:
+    """The Prometheus text of `gateway` now."""
+    return snapshot_text(await gateway_snapshot(gateway))
 
 
-__all__ = ["registry_for", "metrics_text"]
+__all__ = ["gateway_snapshot", "metrics_text", "snapshot_text"]

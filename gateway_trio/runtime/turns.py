@@ -1,29 +1,42 @@
-"""Turns: calls get the event loop's CPU a stretch at a time, new calls' first stretches first.
+"""Turns: who may use the event loop's CPU next, so a burst of calls is served in order.
 
-trio runs every ready task one step per batch.  When a thousand calls arrive together (a
-thousand clients whose answers all came back after the same upstream delay), each advances one
-step per batch: all of them reach the upstream at the end of the burst, their answers come back
-together, and the burst never spreads out.  Every call then waits for the whole burst, on every
-cycle, while the loop sits idle in between (measured: 58 % of the ideal rate with the CPU 57 %
-busy).
+What a turn is.  The gateway is one trio thread; every call is a task on it.  Most of a
+call's life is waiting (for the client's body, the upstream, a hook), and in between it does
+short stretches of pure CPU work: turning the request into an upstream call, the answer into
+the client's response, each batch of a stream's chunks into SSE frames.  A *turn* is the right
+to run such a stretch; the `Turnstile` has a few of them (`SLOTS`) and hands them out in order.
 
-A turn is a slot (a handful of them) for a stretch of pure CPU work: turning an HTTP request
-into an upstream call, an upstream answer into the client's response, and each batch of a
-stream's chunks into its frames.  With turns, calls go through a burst one after another, so
-it spreads over the upstream's delay and each call waits only for those ahead of it.
+Why calls take turns.  trio runs every ready task one step per batch.  When a thousand calls
+arrive together (say, a thousand clients whose answers all came back after the same upstream
+delay), each advances one step per batch: all of them reach the upstream at the end of the
+burst, their answers come back together, and the burst never spreads out.  Every call then
+waits for the whole burst, on every cycle, while the loop sits idle in between (measured: 58 %
+of the ideal rate with the CPU 57 % busy).  With turns, calls go through a burst one after
+another, so it spreads over the upstream's delay and each call waits only for those ahead.
 
-A call's first stretch goes ahead of the later stretches of calls under way, as a scheduler
-favours the jobs about to wait on a device: it ends in the upstream's seconds-long wait, which
-starts only when the stretch is done, while a later stretch ends the call.  Measured with a
-thousand streams against a 2 s upstream: 448-453 calls a second instead of 436-445 in strict
-arrival order.  Within each kind, turns go in arrival order, and after `FIRST_IN_A_ROW` first
-stretches a waiting later one goes next, so a flood of new calls cannot starve the answers
-of calls already under way.
+The three seams.  A call holds its turn from the moment its body is in (`taking_turns`) and
+gives it back wherever it waits on something outside the process, always through
+`async with off_turn():` around the wait, which gives the turn back on the way in and takes it
+again on the way out:
+- dispatch: the wait for the upstream's first event (and the back-off before a retry);
+- user code: a hook or a guardrail, whose waits are not ours to order;
+- threads: work handed to a worker thread (the spend store).
+Writing to the client's socket is the fourth wait, handled here by the middleware: each
+response body write gives the turn back, and the stream's wait for its next batch (an
+`off_turn` in the pipeline) takes it again.  Regions nest: inside an `off_turn` (a guardrail
+run while a stream waits for its next batch) the inner one neither takes nor gives back
+anything on exit; only the outermost takes the turn again.  A region left by an exception
+(cancellation included) does not take the turn again: the call's next seam will, and a
+cancelled call must not queue for CPU it will not use.
 
-A stretch ends (the turn is given back) wherever the call waits on something outside the
-process: the upstream, a hook or guardrail (user code), a thread, the client's socket.  A turn
-held longer than `LEASE_S` is taken back anyway, so a wait nobody foresaw costs latency, never
-liveness.
+Order.  A call's first stretch goes ahead of the later stretches of calls under way, as a
+scheduler favours the jobs about to wait on a device: it ends in the upstream's seconds-long
+wait, which starts only when the stretch is done, while a later stretch ends the call.
+Measured with a thousand streams against a 2 s upstream: 448-453 calls a second instead of
+436-445 in strict arrival order.  Within each kind, turns go in arrival order, and after
+`FIRST_IN_A_ROW` first stretches a waiting later one goes next, so a flood of new calls cannot
+starve the answers of calls already under way.  A turn held longer than `LEASE_S` is taken
+back anyway, so a wait nobody foresaw costs latency, never liveness.
 """
 
 from __future__ import annotations
@@ -103,10 +116,11 @@ class Turnstile:
 class Turn:
     """One request's claim on the turnstile; taken and given back as its stretches begin and end."""
 
-    __slots__ = ("turnstile",)
+    __slots__ = ("away", "turnstile")
 
     def __init__(self, turnstile: Turnstile) -> None:
         self.turnstile = turnstile
+        self.away = 0  # `off_turn` regions entered and not yet left
 
     @property
     def held(self) -> bool:
@@ -123,18 +137,31 @@ class Turn:
 _current: ContextVar[Turn | None] = ContextVar("gateway_trio_turn", default=None)
 
 
-def give_back() -> None:
-    """The current request is about to wait on something outside the process."""
-    turn = _current.get()
-    if turn is not None:
-        turn.give_back()
+class off_turn:  # a class named as the function it reads as: `async with off_turn():`
+    """`async with off_turn():` around a wait outside the process (one of the three seams).
 
+    Gives the current request's turn back on entry, takes it again on a normal exit from the
+    outermost region (see the module's docstring).  Outside a request (an actor's own task) it
+    does nothing.  A class, not a generator context manager: it runs several times per call.
+    """
 
-async def take_again() -> None:
-    """The current request has CPU work again (its upstream answered)."""
-    turn = _current.get()
-    if turn is not None:
-        await turn.take()
+    __slots__ = ("_turn",)
+
+    def __init__(self) -> None:
+        self._turn = _current.get()
+
+    async def __aenter__(self) -> None:
+        turn = self._turn
+        if turn is not None:
+            turn.away += 1
+            turn.give_back()
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        turn = self._turn
+        if turn is not None:
+            turn.away -= 1
+            if not turn.away and kind is None:
+                await turn.take()
 
 
 def taking_turns(app: ASGIApp, turnstile: Turnstile, *, max_body_bytes: int, body_timeout_s: float) -> ASGIApp:

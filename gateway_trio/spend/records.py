@@ -1,6 +1,8 @@
 """The spend log record (SPEC §8): one per request, retries and fallbacks folded in.
 
-It never holds a key or a secret: callers are identified by the hash of their key.
+It never holds a key or a secret: callers are identified by the hash of their key.  Records
+are frozen: once built at a call's end, the same record goes to the spend writer and to the
+logging hooks, and neither can change what the other sees.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any, Literal
 Status = Literal["success", "failure", "client_disconnected"]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class GuardrailRun:
     name: str
     mode: str
@@ -21,7 +23,7 @@ class GuardrailRun:
     detail: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SpendRecord:
     call_id: str
     call_type: str

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Callable, TypeVar
 
@@ -34,6 +35,16 @@ SHUTDOWN_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
 # Between write attempts during shutdown, when there is no flush interval left to wait out.
 SHUTDOWN_RETRY_PAUSE_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class SpendCounters:
+    """What the spend writer has counted, at one moment (for `/metrics`)."""
+
+    written: int
+    dropped: int
+    failed_writes: int
+    unwritable: int
 
 
 class SpendWriter:
@@ -72,6 +83,11 @@ class SpendWriter:
         self._collecting: trio.CancelScope | None = None
 
     # --- the caller's side ---------------------------------------------------------------
+
+    def counters(self) -> SpendCounters:
+        """A frozen copy of the counters, read in one synchronous step (requests count drops in
+        `submit` too, so the writer's inbox is not their only way in)."""
+        return SpendCounters(self.written, self.dropped, self.failed_writes, self.unwritable)
 
     def submit(self, record: SpendRecord) -> bool:
         """Hand a record over without blocking; False (and counted) if it had to be dropped."""
@@ -243,8 +259,8 @@ class SpendWriter:
     # --- helpers -------------------------------------------------------------------------
 
     async def _in_thread(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
-        turns.give_back()
-        return await trio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
+        async with turns.off_turn():  # a thread's wait is not the loop's CPU
+            return await trio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
 
     def _advance(self, count: int) -> None:
         self._resolved += count

@@ -123,23 +123,52 @@ async def test_sigterm_lets_in_flight_streams_finish(upstream, tmp_path):
 
 
 async def test_a_stream_dropped_unread_still_closes_its_upstream(upstream):
-    import gc
-
+    """A streamed answer built but never sent (the request ended before the server read a frame):
+    the request's own cleanup closes the upstream and records the call, no collector involved."""
     from gateway_trio.apis import CHAT
     from gateway_trio.calls import Call
     from gateway_trio.gateway import Gateway
+    from gateway_trio.pipeline.frames import closing_unread_frames
 
     upstream.default = Behavior(chunks=10, stall_after=2)
     gateway = Gateway(config_for(upstream))
     async with trio.open_nursery() as nursery:
         await nursery.start(gateway.run)
         call = Call(CHAT, "gpt", chat("gpt", stream=True), stream=True)
-        stream = await gateway.dispatcher.open_stream(call)
-        record = upstream.received[0]
-        del stream  # the response was never sent: nobody will iterate it
-        gc.collect()
+        kept = []
+        with closing_unread_frames():  # what the request handler runs each request in
+            answer = await gateway.pipeline.serve(call)
+            kept.append(answer)  # held, so only the cleanup (not a collector) can close it
+            record = upstream.received[0]
+            assert record.closed_at is None
         await upstream.wait_for(lambda: record.closed_at is not None, timeout=2)
+        assert call.finished and gateway.pipeline.finished["completion", "client_disconnected"] == 1
         nursery.cancel_scope.cancel()
+
+
+class SlowHeaders:
+    """A response-headers hook slower than the client's patience."""
+
+    async def async_post_call_response_headers_hook(self, data, user_api_key_dict, response, request_headers=None):
+        await trio.sleep(30)
+        return {}
+
+
+async def test_a_client_gone_before_the_stream_starts_closes_its_upstream(upstream):
+    """The client leaves while the headers hook runs, after the upstream stream is open and before
+    any answer exists: the pipeline closes the stream it opened."""
+    from gateway_trio.hooks import CustomLogger
+
+    class Hook(SlowHeaders, CustomLogger):
+        pass
+
+    upstream.default = Behavior(chunks=10, stall_after=2)
+    async with gateway_client(config_for(upstream), hooks=[Hook()]) as client:
+        with trio.move_on_after(1):
+            await client.post("/v1/chat/completions", json=chat("gpt", stream=True))
+        record = upstream.received[0]
+        await upstream.wait_for(lambda: record.closed_at is not None, timeout=5)
+    assert record.disconnected_early
 
 
 async def test_with_workers_a_stream_cut_at_the_graceful_timeout_ends_with_an_error_and_a_failure(upstream, tmp_path):

@@ -13,7 +13,7 @@ from harness import chat, make_config, serving
 
 from gateway_trio.actors import callbacks as callbacks_module
 from gateway_trio.hooks import CustomLogger
-from gateway_trio.routes.metrics import metrics_text, registry_for
+from gateway_trio.routes.metrics import metrics_text
 from hostile.hostile_upstream import Request, json_reply
 
 CALLS = 40
@@ -102,7 +102,7 @@ async def test_a_slow_logging_hook_never_costs_a_spend_record(upstream, tmp_path
     # The hooks could not keep up: what shutdown did not deliver is dropped, counted, and said.
     assert callbacks.dropped_at_shutdown > 0
     assert callbacks.dropped >= callbacks.dropped_at_shutdown
-    metrics = metrics_text(registry_for(gateway)).decode()
+    metrics = (await metrics_text(gateway)).decode()
     assert f"gateway_callback_events_dropped_at_shutdown_total {float(callbacks.dropped_at_shutdown)}" in metrics
     said = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
     assert said and str(callbacks.dropped_at_shutdown) in said[0]

@@ -43,3 +43,14 @@ class NotAGuardrail:
 
 
 shout_instance = Shout(forbidden="x")  # an instance, not a class: also refused
+
+
+class MaskingDuringCall(CustomGuardrail):
+    """Masks SECRET in whatever it checks, and sets `masked` (a test's trio.Event) when it has."""
+
+    masked: Any = None
+
+    async def apply_guardrail(self, inputs: dict[str, Any], request_data: Any, input_type: str) -> dict[str, Any]:
+        if MaskingDuringCall.masked is not None:
+            MaskingDuringCall.masked.set()
+        return {"texts": [text.replace("SECRET", "[MASKED]") for text in inputs["texts"]]}

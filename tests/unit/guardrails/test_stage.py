@@ -112,11 +112,12 @@ def test_stream_modes_are_read_from_params_and_checked():
 # --- one run -------------------------------------------------------------------------------
 
 
-async def test_a_request_is_masked_in_place_and_the_run_recorded():
+async def test_a_request_is_masked_in_a_new_body_and_the_run_recorded():
     stage = GuardrailStage([guardrail("words", default_on=True)])
     call = chat_call("my secret plan")
-    await stage.check_body(call, "pre_call", call.body, response=False)
-    assert call.body["messages"][0]["content"] == "my *** plan"
+    masked = await stage.check_body(call, "pre_call", call.body, response=False)
+    assert masked["messages"][0]["content"] == "my *** plan"
+    assert call.body["messages"][0]["content"] == "my secret plan"  # the body handed in is not written into
     [run] = call.guardrail_runs
     assert (run.name, run.mode, run.status, run.detail) == ("words", "pre_call", "success", None)
 
