@@ -13,7 +13,6 @@ import logging
 import random
 from typing import Any, Mapping
 
-import orjson
 import trio
 
 from gateway_trio.actors.callbacks import CallbackActor
