@@ -103,6 +103,38 @@ class RateLimited(GatewayError):
     anthropic_type = "rate_limit_error"
 
 
+class LimitRefused(RateLimited):
+    """Admission refused a call to stay within a key's (or its team's, user's, end-user's)
+    limits: never the upstream's doing, so never retried or counted against a deployment.
+
+    It carries the `x-ratelimit-*` and spend headers the call's answer gets, since a refused
+    call of a limited key tells its client where it stands as much as an admitted one.
+    """
+
+    default_code = "rate_limit_exceeded"
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after: float | None, headers: dict[str, str] | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, code=code or self.default_code, retry_after=retry_after)
+        self.limit_headers = headers or {}
+
+    def headers(self) -> dict[str, str]:
+        return {**self.limit_headers, **super().headers()}
+
+
+class BudgetExceeded(LimitRefused):
+    """A budget (key, per-model key, team, user or end-user) has no room for the call."""
+
+    default_code = "budget_exceeded"
+
+
+class RateLimitExceeded(LimitRefused):
+    """An rpm, tpm or parallel-request limit has no room for the call."""
+
+    default_code = "rate_limit_exceeded"
+
+
 class UpstreamError(GatewayError):
     """The upstream failed or answered something we could not read.
 
