@@ -90,15 +90,13 @@ class SlidingWindow:
         over_tokens = self.tokens + tokens - token_limit if token_limit is not None else 0
         if over_requests <= 0 and over_tokens <= 0:
             return 0.0
-        wait_until = second + 1  # the soonest a bucket leaves: the start of the next second
         for oldest in range(second - SLOTS + 1, second + 1):
             slot = oldest % SLOTS
             over_requests -= self._requests[slot]
             over_tokens -= self._tokens[slot]
-            wait_until = oldest + SLOTS
             if over_requests <= 0 and over_tokens <= 0:
-                break
-        return max(wait_until - now, 0.0)
+                return max(oldest + SLOTS - now, 0.0)  # when that second leaves the window
+        return self.seconds_until_empty(now)
 
     def seconds_until_empty(self, now: float) -> float:
         """How long until everything counted now has left the window (OpenAI's "reset")."""
