@@ -19,6 +19,9 @@ import orjson
 # The longest wait a `retry-after` may ask for: an upstream's `inf`, `nan` or 1e308 must not
 # reach a client, a backoff sleep or an integer conversion as it came.
 MAX_RETRY_AFTER_S = 3600.0
+# The longest wait admission may give: the time to a budget's reset (a month at most, or
+# a few of them for a `3mo` budget) told as it is.
+MAX_LIMIT_RETRY_AFTER_S = 400 * 86400.0
 
 
 class GatewayError(Exception):
@@ -117,6 +120,9 @@ class LimitRefused(RateLimited):
     def __init__(self, message: str, *, retry_after: float | None, headers: dict[str, str] | None = None,
                  code: str | None = None) -> None:
         super().__init__(message, code=code or self.default_code, retry_after=retry_after)
+        if retry_after is not None and math.isfinite(retry_after):
+            # Our own wait, not an upstream's: the time to a budget's reset may be weeks away.
+            self.retry_after = min(max(retry_after, 0.0), MAX_LIMIT_RETRY_AFTER_S)
         self.limit_headers = headers or {}
 
     def headers(self) -> dict[str, str]:

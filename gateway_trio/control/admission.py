@@ -182,13 +182,22 @@ def route_matcher(routes: tuple[str, ...]) -> Callable[[str], bool]:
     if LLM_ROUTE_GROUPS.intersection(routes):
         return lambda route: True
     exact = frozenset(_bare_route(r) for r in routes if not r.endswith("*"))
-    prefixes = tuple(_bare_route(r[:-1]) for r in routes if r.endswith("*"))
+    prefixes = tuple(_bare_prefix(r[:-1]) for r in routes if r.endswith("*"))
     return lambda route: route in exact or route.startswith(prefixes)
 
 
 def _bare_route(route: str) -> str:
+    """A route as compared: one leading slash, no trailing one, no `/v1` prefix."""
     route = "/" + route.strip("/")
     return route[3:] if route.startswith("/v1/") else route
+
+
+def _bare_prefix(prefix: str) -> str:
+    """The start of a wildcard route (`/v1/*`, `/chat/*`) as compared, its trailing slash kept."""
+    prefix = "/" + prefix.lstrip("/")
+    if prefix == "/v1" or prefix.startswith("/v1/"):
+        prefix = prefix[3:] or "/"
+    return prefix
 
 
 def _model_refusal(who: str, model: str, allowed: Sequence[str], code: str) -> Forbidden:
