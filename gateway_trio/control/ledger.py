@@ -31,7 +31,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import trio
@@ -165,14 +165,15 @@ class Verdict:
     refusal: LimitRefused | None = None
 
 
-@dataclass(slots=True)
 class Ledger:
     """Every account, and the one synchronous step that checks and reserves."""
 
-    clock: Callable[[], float] = field(default_factory=TrioUnixClock)
-    max_accounts: int = DEFAULT_MAX_ACCOUNTS
-    idle_s: float = DEFAULT_IDLE_S
-    _accounts: OrderedDict[tuple[str, str], Account] = field(default_factory=OrderedDict)
+    def __init__(self, clock: Callable[[], float] | None = None, *, max_accounts: int = DEFAULT_MAX_ACCOUNTS,
+                 idle_s: float = DEFAULT_IDLE_S) -> None:
+        self.clock = clock if clock is not None else TrioUnixClock()
+        self.max_accounts = max_accounts
+        self.idle_s = idle_s
+        self._accounts: OrderedDict[tuple[str, str], Account] = OrderedDict()
 
     def admit(self, claims: Sequence[Claim], worst: WorstCase, now: float | None = None) -> Verdict:
         """Check every claim's budget, then its rpm, tpm and parallel limits; reserve only if all pass.

@@ -10,14 +10,18 @@ copy is shallow but gives each mutable container a fresh one, a few microseconds
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
+from dataclasses import fields
 from datetime import datetime, timezone
+from operator import attrgetter
 
 from gateway_trio.control.records import EndUserRecord, Tenant
 from gateway_trio.hooks import UserAPIKeyAuth
 
 DEFAULT_ENTRIES = 10_000
+# Every field in order: a copy is one positional construction (`copy.copy` of a slotted
+# dataclass costs several times as much).
+_read_all = attrgetter(*(f.name for f in fields(UserAPIKeyAuth)))
 
 
 def key_auth(tenant: Tenant) -> UserAPIKeyAuth:
@@ -77,7 +81,7 @@ def for_call(
     team_spend: float | None = None,
 ) -> UserAPIKeyAuth:
     """The call's own copy of `template`, with its end-user and the live spend figures."""
-    auth = copy.copy(template)
+    auth = UserAPIKeyAuth(*_read_all(template))
     auth.models = list(template.models)
     auth.metadata = dict(template.metadata)
     auth.tags = list(template.tags)
