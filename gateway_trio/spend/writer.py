@@ -25,7 +25,7 @@ import trio
 
 from gateway_trio.runtime import turns
 from gateway_trio.spend.records import SpendRecord
-from gateway_trio.spend.store import SpendStore, store_opener
+from gateway_trio.spend.store import GroupBy, SpendStore
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class SpendCounters:
 class SpendWriter:
     def __init__(
         self,
-        store: str | Callable[[], SpendStore],
+        store: Callable[[], SpendStore],
         flush_interval_s: float,
         *,
         batch_size: int = 256,
@@ -59,8 +59,9 @@ class SpendWriter:
     ) -> None:
         if flush_interval_s <= 0 or batch_size < 1 or inbox_size < 1:
             raise ValueError("flush_interval_s must be > 0, batch_size and inbox_size >= 1")
-        # A url is checked here, so `postgresql://...` fails at startup rather than in the actor.
-        self._open_store = store_opener(store) if isinstance(store, str) else store
+        # An opener, not a url: opening migrates the database, which is the control plane's
+        # (`control.database.spend_store_opener` checks a url at once, so a bad one fails at start-up).
+        self._open_store = store
         self.flush_interval_s = flush_interval_s
         self.batch_size = batch_size
         # Records held while the store fails; never less than a batch, or a healthy writer
@@ -124,6 +125,13 @@ class SpendWriter:
         if store is None:
             raise RuntimeError("the spend writer is not running")
         return await self._in_thread(lambda: store.query(**filters))
+
+    async def report(self, group_by: GroupBy, *, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
+        """`SpendStore.report` in the store's thread (`/spend/report`).  Sees what is written."""
+        store = self._store
+        if store is None:
+            raise RuntimeError("the spend writer is not running")
+        return await self._in_thread(lambda: store.report(group_by, start=start, end=end))
 
     # --- the actor -----------------------------------------------------------------------
 
