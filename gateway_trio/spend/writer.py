@@ -56,7 +56,9 @@ class SpendWriter:
         batch_size: int = 256,
         inbox_size: int = 10_000,
         shutdown_timeout_s: float = SHUTDOWN_TIMEOUT_S,
+        limiter: trio.CapacityLimiter | None = None,
     ) -> None:
+        """`limiter`: the one of every other user of the store's connection (one thread at a time on it)."""
         if flush_interval_s <= 0 or batch_size < 1 or inbox_size < 1:
             raise ValueError("flush_interval_s must be > 0, batch_size and inbox_size >= 1")
         # An opener, not a url: opening migrates the database, which is the control plane's
@@ -73,7 +75,7 @@ class SpendWriter:
         self.failed_writes = 0
         self.unwritable = 0  # records the store refused for what they hold: logged, never retried
         self._send, self._inbox = trio.open_memory_channel[SpendRecord](inbox_size)
-        self._limiter = trio.CapacityLimiter(1)
+        self._limiter = limiter if limiter is not None else trio.CapacityLimiter(1)
         self._store: SpendStore | None = None
         self._pending: deque[SpendRecord] = deque()
         self._accepted = 0  # records that got into the inbox
