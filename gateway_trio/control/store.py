@@ -237,7 +237,7 @@ class ControlStore:
 
     def insert_key(self, record: KeyRecord) -> KeyRecord:
         """Insert a new key; its per-model budgets get their spend rows (and reset times) now."""
-        with self._transaction():
+        with self.transaction():
             stored = self._insert(KEYS, record)
             for model, reset_at in record.model_budget_reset_at.items():
                 self._db.execute(_INSERT_MODEL_BUDGET, (model, reset_at, record.token))
@@ -245,7 +245,7 @@ class ControlStore:
 
     def update_key(self, record: KeyRecord) -> KeyRecord:
         """Write every setting of `record` (found by `token`); its spend is left as it is."""
-        with self._transaction():
+        with self.transaction():
             self._update(KEYS, record)
             for model, reset_at in record.model_budget_reset_at.items():
                 self._db.execute(_INSERT_MODEL_BUDGET, (model, reset_at, record.token))
@@ -254,7 +254,7 @@ class ControlStore:
     def delete_keys(self, tokens: Iterable[str]) -> list[str]:
         """Delete the keys of `tokens`; returns those that existed (the others are not an error here)."""
         deleted = []
-        with self._transaction():
+        with self.transaction():
             for token in tokens:
                 if self._db.execute("DELETE FROM keys WHERE token = ?", (token,)).rowcount:
                     self._db.execute(_DELETE_KEY_MODEL_SPEND, (token,))
@@ -277,7 +277,7 @@ class ControlStore:
 
     def regenerate(self, old_token: str, new_token: str, new_key_name: str) -> KeyRecord:
         """Give the key of `old_token` a new secret: same settings and spend, the old token gone at once."""
-        with self._transaction():
+        with self.transaction():
             renamed = self._db.execute(_RENAME_KEY, (new_token, new_key_name, self._clock(), old_token)).rowcount
             if not renamed:
                 raise NotFound("key not found", param="key")
@@ -295,11 +295,11 @@ class ControlStore:
         return self._get(TEAMS, team_id)
 
     def insert_team(self, record: TeamRecord) -> TeamRecord:
-        with self._transaction():
+        with self.transaction():
             return self._insert(TEAMS, record)
 
     def update_team(self, record: TeamRecord) -> TeamRecord:
-        with self._transaction():
+        with self.transaction():
             return self._update(TEAMS, record)
 
     def delete_teams(self, team_ids: Iterable[str]) -> list[str]:
@@ -311,7 +311,7 @@ class ControlStore:
 
     def add_member(self, team_id: str, member: TeamMember) -> TeamRecord:
         """Add `member` to the team (replacing one with the same user_id or email), and the team to the user."""
-        with self._transaction():
+        with self.transaction():
             team = self._require(TEAMS, team_id)
             kept = tuple(m for m in team.members_with_roles if not _same_member(m, member))
             updated = self._update(TEAMS, replace(team, members_with_roles=(*kept, member)))
@@ -322,7 +322,7 @@ class ControlStore:
     def remove_member(self, team_id: str, *, user_id: str | None = None, user_email: str | None = None) -> TeamRecord:
         """Remove the member with `user_id` (or `user_email`); NotFound when the team has none such."""
         gone = TeamMember(user_id=user_id, user_email=user_email)
-        with self._transaction():
+        with self.transaction():
             team = self._require(TEAMS, team_id)
             kept = tuple(m for m in team.members_with_roles if not _same_member(m, gone))
             if len(kept) == len(team.members_with_roles):
@@ -349,11 +349,11 @@ class ControlStore:
         return self._get(USERS, user_id)
 
     def insert_user(self, record: UserRecord) -> UserRecord:
-        with self._transaction():
+        with self.transaction():
             return self._insert(USERS, record)
 
     def update_user(self, record: UserRecord) -> UserRecord:
-        with self._transaction():
+        with self.transaction():
             return self._update(USERS, record)
 
     def delete_users(self, user_ids: Iterable[str]) -> list[str]:
@@ -369,11 +369,11 @@ class ControlStore:
         return self._get(END_USERS, user_id)
 
     def insert_end_user(self, record: EndUserRecord) -> EndUserRecord:
-        with self._transaction():
+        with self.transaction():
             return self._insert(END_USERS, record)
 
     def update_end_user(self, record: EndUserRecord) -> EndUserRecord:
-        with self._transaction():
+        with self.transaction():
             return self._update(END_USERS, record)
 
     def delete_end_users(self, user_ids: Iterable[str]) -> list[str]:
@@ -388,7 +388,7 @@ class ControlStore:
     def set_blocked(self, table: BlockTable, id_: str, blocked: bool) -> Any:
         """Block or unblock a key (by token), team or end-user; returns the record as it now is."""
         spec = _block_table(table)
-        with self._transaction():
+        with self.transaction():
             record = self._require(spec, id_)
             if record.blocked != blocked:
                 record = self._update(spec, replace(record, blocked=blocked))
@@ -397,7 +397,7 @@ class ControlStore:
     def set_spend(self, table: Literal["keys", "teams", "users", "end_users"], id_: str, spend: float) -> None:
         """Set a total outright (`/key/update` with `spend`, as LiteLLM allows); NotFound when absent."""
         spec = _TABLES[table]
-        with self._transaction():
+        with self.transaction():
             changed = self._db.execute(
                 f"UPDATE {spec.name} SET spend = ?, updated_at = ? WHERE {spec.id_column} = ?",
                 (float(spend), self._clock(), id_),
@@ -424,7 +424,7 @@ class ControlStore:
                 f"WHERE {spec.id_column} = ? AND {_NULL_SAFE_EQUAL}"
             )
             params = (new_reset_at, self._clock(), id_, expected_reset_at, expected_reset_at)
-        with self._transaction():
+        with self.transaction():
             return self._db.execute(sql, params).rowcount == 1
 
     def config_owned_ids(self, table: Literal["keys", "teams"]) -> list[str]:
@@ -434,7 +434,8 @@ class ControlStore:
 
     # --- the machinery -----------------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
+    def transaction(self) -> _Transaction:
+        """A `with` block whose changes through this store commit together or not at all."""
         return _Transaction(self._db)
 
     def _get(self, spec: _Table[R], id_: str) -> R | None:
@@ -471,7 +472,7 @@ class ControlStore:
 
     def _delete(self, spec: _Table[Any], ids: Iterable[str]) -> list[str]:
         sql = f"DELETE FROM {spec.name} WHERE {spec.id_column} = ?"
-        with self._transaction():
+        with self.transaction():
             return [id_ for id_ in ids if self._db.execute(sql, (id_,)).rowcount]
 
     def _page(
