@@ -35,6 +35,15 @@ def open_database(url: str) -> sqlite3.Connection:
     return open_sqlite(sqlite_path(url))
 
 
+def migrate_database(url: str) -> None:
+    """Bring the database `url` names to this build's schema, then close it (blocking).
+
+    `serve` runs it once before any worker starts, so a database that cannot be migrated is
+    one line at start-up rather than a traceback from the first actor that opens it.
+    """
+    open_database(url).close()
+
+
 def spend_store_opener(url: str) -> Callable[[], SqliteSpendStore]:
     """The spend writer's opener for `url`, checked now so a bad url fails at start-up, not later.
 

@@ -13,6 +13,7 @@ Blocking: run it with `Store.run(lambda store: reconcile(store, config))`.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -21,6 +22,7 @@ from gateway_trio.config import GatewayConfig, KeyConfig, TeamConfig
 from gateway_trio.control.records import KeyRecord, ModelBudget, TeamMember, TeamRecord
 from gateway_trio.control.secrets import hash_key, key_name
 from gateway_trio.control.store import ControlStore
+from gateway_trio.errors import GatewayError
 
 
 class ReconcileError(Exception):
@@ -59,7 +61,7 @@ def _reconcile_teams(store: ControlStore, declared: list[TeamConfig]) -> tuple[i
             elif _settings_differ(current, wanted):
                 store.update_team(replace(wanted, budget_reset_at=current.budget_reset_at, created_at=current.created_at))
                 updated += 1
-        except Exception as error:
+        except (GatewayError, sqlite3.IntegrityError) as error:  # a clash with a row made through the routes
             raise ReconcileError(f"teams[{index}] ({entry.team_id!r}): {error}") from None
     keep = {entry.team_id for entry in declared}
     deleted = store.delete_teams([team_id for team_id in store.config_owned_ids("teams") if team_id not in keep])
@@ -85,7 +87,7 @@ def _reconcile_keys(store: ControlStore, declared: list[KeyConfig]) -> tuple[int
             elif _settings_differ(current, wanted):
                 store.update_key(replace(wanted, budget_reset_at=current.budget_reset_at, created_at=current.created_at))
                 updated += 1
-        except Exception as error:
+        except (GatewayError, sqlite3.IntegrityError) as error:  # a clash with a row made through the routes
             raise ReconcileError(f"{shown}: {error}") from None
     stale = [token for token in store.config_owned_ids("keys") if token not in wanted_tokens]
     return inserted, updated, len(store.delete_keys(stale))

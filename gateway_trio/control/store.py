@@ -503,7 +503,7 @@ class _Transaction:
         if self._outermost:
             self._db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if not self._outermost:
             return
         self._db.execute("COMMIT" if kind is None else "ROLLBACK")

@@ -230,8 +230,11 @@ def check_store(url: str) -> None:
 class SqliteSpendStore:
     """`spend_logs` and the spend totals, over one SQLite connection already migrated."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, *, owns_connection: bool = True) -> None:
+        """`owns_connection=False` when the connection is shared (a `:memory:` database with the
+        control store, under one limiter): then `close` leaves it open for its owner."""
         self._db = db
+        self._owns_connection = owns_connection
 
     def write_batch(self, records: list[SpendRecord]) -> list[Refused]:
         """Insert the new ones of `records` and add up their costs, in one transaction while all is well.
@@ -373,7 +376,8 @@ class SqliteSpendStore:
         ]
 
     def close(self) -> None:
-        self._db.close()
+        if self._owns_connection:
+            self._db.close()
 
 
 def _where(*clauses: tuple[str, Any]) -> tuple[str, list[Any]]:

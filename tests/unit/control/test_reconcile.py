@@ -10,8 +10,8 @@ import pytest
 
 from gateway_trio.config import ConfigError, parse_config
 from gateway_trio.control.database import open_sqlite
-from gateway_trio.control.records import KeyRecord, ModelBudget, TeamMember, TeamRecord
 from gateway_trio.control.reconcile import Reconciled, ReconcileError, reconcile
+from gateway_trio.control.records import KeyRecord, ModelBudget, TeamMember, TeamRecord
 from gateway_trio.control.secrets import hash_key, new_key
 from gateway_trio.control.store import ControlStore
 

@@ -128,3 +128,20 @@ def test_key_aliases_are_unique_but_may_be_absent() -> None:
     with pytest.raises(sqlite3.IntegrityError):
         db.execute(insert, ("t4", "ci"))
     db.close()
+
+
+def test_serve_stops_at_start_with_one_line_when_the_database_cannot_be_migrated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway_trio import cli
+
+    path = tmp_path / "future.db"
+    db = open_sqlite(str(path))
+    db.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, 0)", (LATEST + 7,))
+    db.close()
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{path}"\n')
+    monkeypatch.setattr("gateway_trio.frontend.serving.configure_logging", lambda level: None)
+    assert cli.main(["serve", "--config", str(config)]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {config}: database.url: the database is at schema version {LATEST + 7}")

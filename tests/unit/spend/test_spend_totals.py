@@ -35,7 +35,7 @@ def db(tmp_path: Path) -> sqlite3.Connection:
 
 
 def totals(db: sqlite3.Connection) -> dict[str, Any]:
-    one = lambda sql: db.execute(sql).fetchone()  # noqa: E731
+    one = lambda sql: db.execute(sql).fetchone()
     return {
         "key": one(f"SELECT spend FROM keys WHERE token = '{KEY}'")[0],
         "team": one("SELECT spend FROM teams WHERE team_id = 'team-a'")[0],
@@ -108,7 +108,7 @@ def test_a_database_failure_adds_nothing(db: sqlite3.Connection, tmp_path: Path)
 def test_logs_filter_by_team_user_and_end_user(db: sqlite3.Connection) -> None:
     store = SqliteSpendStore(db)
     store.write_batch([record(1), record(2, team_id="team-b", user_id="bob", end_user=None), record(3, end_user="cust-2")])
-    ids = lambda **f: [row["call_id"] for row in store.query(**f)]  # noqa: E731
+    ids = lambda **f: [row["call_id"] for row in store.query(**f)]
     assert ids(team_id="team-b") == ["call-2"]
     assert ids(user_id="ann") == ["call-3", "call-1"]
     assert ids(end_user="cust-2") == ["call-3"]
@@ -133,3 +133,11 @@ def test_report_groups_cost_tokens_and_requests(db: sqlite3.Connection) -> None:
     assert [row["requests"] for row in store.report("user", start=102.0, end=104.0)] == [2]  # calls 2 and 3
     with pytest.raises(ValueError, match="group_by"):
         store.report("tenant")  # type: ignore[arg-type]
+
+
+def test_a_shared_connection_is_left_open_for_its_owner(db: sqlite3.Connection) -> None:
+    SqliteSpendStore(db, owns_connection=False).close()
+    assert db.execute("SELECT count(*) FROM keys").fetchone() == (1,)
+    SqliteSpendStore(db).close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.execute("SELECT 1")

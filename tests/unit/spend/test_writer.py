@@ -13,6 +13,7 @@ import pytest
 import trio
 import trio.testing
 
+from gateway_trio.control.database import open_sqlite, spend_store_opener
 from gateway_trio.spend.records import GuardrailRun, SpendRecord
 from gateway_trio.spend.store import (
     COLUMNS,
@@ -23,7 +24,6 @@ from gateway_trio.spend.store import (
     sqlite_path,
 )
 from gateway_trio.spend.writer import SpendWriter
-from gateway_trio.control.database import open_sqlite, spend_store_opener
 
 
 def spend_store(path: Path | str) -> SqliteSpendStore:
