@@ -65,7 +65,7 @@ def _reconcile_teams(store: ControlStore, declared: list[TeamConfig]) -> tuple[i
             raise ReconcileError(f"teams[{index}] ({entry.team_id!r}): {error}") from None
     keep = {entry.team_id for entry in declared}
     deleted = store.delete_teams([team_id for team_id in store.config_owned_ids("teams") if team_id not in keep])
-    return inserted, updated, len(deleted)
+    return inserted, updated, len(deleted.ids)
 
 
 def _reconcile_keys(store: ControlStore, declared: list[KeyConfig]) -> tuple[int, int, int]:

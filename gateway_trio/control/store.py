@@ -1,8 +1,9 @@
 """The control plane's store: keys, teams, users and end-users in the database (SPEC §9).
 
 `ControlStore` is blocking, over one migrated connection; `Store` is its async face, which
-runs every call in a worker thread under one `CapacityLimiter(1)`, so the event loop never
-waits on the disk and the connection never sees two threads (or two transactions) at once.
+runs every call in a worker thread under one `CapacityLimiter(1)` (the caller's CPU turn
+given back meanwhile, as for every wait outside the process), so the event loop never waits
+on the disk and the connection never sees two threads (or two transactions) at once.
 Give the spend writer the same limiter when it shares the connection (a `:memory:` database
 is one database per connection, so there it must).
 
@@ -38,6 +39,7 @@ from gateway_trio.control.records import (
     UserRecord,
 )
 from gateway_trio.errors import BadRequest, NotFound
+from gateway_trio.runtime import turns
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -110,29 +112,16 @@ def _encode(name: str, value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class _Table(Generic[R]):
-    """One record type's table and every statement on it."""
+    """One record type's table and every statement on it, built once (`_table`)."""
 
     name: str
     id_column: str
     record: type[R]
     columns: tuple[str, ...]  # the record's fields stored in this table
-
-    @property
-    def select(self) -> str:
-        return f"SELECT {', '.join(self.columns)} FROM {self.name}"
-
-    @property
-    def insert(self) -> str:
-        return f"INSERT INTO {self.name} ({', '.join(self.columns)}) VALUES ({', '.join('?' for _ in self.columns)})"
-
-    @property
-    def updated_columns(self) -> tuple[str, ...]:
-        return tuple(c for c in self.columns if c not in (self.id_column, "spend", "created_at"))
-
-    @property
-    def update(self) -> str:
-        assignments = ", ".join(f"{column} = ?" for column in self.updated_columns)
-        return f"UPDATE {self.name} SET {assignments} WHERE {self.id_column} = ?"
+    updated_columns: tuple[str, ...]  # those an update writes: never the id, spend or created_at
+    select: str
+    insert: str
+    update: str
 
     def row(self, record: R) -> tuple[Any, ...]:
         return tuple(_encode(column, getattr(record, column)) for column in self.columns)
@@ -150,20 +139,28 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _stored_fields(record: type, not_stored: Iterable[str] = ()) -> tuple[str, ...]:
+def _table(name: str, id_column: str, record: type[R], not_stored: Iterable[str] = ()) -> _Table[R]:
     skip = set(not_stored)
-    return tuple(f.name for f in fields(record) if f.name not in skip)
+    columns = tuple(f.name for f in fields(record) if f.name not in skip)  # type: ignore[arg-type]
+    updated = tuple(c for c in columns if c not in (id_column, "spend", "created_at"))
+    return _Table(
+        name,
+        id_column,
+        record,
+        columns,
+        updated,
+        select=f"SELECT {', '.join(columns)} FROM {name}",
+        insert=f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        update=f"UPDATE {name} SET {', '.join(f'{c} = ?' for c in updated)} WHERE {id_column} = ?",
+    )
 
 
-# The tables, and their statements built once (`_Table`'s properties build, `_STATEMENTS` keeps).
-KEYS = _Table("keys", "token", KeyRecord, _stored_fields(KeyRecord, ("model_spend", "model_budget_reset_at")))
-TEAMS = _Table("teams", "team_id", TeamRecord, _stored_fields(TeamRecord))
-USERS = _Table("users", "user_id", UserRecord, _stored_fields(UserRecord))
-END_USERS = _Table("end_users", "user_id", EndUserRecord, _stored_fields(EndUserRecord))
+# A key's per-model spend lives in `key_model_spend` (the spend writer adds to it there).
+KEYS = _table("keys", "token", KeyRecord, not_stored=("model_spend", "model_budget_reset_at"))
+TEAMS = _table("teams", "team_id", TeamRecord)
+USERS = _table("users", "user_id", UserRecord)
+END_USERS = _table("end_users", "user_id", EndUserRecord)
 _TABLES: dict[str, _Table[Any]] = {table.name: table for table in (KEYS, TEAMS, USERS, END_USERS)}
-_STATEMENTS = {
-    name: {"select": t.select, "insert": t.insert, "update": t.update} for name, t in _TABLES.items()
-}
 
 _SELECT_MODEL_SPEND = "SELECT token, model, spend, budget_reset_at FROM key_model_spend WHERE token = ?"
 _RENAME_KEY = "UPDATE keys SET token = ?, key_name = ?, updated_at = ? WHERE token = ?"
@@ -174,6 +171,15 @@ _INSERT_MODEL_BUDGET = (
     "INSERT INTO key_model_spend (token, model, spend, budget_reset_at) SELECT token, ?, 0, ? FROM keys "
     "WHERE token = ? ON CONFLICT (token, model) DO NOTHING"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What a delete removed: the ids asked for that existed, and the keys that went with them
+    (the key cache must forget those too)."""
+
+    ids: tuple[str, ...]
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +227,7 @@ class ControlStore:
         return self._get_key("key_alias", key_alias)
 
     def _get_key(self, column: str, value: str) -> KeyRecord | None:
-        row = self._db.execute(f"{_STATEMENTS['keys']['select']} WHERE {column} = ?", (value,)).fetchone()
+        row = self._db.execute(f"{KEYS.select} WHERE {column} = ?", (value,)).fetchone()
         return None if row is None else self._key_of(row)
 
     def _key_of(self, row: Sequence[Any]) -> KeyRecord:
@@ -286,7 +292,8 @@ class ControlStore:
 
     def _reread_key(self, token: str) -> KeyRecord:
         record = self.get_key(token)
-        assert record is not None, "a key written in this thread is there"
+        if record is None:  # deleted by another worker the moment after this one wrote it
+            raise NotFound("key not found", param="key")
         return record
 
     # --- teams -------------------------------------------------------------------------
@@ -302,8 +309,20 @@ class ControlStore:
         with self.transaction():
             return self._update(TEAMS, record)
 
-    def delete_teams(self, team_ids: Iterable[str]) -> list[str]:
-        return self._delete(TEAMS, team_ids)
+    def delete_teams(self, team_ids: Iterable[str]) -> Deleted:
+        """Delete the teams, their keys (as LiteLLM does) and their place in their users' `teams`.
+
+        Config-owned keys are kept: the config, not the admin routes, decides those.
+        """
+        with self.transaction():
+            teams = [team for team in map(self.get_team, team_ids) if team is not None]
+            gone = self._delete(TEAMS, [team.team_id for team in teams])
+            tokens = self._delete_keys_where("team_id", gone)
+            for team in teams:
+                for member in team.members_with_roles:
+                    if member.user_id is not None:
+                        self._change_user_teams(member.user_id, remove=team.team_id)
+        return Deleted(tuple(gone), tuple(tokens))
 
     def list_teams(self, *, page: int = 1, size: int = MAX_PAGE_SIZE) -> Page[TeamRecord]:
         rows, total, page, size = self._page(TEAMS, (), page, size)
@@ -356,8 +375,28 @@ class ControlStore:
         with self.transaction():
             return self._update(USERS, record)
 
-    def delete_users(self, user_ids: Iterable[str]) -> list[str]:
-        return self._delete(USERS, user_ids)
+    def delete_users(self, user_ids: Iterable[str]) -> Deleted:
+        """Delete the users, their keys (as LiteLLM does) and their memberships of their teams."""
+        with self.transaction():
+            users = [user for user in map(self.get_user, user_ids) if user is not None]
+            gone = self._delete(USERS, [user.user_id for user in users])
+            tokens = self._delete_keys_where("user_id", gone)
+            for user in users:
+                for team_id in user.teams:
+                    team = self.get_team(team_id)
+                    if team is not None:
+                        kept = tuple(m for m in team.members_with_roles if m.user_id != user.user_id)
+                        if kept != team.members_with_roles:
+                            self._update(TEAMS, replace(team, members_with_roles=kept))
+        return Deleted(tuple(gone), tuple(tokens))
+
+    def _delete_keys_where(self, column: Literal["team_id", "user_id"], owners: list[str]) -> list[str]:
+        tokens = [
+            token
+            for owner in owners
+            for (token,) in self._db.execute(f"SELECT token FROM keys WHERE {column} = ? AND config_owned = 0", (owner,))
+        ]
+        return self.delete_keys(tokens)
 
     def list_users(self, *, page: int = 1, size: int = MAX_PAGE_SIZE) -> Page[UserRecord]:
         rows, total, page, size = self._page(USERS, (), page, size)
@@ -439,7 +478,7 @@ class ControlStore:
         return _Transaction(self._db)
 
     def _get(self, spec: _Table[R], id_: str) -> R | None:
-        row = self._db.execute(f"{_STATEMENTS[spec.name]['select']} WHERE {spec.id_column} = ?", (id_,)).fetchone()
+        row = self._db.execute(f"{spec.select} WHERE {spec.id_column} = ?", (id_,)).fetchone()
         return None if row is None else spec.decode(row)
 
     def _require(self, spec: _Table[R], id_: str) -> R:
@@ -452,7 +491,7 @@ class ControlStore:
         now = self._clock()
         stored = replace(record, created_at=record.created_at or now, updated_at=now)  # type: ignore[type-var]
         try:
-            self._db.execute(_STATEMENTS[spec.name]["insert"], spec.row(stored))
+            self._db.execute(spec.insert, spec.row(stored))
         except sqlite3.IntegrityError as error:
             raise _conflict(spec, record, error) from None
         return stored
@@ -460,15 +499,13 @@ class ControlStore:
     def _update(self, spec: _Table[R], record: R) -> R:
         stored = replace(record, updated_at=self._clock())  # type: ignore[type-var]
         try:
-            changed = self._db.execute(_STATEMENTS[spec.name]["update"], spec.update_row(stored)).rowcount
+            changed = self._db.execute(spec.update, spec.update_row(stored)).rowcount
         except sqlite3.IntegrityError as error:
             raise _conflict(spec, record, error) from None
         if not changed:
             id_ = getattr(record, spec.id_column)
             raise NotFound(f"{spec.id_column} {id_!r} not found", param=spec.id_column)
-        current = self._get(spec, getattr(record, spec.id_column))
-        assert current is not None
-        return current
+        return self._require(spec, getattr(record, spec.id_column))
 
     def _delete(self, spec: _Table[Any], ids: Iterable[str]) -> list[str]:
         sql = f"DELETE FROM {spec.name} WHERE {spec.id_column} = ?"
@@ -485,7 +522,7 @@ class ControlStore:
         params = [value for _, value in given]
         total = self._db.execute(f"SELECT count(*) FROM {spec.name}{where}", params).fetchone()[0]
         rows = self._db.execute(
-            f"{_STATEMENTS[spec.name]['select']}{where} ORDER BY created_at, {spec.id_column} LIMIT ? OFFSET ?",
+            f"{spec.select}{where} ORDER BY created_at, {spec.id_column} LIMIT ? OFFSET ?",
             [*params, size, (page - 1) * size],
         ).fetchall()
         return rows, int(total), page, size
@@ -555,10 +592,12 @@ class Store:
 
     async def run(self, call: Callable[[ControlStore], T]) -> T:
         """`call(store)` in a worker thread under the limiter: for what the named methods do not cover."""
-        return await trio.to_thread.run_sync(call, self.blocking, limiter=self.limiter)
+        return await self._call(call, self.blocking)
 
     async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await trio.to_thread.run_sync(functools.partial(method, *args, **kwargs), limiter=self.limiter)
+        # A request waiting on the database gives its CPU turn back meanwhile (runtime/turns).
+        async with turns.off_turn():
+            return await trio.to_thread.run_sync(functools.partial(method, *args, **kwargs), limiter=self.limiter)
 
     async def aclose(self) -> None:
         await self._call(self.blocking.close)
@@ -595,7 +634,7 @@ class Store:
     async def update_team(self, record: TeamRecord) -> TeamRecord:
         return await self._call(self.blocking.update_team, record)
 
-    async def delete_teams(self, team_ids: Iterable[str]) -> list[str]:
+    async def delete_teams(self, team_ids: Iterable[str]) -> Deleted:
         return await self._call(self.blocking.delete_teams, list(team_ids))
 
     async def list_teams(self, **paging: int) -> Page[TeamRecord]:
@@ -617,7 +656,7 @@ class Store:
     async def update_user(self, record: UserRecord) -> UserRecord:
         return await self._call(self.blocking.update_user, record)
 
-    async def delete_users(self, user_ids: Iterable[str]) -> list[str]:
+    async def delete_users(self, user_ids: Iterable[str]) -> Deleted:
         return await self._call(self.blocking.delete_users, list(user_ids))
 
     async def list_users(self, **paging: int) -> Page[UserRecord]:

@@ -20,7 +20,7 @@ from gateway_trio.control.records import (
     UserRecord,
 )
 from gateway_trio.control.secrets import hash_key, key_name, new_key
-from gateway_trio.control.store import END_USERS, KEYS, TEAMS, USERS, AlreadyExists, ControlStore, Store
+from gateway_trio.control.store import END_USERS, KEYS, TEAMS, USERS, AlreadyExists, ControlStore, Deleted, Store
 from gateway_trio.errors import NotFound
 from gateway_trio.spend.records import SpendRecord
 from gateway_trio.spend.store import SqliteSpendStore
@@ -165,7 +165,7 @@ def test_teams_and_members(store: ControlStore) -> None:
     with pytest.raises(AlreadyExists, match="team_id 't1' already exists"):
         store.insert_team(TeamRecord(team_id="t1"))
     assert [t.team_id for t in store.list_teams().items] == ["t1"]
-    assert store.delete_teams(["t1", "t9"]) == ["t1"] and store.get_team("t1") is None
+    assert store.delete_teams(["t1", "t9"]) == Deleted(("t1",)) and store.get_team("t1") is None
 
 
 def test_users_and_end_users(store: ControlStore) -> None:
@@ -177,7 +177,7 @@ def test_users_and_end_users(store: ControlStore) -> None:
     assert store.update_end_user(replace(customer, rpm_limit=5)).rpm_limit == 5
     assert [u.user_id for u in store.list_users().items] == ["ann"]
     assert [c.user_id for c in store.list_end_users().items] == ["cust-1"]
-    assert store.delete_users(["ann"]) == ["ann"] and store.delete_end_users(["cust-1", "x"]) == ["cust-1"]
+    assert store.delete_users(["ann"]) == Deleted(("ann",)) and store.delete_end_users(["cust-1", "x"]) == ["cust-1"]
 
 
 def test_block_and_unblock(store: ControlStore) -> None:
@@ -251,3 +251,29 @@ async def test_the_async_face_runs_in_a_thread_under_its_limiter(path: str) -> N
     assert await store.run(lambda blocking: blocking.get_key(key.token).budget_reset_at) == 10.0  # type: ignore[union-attr]
     assert store.limiter.total_tokens == 1
     await store.aclose()
+
+
+def test_deleting_a_team_deletes_its_keys_and_memberships(store: ControlStore) -> None:
+    store.insert_user(UserRecord(user_id="ann"))
+    store.insert_team(TeamRecord(team_id="t1"))
+    store.insert_team(TeamRecord(team_id="t2"))
+    store.add_member("t1", TeamMember(user_id="ann"))
+    store.add_member("t2", TeamMember(user_id="ann"))
+    in_team = store.insert_key(a_key(team_id="t1"))
+    from_config = store.insert_key(a_key(team_id="t1", config_owned=True))
+    elsewhere = store.insert_key(a_key(team_id="t2"))
+    assert store.delete_teams(["t1"]) == Deleted(("t1",), (in_team.token,))  # the key cache forgets these
+    assert store.get_key(in_team.token) is None
+    assert store.get_key(from_config.token) is not None and store.get_key(elsewhere.token) is not None
+    assert store.get_user("ann").teams == ("t2",)  # type: ignore[union-attr]
+
+
+def test_deleting_a_user_deletes_their_keys_and_memberships(store: ControlStore) -> None:
+    store.insert_user(UserRecord(user_id="ann"))
+    store.insert_team(TeamRecord(team_id="t1"))
+    store.add_member("t1", TeamMember(user_id="ann"))
+    store.add_member("t1", TeamMember(user_id="bob"))
+    theirs, others = store.insert_key(a_key(user_id="ann")), store.insert_key(a_key(user_id="bob"))
+    assert store.delete_users(["ann", "nobody"]) == Deleted(("ann",), (theirs.token,))
+    assert store.get_key(theirs.token) is None and store.get_key(others.token) is not None
+    assert store.get_team("t1").members_with_roles == (TeamMember(user_id="bob"),)  # type: ignore[union-attr]
