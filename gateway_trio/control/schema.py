@@ -9,9 +9,12 @@ every later version is a step from the one before, never an edit of an old step.
 same transaction, so a failure leaves the database as it was (SQLite and PostgreSQL both run
 DDL inside a transaction).  A database written by newer code is refused rather than guessed at.
 
-The SQL is the subset SQLite and PostgreSQL share: TEXT/REAL/INTEGER/BIGINT, no
+The SQL is the subset SQLite and PostgreSQL share: TEXT/DOUBLE PRECISION/INTEGER/BIGINT, no
 AUTOINCREMENT, JSON kept in TEXT, booleans as INTEGER 0/1, `?` placeholders (the DB-API
-"qmark" style; a PostgreSQL backend rewrites them where it prepares statements).
+"qmark" style; a PostgreSQL backend rewrites them where it prepares statements).  Floats are
+DOUBLE PRECISION, not REAL: in SQLite the two are the same 8-byte REAL affinity (so the
+previous release's `REAL` columns are version 1 as they stand), but PostgreSQL's REAL is
+4 bytes, which would round a unix time to minutes and a cost to 7 digits.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Sequence
+
+from gateway_trio.spend.store import BEGIN_WRITE
 
 
 class SchemaError(Exception):
@@ -61,6 +66,7 @@ class Migration:
 
 # --- version 1: the spend log of the releases before the control plane -----------------------
 # Written out, not derived from spend/store.py's COLUMNS: that list grows, this step never does.
+# The releases before declared the floats REAL; SQLite gives both spellings the same affinity.
 
 _V1_SPEND_LOGS = """
 CREATE TABLE IF NOT EXISTS spend_logs (
@@ -68,18 +74,18 @@ CREATE TABLE IF NOT EXISTS spend_logs (
     call_type TEXT,
     stream INTEGER,
     status TEXT,
-    start_time REAL,
-    end_time REAL,
+    start_time DOUBLE PRECISION,
+    end_time DOUBLE PRECISION,
     api_key_hash TEXT,
     key_alias TEXT,
     model_group TEXT,
     model_id TEXT,
     provider TEXT,
     api_base TEXT,
-    ttft_ms REAL,
+    ttft_ms DOUBLE PRECISION,
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
-    cost REAL,
+    cost DOUBLE PRECISION,
     cache_hit INTEGER,
     attempted_retries INTEGER,
     attempted_fallbacks INTEGER,
@@ -90,7 +96,7 @@ CREATE TABLE IF NOT EXISTS spend_logs (
 )"""
 
 # --- version 2: the control plane ---------------------------------------------------------------
-# Every owner of a budget has `spend REAL NOT NULL DEFAULT 0` (since `budget_reset_at`'s last
+# Every owner of a budget has `spend DOUBLE PRECISION NOT NULL DEFAULT 0` (since the last
 # reset) and `budget_reset_at` (unix seconds; NULL: never resets).  Mappings and lists are JSON.
 
 _V2_KEYS = """
@@ -102,11 +108,11 @@ CREATE TABLE keys (
     team_id TEXT,
     models TEXT NOT NULL DEFAULT '[]',
     aliases TEXT NOT NULL DEFAULT '{}',
-    max_budget REAL,
-    soft_budget REAL,
+    max_budget DOUBLE PRECISION,
+    soft_budget DOUBLE PRECISION,
     budget_duration TEXT,
-    budget_reset_at REAL,
-    spend REAL NOT NULL DEFAULT 0,
+    budget_reset_at DOUBLE PRECISION,
+    spend DOUBLE PRECISION NOT NULL DEFAULT 0,
     rpm_limit BIGINT,
     tpm_limit BIGINT,
     max_parallel_requests BIGINT,
@@ -118,9 +124,9 @@ CREATE TABLE keys (
     metadata TEXT NOT NULL DEFAULT '{}',
     blocked INTEGER NOT NULL DEFAULT 0,
     allowed_routes TEXT NOT NULL DEFAULT '[]',
-    expires REAL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
+    expires DOUBLE PRECISION,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
     config_owned INTEGER NOT NULL DEFAULT 0
 )"""
 
@@ -129,10 +135,10 @@ CREATE TABLE teams (
     team_id TEXT PRIMARY KEY,
     team_alias TEXT,
     models TEXT NOT NULL DEFAULT '[]',
-    max_budget REAL,
+    max_budget DOUBLE PRECISION,
     budget_duration TEXT,
-    budget_reset_at REAL,
-    spend REAL NOT NULL DEFAULT 0,
+    budget_reset_at DOUBLE PRECISION,
+    spend DOUBLE PRECISION NOT NULL DEFAULT 0,
     rpm_limit BIGINT,
     tpm_limit BIGINT,
     max_parallel_requests BIGINT,
@@ -140,8 +146,8 @@ CREATE TABLE teams (
     metadata TEXT NOT NULL DEFAULT '{}',
     blocked INTEGER NOT NULL DEFAULT 0,
     members_with_roles TEXT NOT NULL DEFAULT '[]',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
     config_owned INTEGER NOT NULL DEFAULT 0
 )"""
 
@@ -151,33 +157,33 @@ CREATE TABLE users (
     user_email TEXT,
     user_role TEXT NOT NULL DEFAULT 'internal_user',
     models TEXT NOT NULL DEFAULT '[]',
-    max_budget REAL,
+    max_budget DOUBLE PRECISION,
     budget_duration TEXT,
-    budget_reset_at REAL,
-    spend REAL NOT NULL DEFAULT 0,
+    budget_reset_at DOUBLE PRECISION,
+    spend DOUBLE PRECISION NOT NULL DEFAULT 0,
     rpm_limit BIGINT,
     tpm_limit BIGINT,
     max_parallel_requests BIGINT,
     teams TEXT NOT NULL DEFAULT '[]',
     metadata TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
 )"""
 
 _V2_END_USERS = """
 CREATE TABLE end_users (
     user_id TEXT PRIMARY KEY,
     alias TEXT,
-    max_budget REAL,
+    max_budget DOUBLE PRECISION,
     budget_duration TEXT,
-    budget_reset_at REAL,
-    spend REAL NOT NULL DEFAULT 0,
+    budget_reset_at DOUBLE PRECISION,
+    spend DOUBLE PRECISION NOT NULL DEFAULT 0,
     rpm_limit BIGINT,
     tpm_limit BIGINT,
     blocked INTEGER NOT NULL DEFAULT 0,
     metadata TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
 )"""
 
 # A key's spend per model group, for `model_max_budget` (each model resets on its own).
@@ -185,8 +191,8 @@ _V2_KEY_MODEL_SPEND = """
 CREATE TABLE key_model_spend (
     token TEXT NOT NULL,
     model TEXT NOT NULL,
-    spend REAL NOT NULL DEFAULT 0,
-    budget_reset_at REAL,
+    spend DOUBLE PRECISION NOT NULL DEFAULT 0,
+    budget_reset_at DOUBLE PRECISION,
     PRIMARY KEY (token, model)
 )"""
 
@@ -226,7 +232,9 @@ MIGRATIONS: tuple[Migration, ...] = (
 
 LATEST = MIGRATIONS[-1].version
 
-_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+)
 _RECORD_VERSION = "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"
 
 
@@ -252,7 +260,7 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS
     """
     _check_sequence(migrations)
     known = migrations[-1].version if migrations else 0
-    db.execute("BEGIN IMMEDIATE")
+    db.execute(BEGIN_WRITE)
     try:
         current = schema_version(db)
         if current > known:

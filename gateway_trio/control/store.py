@@ -40,6 +40,7 @@ from gateway_trio.control.records import (
 )
 from gateway_trio.errors import BadRequest, NotFound
 from gateway_trio.runtime import turns
+from gateway_trio.spend.store import BEGIN_WRITE
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -166,7 +167,6 @@ _SELECT_MODEL_SPEND = "SELECT token, model, spend, budget_reset_at FROM key_mode
 _RENAME_KEY = "UPDATE keys SET token = ?, key_name = ?, updated_at = ? WHERE token = ?"
 _RENAME_KEY_MODEL_SPEND = "UPDATE key_model_spend SET token = ? WHERE token = ?"
 _DELETE_KEY_MODEL_SPEND = "DELETE FROM key_model_spend WHERE token = ?"
-_NULL_SAFE_EQUAL = "(budget_reset_at = ? OR (budget_reset_at IS NULL AND ? IS NULL))"
 _INSERT_MODEL_BUDGET = (
     "INSERT INTO key_model_spend (token, model, spend, budget_reset_at) SELECT token, ?, 0, ? FROM keys "
     "WHERE token = ? ON CONFLICT (token, model) DO NOTHING"
@@ -452,17 +452,20 @@ class ControlStore:
         Compare-and-set: two workers that both see a budget due reset it once; the one that
         loses gets False (and reads the record again).  `key_model_spend` takes `(token, model)`.
         """
+        # `= NULL` is never true, and a NULL parameter's type is unknown to PostgreSQL: say which.
+        due = "budget_reset_at IS NULL" if expected_reset_at is None else "budget_reset_at = ?"
+        expected: tuple[Any, ...] = () if expected_reset_at is None else (expected_reset_at,)
         if table == "key_model_spend":
             token, model = id_  # type: ignore[misc]
-            sql = f"UPDATE key_model_spend SET spend = 0, budget_reset_at = ? WHERE token = ? AND model = ? AND {_NULL_SAFE_EQUAL}"
-            params: tuple[Any, ...] = (new_reset_at, token, model, expected_reset_at, expected_reset_at)
+            sql = f"UPDATE key_model_spend SET spend = 0, budget_reset_at = ? WHERE token = ? AND model = ? AND {due}"
+            params: tuple[Any, ...] = (new_reset_at, token, model, *expected)
         else:
             spec = _TABLES[table]
             sql = (
                 f"UPDATE {spec.name} SET spend = 0, budget_reset_at = ?, updated_at = ? "
-                f"WHERE {spec.id_column} = ? AND {_NULL_SAFE_EQUAL}"
+                f"WHERE {spec.id_column} = ? AND {due}"
             )
-            params = (new_reset_at, self._clock(), id_, expected_reset_at, expected_reset_at)
+            params = (new_reset_at, self._clock(), id_, *expected)
         with self.transaction():
             return self._db.execute(sql, params).rowcount == 1
 
@@ -538,7 +541,7 @@ class _Transaction:
     def __enter__(self) -> None:
         self._outermost = not self._db.in_transaction
         if self._outermost:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(BEGIN_WRITE)
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if not self._outermost:

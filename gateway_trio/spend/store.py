@@ -37,8 +37,8 @@ COLUMNS: dict[str, str] = {
     "call_type": "TEXT",
     "stream": "INTEGER",
     "status": "TEXT",
-    "start_time": "REAL",
-    "end_time": "REAL",
+    "start_time": "DOUBLE PRECISION",
+    "end_time": "DOUBLE PRECISION",
     "api_key_hash": "TEXT",
     "key_alias": "TEXT",
     "team_id": "TEXT",
@@ -48,10 +48,10 @@ COLUMNS: dict[str, str] = {
     "model_id": "TEXT",
     "provider": "TEXT",
     "api_base": "TEXT",
-    "ttft_ms": "REAL",
+    "ttft_ms": "DOUBLE PRECISION",
     "prompt_tokens": "INTEGER",
     "completion_tokens": "INTEGER",
-    "cost": "REAL",
+    "cost": "DOUBLE PRECISION",
     "cache_hit": "INTEGER",
     "attempted_retries": "INTEGER",
     "attempted_fallbacks": "INTEGER",
@@ -72,6 +72,11 @@ GROUP_COLUMNS: dict[str, str] = {
     "end_user": "end_user",
     "model": "model_group",
 }
+
+# How every writer of the database begins its transaction: IMMEDIATE takes SQLite's write lock
+# up front, so a busy file is waited on (busy timeout) rather than failing halfway when a read
+# lock must be upgraded.  The one statement here a PostgreSQL backend says differently (BEGIN).
+BEGIN_WRITE = "BEGIN IMMEDIATE"
 
 # --- statements ------------------------------------------------------------------------------
 # Every statement of this store, in the SQL SQLite and PostgreSQL share (`?` placeholders).
@@ -267,10 +272,8 @@ class SqliteSpendStore:
         return refused
 
     def _insert(self, records: list[SpendRecord], rows: list[tuple[Any, ...]]) -> None:
-        # IMMEDIATE takes the write lock up front, so a busy file is waited on here (busy
-        # timeout) rather than failing halfway through when a read lock must be upgraded.
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        db.execute(BEGIN_WRITE)
         try:
             new = [record for record, row in zip(records, rows) if db.execute(_INSERT, row).rowcount == 1]
             self._add_to_totals(new)

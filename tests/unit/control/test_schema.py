@@ -145,3 +145,11 @@ def test_serve_stops_at_start_with_one_line_when_the_database_cannot_be_migrated
     assert cli.main(["serve", "--config", str(config)]) == 1
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {config}: database.url: the database is at schema version {LATEST + 7}")
+
+
+def test_the_spend_log_has_a_column_for_every_record_field() -> None:
+    from gateway_trio.spend.store import COLUMNS
+
+    db = open_sqlite(":memory:")
+    assert set(columns(db, "spend_logs")) == set(COLUMNS)  # in the table's order: the store names its columns
+    db.close()
