@@ -469,6 +469,23 @@ class ControlStore:
         with self.transaction():
             return self._db.execute(sql, params).rowcount == 1
 
+    def start_budget_period(self, table: BudgetTable, id_: str | tuple[str, str], reset_at: float) -> bool:
+        """Set the first `budget_reset_at` of a budget that has none yet, keeping its spend.
+
+        For a `budget_duration` set on a row (or a per-model budget first spent on) whose period
+        has not begun: compare-and-set on NULL, so of two workers one sets it.  For
+        `key_model_spend` (`(token, model)`) the row is made when the key has spent nothing there yet.
+        """
+        with self.transaction():
+            if table == "key_model_spend":
+                token, model = id_  # type: ignore[misc]
+                self._db.execute(_INSERT_MODEL_BUDGET, (model, None, token))
+                sql = "UPDATE key_model_spend SET budget_reset_at = ? WHERE token = ? AND model = ? AND budget_reset_at IS NULL"
+                return self._db.execute(sql, (reset_at, token, model)).rowcount == 1
+            spec = _TABLES[table]
+            sql = f"UPDATE {spec.name} SET budget_reset_at = ? WHERE {spec.id_column} = ? AND budget_reset_at IS NULL"
+            return self._db.execute(sql, (reset_at, id_)).rowcount == 1
+
     def config_owned_ids(self, table: Literal["keys", "teams"]) -> list[str]:
         """The ids of the rows the config declared (for reconciliation)."""
         spec = _TABLES[table]
@@ -687,6 +704,9 @@ class Store:
 
     async def set_spend(self, table: Literal["keys", "teams", "users", "end_users"], id_: str, spend: float) -> None:
         await self._call(self.blocking.set_spend, table, id_, spend)
+
+    async def start_budget_period(self, table: BudgetTable, id_: str | tuple[str, str], reset_at: float) -> bool:
+        return await self._call(self.blocking.start_budget_period, table, id_, reset_at)
 
     async def reset_budget(
         self, table: BudgetTable, id_: str | tuple[str, str], expected_reset_at: float | None, new_reset_at: float | None

@@ -277,3 +277,16 @@ def test_deleting_a_user_deletes_their_keys_and_memberships(store: ControlStore)
     assert store.delete_users(["ann", "nobody"]) == Deleted(("ann",), (theirs.token,))
     assert store.get_key(theirs.token) is None and store.get_key(others.token) is not None
     assert store.get_team("t1").members_with_roles == (TeamMember(user_id="bob"),)  # type: ignore[union-attr]
+
+
+def test_a_budget_period_starts_once_and_keeps_the_spend(store: ControlStore) -> None:
+    key = store.insert_key(a_key(budget_duration="1d"))
+    store.set_spend("keys", key.token, 0.4)
+    assert store.start_budget_period("keys", key.token, 86_400.0) is True
+    assert store.start_budget_period("keys", key.token, 99_999.0) is False  # another worker was first
+    after = store.get_key(key.token)
+    assert (after.spend, after.budget_reset_at) == (0.4, 86_400.0)  # type: ignore[union-attr]
+    assert store.start_budget_period("key_model_spend", (key.token, "gpt"), 500.0) is True  # no row yet
+    assert store.start_budget_period("key_model_spend", (key.token, "gpt"), 600.0) is False
+    assert store.get_key(key.token).model_budget_reset_at == {"gpt": 500.0}  # type: ignore[union-attr]
+    assert store.start_budget_period("key_model_spend", ("0" * 64, "gpt"), 1.0) is False  # unknown key: no row

@@ -141,3 +141,17 @@ def test_a_shared_connection_is_left_open_for_its_owner(db: sqlite3.Connection) 
     SqliteSpendStore(db).close()
     with pytest.raises(sqlite3.ProgrammingError):
         db.execute("SELECT 1")
+
+
+async def test_the_writer_reports_what_it_wrote(nursery) -> None:
+    from gateway_trio.control.database import spend_store_opener
+    from gateway_trio.spend.writer import SpendWriter
+
+    writer = SpendWriter(spend_store_opener("sqlite:///:memory:"), flush_interval_s=1.0)
+    with pytest.raises(RuntimeError):
+        await writer.report("model")
+    await nursery.start(writer.run)
+    writer.submit(record(1))
+    writer.submit(record(2, model_group="claude", cost=2.0))
+    await writer.flush()
+    assert [(row["group"], row["requests"]) for row in await writer.report("model")] == [("claude", 1), ("gpt", 1)]
