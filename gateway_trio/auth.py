@@ -1,4 +1,4 @@
-"""Who is calling: the master key for now (virtual keys build on this).
+"""Who is calling: the master key (virtual keys are the control plane's, `control/plane.py`).
 
 Callers are known to the rest of the gateway by the sha256 of their key, never the key.
 """
@@ -46,9 +46,12 @@ class Authenticator:
         token = bearer_token(headers, allow_x_api_key=allow_x_api_key)
         if token is None:
             raise AuthError("missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key")
-        if hmac.compare_digest(token.encode(), self.master_key.encode()):
+        if self.is_master(token):
             return self.master
         raise AuthError("invalid API key", code="invalid_api_key")
+
+    def is_master(self, token: str) -> bool:
+        return self.master_key is not None and hmac.compare_digest(token.encode(), self.master_key.encode())
 
     def require_master(self, headers: Mapping[str, str], action: str) -> None:
         """For admin routes: only the master key may `action`."""

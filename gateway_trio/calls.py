@@ -21,6 +21,8 @@ from gateway_trio.spend.records import GuardrailRun
 if TYPE_CHECKING:
     from gateway_trio.apis.base import Api
     from gateway_trio.apis.wires import Wire
+    from gateway_trio.control.admission import Admission
+    from gateway_trio.control.records import Tenant
 
 # Headers that carry credentials: never forwarded to hooks, logs or upstreams.
 CREDENTIAL_HEADERS = frozenset(
@@ -59,6 +61,10 @@ class Call:
     cache_hit: bool = False
     finished: bool = False  # its one spend record / final event has been posted
     pinned_deployment: str | None = None  # a follow-up that must reach the same deployment
+    route: str = ""  # the path it came in on, as the client sent it: what `allowed_routes` match
+    tenant: Tenant | None = None  # the virtual key's, None for the master key
+    end_user: str | None = None  # the body's `user` or the `x-gateway-end-user-id` header
+    admission: Admission | None = None  # what the control plane reserved for it, settled at its end
 
     @property
     def call_type(self) -> str:

@@ -14,13 +14,17 @@ from gateway_trio.actors.deployment import DeploymentActor
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
-from gateway_trio.control.database import spend_store_opener
+from gateway_trio.control.database import SharedDatabase
+from gateway_trio.control.estimate import PriceBook
+from gateway_trio.control.plane import ControlPlane
+from gateway_trio.control.store import ControlStore, Store
 from gateway_trio.deployment import Deployment
 from gateway_trio.guardrails.base import CustomGuardrail
 from gateway_trio.guardrails.stage import Guardrail, GuardrailStage, configure
 from gateway_trio.hooks import CustomLogger
 from gateway_trio.hooks.inline import HookSet, hook_name
 from gateway_trio.hooks.loader import allow_imports_beside, load_actor, load_function, load_hook, one_line
+from gateway_trio.pipeline.admission import AdmissionStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.serve import Pipeline
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
@@ -74,7 +78,8 @@ class Gateway:
         self.guardrails = GuardrailStage([guardrail_of(config, index) for index in range(len(config.guardrails))])
         self.hooks = HookSet([*each(hook_config.callbacks, "hooks.callbacks", load_hook), *hooks],
                              timeout_s=hook_config.timeout_s, scoped=self.guardrails.hook_implementers())
-        self.spend = SpendWriter(spend_store_opener(config.database.url), config.database.flush_interval_s)
+        self.database = SharedDatabase(config.database.url)
+        self.spend = SpendWriter(self.database.spend_store, config.database.flush_interval_s, limiter=self.database.limiter)
         self.callbacks = CallbackActor(
             self.hooks,
             input_callbacks=each(hook_config.input_callback, "hooks.input_callback", load_function),
@@ -95,7 +100,10 @@ class Gateway:
         self.dispatcher = Dispatcher(
             config.router, self.router, self.deployment_actors, self.callbacks, self.guardrails
         )
-        self.pipeline = Pipeline(self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend)
+        self.control = ControlPlane(self.authenticate, PriceBook(self.router.groups), resolve=self.router.resolve)
+        self.pipeline = Pipeline(
+            self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend, AdmissionStage(self.control)
+        )
         self.turnstile = Turnstile()
         stall_s = config.server.event_loop_stall_ms / 1000
         self.stalls = StallWatch(stall_s, user_code=self._user_code()) if stall_s else None
@@ -107,6 +115,8 @@ class Gateway:
             await nursery.start(self.turnstile.run)
             if self.stalls is not None:
                 await nursery.start(self.stalls.run)
+            database = await self.database.open()
+            await nursery.start(self.control.run, Store(ControlStore(database), limiter=self.database.limiter), self.config)
             await nursery.start(self.spend.run)
             await nursery.start(self.callbacks.run)
             await nursery.start(self.router.run)
@@ -143,6 +153,7 @@ class Gateway:
             nursery.start_soon(self.spend.flush)
             nursery.start_soon(self.callbacks.drain, self.config.hooks.timeout_s)
         await self.guardrails.aclose()
+        await self.database.aclose()
 
 
 # --- building from the config: every failure names its key ------------------------------------

@@ -56,9 +56,11 @@ class Admission:
 class Admitter:
     """Decides calls for virtual keys against one ledger and the config's prices."""
 
-    def __init__(self, ledger: Ledger, prices: PriceBook) -> None:
+    def __init__(self, ledger: Ledger, prices: PriceBook, resolve: Callable[[str], str | None] | None = None) -> None:
+        """`resolve`: the router's, from a model name to its group (aliases, wildcards), for prices."""
         self.ledger = ledger
         self.prices = prices
+        self.resolve = resolve
 
     def admit(
         self,
@@ -84,7 +86,8 @@ class Admitter:
         group = tenant.key.aliases.get(model, model)
         check_model(tenant, model, group)
         claims = tenant_claims(tenant, group, end_user)
-        worst = worst_case(body, self.prices.prices(group, group))
+        priced = (self.resolve(group) if self.resolve is not None else None) or group
+        worst = worst_case(body, self.prices.prices(priced, group))
         verdict = self.ledger.admit(claims, worst, now)
         headers = limit_headers(claims, verdict.accounts, now) if claims else {}
         if verdict.refusal is not None:

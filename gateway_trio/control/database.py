@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable
 
+import trio
+
 from gateway_trio.control.schema import migrate
 from gateway_trio.spend.store import SqliteSpendStore, connect_sqlite, sqlite_path
 
@@ -51,3 +53,38 @@ def spend_store_opener(url: str) -> Callable[[], SqliteSpendStore]:
     """
     path = sqlite_path(url)
     return lambda: SqliteSpendStore(open_sqlite(path))
+
+
+class SharedDatabase:
+    """The one connection every user of the database shares in this process, and its lock.
+
+    One connection, not one per user: `sqlite:///:memory:` is a database per connection, and
+    the spend totals the spend writer adds must land in the tables the control store reads.
+    `limiter` lets one worker thread at a time use the connection; every user runs its
+    blocking calls under it.  Opened by the gateway before any of them starts.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.path = sqlite_path(url)  # a url this build cannot open fails here, at start-up
+        self.limiter = trio.CapacityLimiter(1)
+        self._connection: sqlite3.Connection | None = None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise RuntimeError("the database is not open yet (SharedDatabase.open)")
+        return self._connection
+
+    async def open(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = await trio.to_thread.run_sync(open_sqlite, self.path, limiter=self.limiter)
+        return self._connection
+
+    def spend_store(self) -> SqliteSpendStore:
+        """The spend writer's store over the shared connection (its opener)."""
+        return SqliteSpendStore(self.connection, owns_connection=False)
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await trio.to_thread.run_sync(connection.close, limiter=self.limiter)

@@ -29,6 +29,7 @@ from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.hooks.inline import HookRefusal, HookSet
 from gateway_trio.hooks.kwargs import call_info, hidden_params
 from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
+from gateway_trio.pipeline.admission import AdmissionStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.frames import Frames
 from gateway_trio.pipeline.headers import gateway_headers
@@ -76,8 +77,15 @@ def rejection(error: Exception) -> GatewayError:
 
 class Pipeline:
     def __init__(
-        self, dispatcher: Dispatcher, hooks: HookSet, callbacks: CallbackActor, guardrails: GuardrailStage, spend: SpendWriter
+        self,
+        dispatcher: Dispatcher,
+        hooks: HookSet,
+        callbacks: CallbackActor,
+        guardrails: GuardrailStage,
+        spend: SpendWriter,
+        admission: AdmissionStage | None = None,
     ) -> None:
+        self.admission = admission if admission is not None else AdmissionStage(None)
         self.dispatcher = dispatcher
         self.hooks = hooks
         self.callbacks = callbacks
@@ -103,6 +111,7 @@ class Pipeline:
 
     async def _serve(self, call: Call) -> Answer:
         try:
+            await self.admission.admit(call)
             if self.hooks.pre_call:
                 await self._pre_call(call)
             self.guardrails.check_requested(call)
@@ -206,6 +215,8 @@ class Pipeline:
 
     def _headers(self, call: Call, *, with_cost: bool = False) -> dict[str, str]:
         headers = gateway_headers(call, with_cost=with_cost)
+        if call.admission is not None:
+            headers.update(call.admission.headers)
         if self.guardrails:
             applied = self.guardrails.applied_names(call)
             if applied:
@@ -388,6 +399,7 @@ class Pipeline:
         call.finished = True
         self.finished[call.call_type, status] += 1
         record = spend_record(call, status, error)
+        self.admission.settle(call, record)
         self.spend.submit(record)
         self.callbacks.finished(call, record, response, error)
 

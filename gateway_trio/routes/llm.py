@@ -57,18 +57,20 @@ async def read_body(api: Api) -> Any:
 
 def llm_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("llm", __name__)
-    authenticate = gateway.authenticate
+    caller = gateway.control.caller
     pipeline = gateway.pipeline
 
     def handler(api: Api, content: Callable[[], Awaitable[Any]]) -> Handler:
         async def serve() -> Response:
             try:
-                user = authenticate(request.headers, allow_x_api_key=api.x_api_key)
+                user, tenant = await caller(request.headers, allow_x_api_key=api.x_api_key)
                 call = api.parse(await content())
             except GatewayError as error:
                 return Response(api.wire.error_body(error), error.status, error.headers(),
                                 content_type="application/json")
             call.user = user
+            call.tenant = tenant
+            call.route = request.path
             call.request_headers = public_headers(request.headers)
             return to_response(await pipeline.serve(call))
         return serve

@@ -1,0 +1,225 @@
+"""The control plane at run time: who a key is, whether its call may go, and what it cost.
+
+`ControlPlane` joins the pieces: the store (the database), the key cache in front of it, the
+ledger of budgets and limits, and the admitter that decides each call.  A call of a virtual key
+costs, after the key's first call, two dictionary lookups and the ledger's arithmetic: no query.
+
+Lookups that miss the cache go to the store once per key however many calls wait on it
+(`_single_flight`): a thousand calls of a key arriving together after a restart, or a flood of
+one bad key, make one query.  Budget resets found at admission are written back by the
+plane's own task (`run`), off the request path, through a bounded queue; a reset is a
+compare-and-set in the store, so two workers resetting at once reset once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
+
+import trio
+
+from gateway_trio.auth import Authenticator, bearer_token, hash_key
+from gateway_trio.config import GatewayConfig
+from gateway_trio.control.admission import Admission, Admitter
+from gateway_trio.control.estimate import PriceBook
+from gateway_trio.control.keycache import MISSING, KeyCache
+from gateway_trio.control.ledger import BudgetReset, Ledger
+from gateway_trio.control.reconcile import reconcile
+from gateway_trio.control.records import EndUserRecord, Tenant
+from gateway_trio.control.store import ControlStore, Store
+from gateway_trio.control.tenants import TenantAuths
+from gateway_trio.errors import AuthError
+from gateway_trio.hooks import UserAPIKeyAuth
+
+log = logging.getLogger(__name__)
+
+V = TypeVar("V")
+
+RESET_QUEUE = 1024  # budget resets waiting to be written; beyond it they are dropped and counted
+# Admission level -> the store's table and how the ledger names the entity.
+_RESET_TABLES = {"key": "keys", "team": "teams", "user": "users", "end_user": "end_users", "key_model": "key_model_spend"}
+
+
+class ControlPlane:
+    """Keys, their tenants and admission, for one gateway process."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        prices: PriceBook,
+        *,
+        resolve: Callable[[str], str | None] | None = None,
+        cache_ttl_s: float = 30.0,
+    ) -> None:
+        self.authenticator = authenticator
+        self._store: Store | None = None
+        self.keys: KeyCache[Tenant] = KeyCache(ttl_s=cache_ttl_s)
+        self.end_users: KeyCache[EndUserRecord] = KeyCache(ttl_s=cache_ttl_s)
+        self.ledger = Ledger()
+        self.admitter = Admitter(self.ledger, prices, resolve)
+        self.auths = TenantAuths()
+        self.store_reads = 0  # lookups that went to the store: a test and /metrics read it
+        self.resets_dropped = 0
+        self._in_flight: dict[tuple[str, str], trio.Event] = {}
+        self._resets_in, self._resets = trio.open_memory_channel[BudgetReset](RESET_QUEUE)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the control plane has no store yet (ControlPlane.run)")
+        return self._store
+
+    async def run(
+        self, store: Store, config: GatewayConfig, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Take `store`, reconcile the config's keys and teams into it, then write budget
+        resets back to it, one at a time, until cancelled."""
+        self._store = store
+        if config.keys or config.teams or await store.run(_has_config_owned):
+            done = await store.run(lambda blocking: reconcile(blocking, config))
+            log.info("config keys and teams reconciled: %s", done)
+        task_status.started()
+        async for reset in self._resets:
+            try:
+                await self._persist(reset)
+            except Exception:  # the store is away: the ledger already reset; the next admission retries
+                log.exception("could not write a budget reset of %s", reset.level)
+
+    # --- who is calling -----------------------------------------------------------------
+
+    async def caller(self, headers: Mapping[str, str], *, allow_x_api_key: bool = False) -> tuple[UserAPIKeyAuth, Tenant | None]:
+        """The caller of an LLM route: the master key's `UserAPIKeyAuth` and no tenant, or the
+        virtual key's tenant (its `UserAPIKeyAuth` is made at admission).  401 otherwise.
+
+        Without a master key every caller is admitted, as before; a caller that still sends a
+        virtual key is that key (its limits and spend apply).
+        """
+        authenticator = self.authenticator
+        token = bearer_token(headers, allow_x_api_key=allow_x_api_key)
+        if authenticator.master_key is None:
+            tenant = await self.tenant(hash_key(token)) if token is not None else None
+            return authenticator.master, tenant
+        if token is None:
+            raise AuthError("missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key")
+        if authenticator.is_master(token):
+            return authenticator.master, None
+        tenant = await self.tenant(hash_key(token))
+        if tenant is None:
+            raise AuthError("invalid API key", code="invalid_api_key")
+        return authenticator.master, tenant
+
+    # --- lookups ------------------------------------------------------------------------
+
+    async def tenant(self, token: str) -> Tenant | None:
+        """The key of hash `token` with its team and user, or None if there is no such key."""
+        cached = self.keys.get(token)
+        if cached is MISSING:
+            return None
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        return await self._single_flight(("key", token), lambda: self._load_tenant(token), self.keys, token)
+
+    async def end_user(self, user_id: str) -> EndUserRecord | None:
+        cached = self.end_users.get(user_id)
+        if cached is MISSING:
+            return None
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        return await self._single_flight(
+            ("end_user", user_id), lambda: self.store.get_end_user(user_id), self.end_users, user_id
+        )
+
+    async def _load_tenant(self, token: str) -> Tenant | None:
+        key = await self.store.get_key(token)
+        if key is None:
+            return None
+        team = await self.store.get_team(key.team_id) if key.team_id else None
+        user = await self.store.get_user(key.user_id) if key.user_id else None
+        return Tenant(key, team, user)
+
+    async def _single_flight(
+        self, slot: tuple[str, str], load: Callable[[], Awaitable[V | None]], cache: KeyCache[V], name: str
+    ) -> V | None:
+        """One load per name at a time; the calls that arrive meanwhile wait for its result."""
+        while (running := self._in_flight.get(slot)) is not None:
+            await running.wait()
+            cached = cache.get(name)
+            if cached is MISSING:
+                return None
+            if cached is not None:
+                return cached  # type: ignore[return-value]
+        done = self._in_flight[slot] = trio.Event()
+        try:
+            self.store_reads += 1
+            value = await load()
+            cache.put(name, value)
+            return value
+        finally:
+            del self._in_flight[slot]
+            done.set()
+
+    # --- admission ----------------------------------------------------------------------
+
+    def auth(self, tenant: Tenant, end_user_id: str | None, end_user: EndUserRecord | None) -> UserAPIKeyAuth:
+        """The call's own `UserAPIKeyAuth` of `tenant` (what its hooks and spend record see)."""
+        return self.auths.for_call(tenant, end_user_id, end_user)
+
+    def admit(
+        self, tenant: Tenant, auth: UserAPIKeyAuth, *, route: str, model: str, body: Any, end_user: EndUserRecord | None
+    ) -> Admission:
+        """Admit a call (or raise its 401/403/429); `auth` then shows the live spend."""
+        admission = self.admitter.admit(tenant, route=route, model=model, body=body, end_user=end_user)
+        for reset in admission.resets:
+            try:
+                self._resets_in.send_nowait(reset)
+            except trio.WouldBlock:
+                self.resets_dropped += 1
+        key = tenant.key
+        account = self.ledger.get("key", key.token)
+        if account is not None:
+            auth.spend = account.spend
+        team = self.ledger.get("team", key.team_id) if key.team_id else None
+        if team is not None:
+            auth.team_spend = team.spend
+        return admission
+
+    async def _persist(self, reset: BudgetReset) -> None:
+        table = _RESET_TABLES[reset.level]
+        entity: str | tuple[str, str] = reset.entity
+        if reset.level == "key_model":
+            token, _, group = reset.entity.partition("\x00")
+            entity = (token, group)
+        if reset.previous_reset_at is None:  # the budget's first period began with this call
+            await self.store.start_budget_period(table, entity, reset.budget_reset_at)  # type: ignore[arg-type]
+        else:
+            await self.store.reset_budget(table, entity, reset.previous_reset_at, reset.budget_reset_at)  # type: ignore[arg-type]
+
+    # --- changes made through the admin routes -----------------------------------------
+
+    def forget_key(self, token: str, *, deleted: bool = False) -> None:
+        """A key changed, was blocked, deleted or regenerated: its next call reads the store.
+
+        Its live spend stays in the ledger unless the key is gone (a change of `max_budget`
+        must not forget what the calls in flight have spent)."""
+        self.keys.invalidate(token)
+        self.auths.forget(token)
+        if deleted:
+            self.ledger.forget("key", token)
+
+    def forget_all_keys(self) -> None:
+        """A team or user changed: every key of theirs may read differently now."""
+        self.keys.clear()
+
+    def forget_end_user(self, user_id: str) -> None:
+        self.end_users.invalidate(user_id)
+        self.ledger.forget("end_user", user_id)
+
+    def known(self) -> dict[str, Any]:
+        """Sizes for `/metrics`."""
+        keys, missing = self.keys.sizes
+        return {"keys": keys, "missing": missing, "store_reads": self.store_reads, "ledger": len(self.ledger)}
+
+
+def _has_config_owned(store: ControlStore) -> bool:
+    """Whether the store holds rows an earlier config declared (they go when the config drops them)."""
+    return bool(store.config_owned_ids("keys") or store.config_owned_ids("teams"))
