@@ -1,0 +1,174 @@
+"""Virtual keys through the real gateway: admission on every LLM route, reservations, headers, spend.
+
+Keys here are declared in the config (`[[keys]]`), so these tests need no admin route; the
+admin routes' own tests create keys through `/key/generate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
+
+from gateway_trio.auth import hash_key
+from gateway_trio.hooks import CustomLogger
+from gateway_trio.testing import Behavior
+
+MASTER = "sk-master-0123456789abcdef"
+KEY = "sk-test-key-0123456789abcdef-one"
+OTHER = "sk-test-key-0123456789abcdef-two"
+OUTPUT_PRICE = 1e-4  # $ per output token; input is free, so a call's worst case is max_tokens * this
+MAX_TOKENS = 100
+
+
+def config_with(upstream: Any, *keys: dict[str, Any], teams: list[dict[str, Any]] | None = None, **extra: Any):
+    models = [
+        {"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": upstream.base_url + "/v1",
+         "info": {"input_cost_per_token": 0.0, "output_cost_per_token": OUTPUT_PRICE}},
+        {"name": "other", "model": "openai/gpt-4o", "api_base": upstream.base_url + "/v1"},
+    ]
+    return make_config(server={"master_key": MASTER}, models=models, keys=list(keys), teams=teams or [], **extra)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+async def test_an_unknown_key_is_401_and_a_config_key_calls_and_is_recorded_with_its_tenant(upstream):
+    teams = [{"team_id": "research", "team_alias": "Research"}]
+    config = config_with(upstream, {"key": KEY, "key_alias": "app-one", "team_id": "research", "user_id": "ann"},
+                         teams=teams)
+    async with client_and_gateway(config) as (client, gateway):
+        refused = await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(OTHER))
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+        answer = await client.post("/v1/chat/completions", json=chat("gpt", user="customer-7"), headers=bearer(KEY))
+        assert answer.status_code == 200, answer.text
+        call_id = answer.headers["x-gateway-call-id"]
+        await gateway.spend.flush()
+        logs = (await client.get("/spend/logs", params={"call_id": call_id}, headers=bearer(MASTER))).json()
+    (record,) = logs if isinstance(logs, list) else logs["data"]
+    assert record["api_key_hash"] == hash_key(KEY) and record["key_alias"] == "app-one"
+    assert (record["team_id"], record["user_id"], record["end_user"]) == ("research", "ann", "customer-7")
+    assert KEY not in str(logs)
+
+
+async def test_a_model_the_key_may_not_use_is_403_listing_what_it_may(upstream):
+    config = config_with(upstream, {"key": KEY, "models": ["gpt"]})
+    async with client_and_gateway(config) as (client, _):
+        refused = await client.post("/v1/chat/completions", json=chat("other"), headers=bearer(KEY))
+        allowed = await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))
+    assert refused.status_code == 403 and "gpt" in refused.json()["error"]["message"]
+    assert allowed.status_code == 200
+
+
+async def test_fifty_concurrent_calls_on_a_budget_for_ten_admit_at_most_ten(upstream):
+    upstream.behaviors["gpt-4o-mini"] = Behavior(delay_s=1.0)  # every call is in flight at once
+    worst = MAX_TOKENS * OUTPUT_PRICE
+    config = config_with(upstream, {"key": KEY, "max_budget": 10 * worst})
+    statuses: list[int] = []
+    refusals: list[Any] = []
+    async with client_and_gateway(config) as (client, gateway):
+        async def call() -> None:
+            answer = await client.post(
+                "/v1/chat/completions", json=chat("gpt", max_tokens=MAX_TOKENS), headers=bearer(KEY)
+            )
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                refusals.append(answer)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(50):
+                nursery.start_soon(call)
+        await gateway.spend.flush()
+        spent = gateway.control.ledger.get("key", hash_key(KEY)).spend
+        logs = (await client.get("/spend/logs", params={"api_key": hash_key(KEY)}, headers=bearer(MASTER))).json()
+    assert statuses.count(200) == 10 and statuses.count(429) == 40
+    error = refusals[0].json()["error"]
+    assert error["code"] == "budget_exceeded" and "retry-after" in refusals[0].headers
+    rows = logs if isinstance(logs, list) else logs["data"]
+    recorded = sum(row["cost"] or 0 for row in rows if row["status"] == "success")
+    assert 0 < recorded <= 10 * worst and spent == pytest.approx(recorded)
+
+
+async def test_rpm_limit_refuses_the_call_past_it_and_every_answer_says_what_is_left(upstream):
+    config = config_with(upstream, {"key": KEY, "rpm_limit": 3, "tpm_limit": 100_000})
+    async with client_and_gateway(config) as (client, _):
+        answers = [await client.post("/v1/chat/completions", json=chat("gpt", stream=stream), headers=bearer(KEY))
+                   for stream in (False, True, False, True)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["x-ratelimit-remaining-requests"] for a in answers] == ["2", "1", "0", "0"]
+    for answer in answers:
+        assert answer.headers["x-ratelimit-limit-requests"] == "3"
+        assert answer.headers["x-ratelimit-limit-tokens"] == "100000"
+        assert "x-ratelimit-reset-requests" in answer.headers and "x-gateway-key-spend" in answer.headers
+    assert answers[3].json()["error"]["code"] == "rate_limit_exceeded"
+    assert float(answers[3].headers["retry-after"]) > 0
+
+
+async def test_tokens_are_counted_from_real_usage_streamed_or_not(upstream):
+    config = config_with(upstream, {"key": KEY, "tpm_limit": 1_000_000})
+    async with client_and_gateway(config) as (client, gateway):
+        plain = await client.post("/v1/chat/completions", json=chat("gpt", max_tokens=500), headers=bearer(KEY))
+        streamed = await client.post(
+            "/v1/chat/completions", headers=bearer(KEY),
+            json=chat("gpt", max_tokens=500, stream=True, stream_options={"include_usage": True}),
+        )
+        window = gateway.control.ledger.get("key", hash_key(KEY)).window
+        counted = window.tokens
+    real = plain.json()["usage"]["total_tokens"]
+    last = [p for p in sse_payloads(streamed.text) if p != "[DONE]"][-1]
+    import json
+    real += json.loads(last)["usage"]["total_tokens"]
+    assert counted == real  # not the 500-token worst cases each reserved
+
+
+async def test_a_priced_streamed_call_is_never_recorded_at_zero(upstream):
+    config = config_with(upstream, {"key": KEY, "max_budget": 100.0})
+    async with client_and_gateway(config) as (client, gateway):
+        answer = await client.post("/v1/chat/completions", json=chat("gpt", stream=True), headers=bearer(KEY))
+        assert answer.status_code == 200
+        await gateway.spend.flush()
+        spent = gateway.control.ledger.get("key", hash_key(KEY)).spend
+        stored = await gateway.control.store.get_key(hash_key(KEY))
+    assert spent > 0 and stored.spend == pytest.approx(spent)
+
+
+async def test_messages_route_refusals_are_anthropic_shaped(upstream):
+    config = config_with(upstream, {"key": KEY, "models": ["gpt"]})
+    body = {"model": "other", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    async with client_and_gateway(config) as (client, _):
+        refused = await client.post("/v1/messages", json=body, headers={"x-api-key": KEY})
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "error" and refused.json()["error"]["type"]
+
+
+class SeesTheTenant(CustomLogger):
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+        self.logged: list[Any] = []
+
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        self.seen.append(user_api_key_dict)
+        return data
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self.logged.append(kwargs["standard_logging_object"])
+
+
+async def test_hooks_receive_the_key_team_and_user_by_litellms_names(upstream):
+    teams = [{"team_id": "research", "team_alias": "Research", "metadata": {"cost_center": "42"}}]
+    config = config_with(upstream, {"key": KEY, "key_alias": "app-one", "team_id": "research", "user_id": "ann",
+                                    "max_budget": 5.0, "rpm_limit": 50, "metadata": {"app": "one"}}, teams=teams)
+    hook = SeesTheTenant()
+    async with client_and_gateway(config, hooks=[hook]) as (client, _):
+        answer = await client.post("/v1/chat/completions", json=chat("gpt", user="cust"), headers=bearer(KEY))
+        assert answer.status_code == 200
+        await eventually(lambda: hook.logged)
+    (auth,) = hook.seen
+    assert (auth.api_key, auth.key_alias, auth.team_id, auth.team_alias, auth.user_id) == (
+        hash_key(KEY), "app-one", "research", "Research", "ann")
+    assert auth.end_user_id == "cust" and auth.max_budget == 5.0 and auth.rpm_limit == 50
+    assert auth.metadata == {"app": "one"} and auth.team_metadata == {"cost_center": "42"}
+    assert KEY not in repr(auth)
