@@ -135,6 +135,15 @@ def check_model(tenant: Tenant, requested: str, group: str) -> None:
         raise _model_refusal(f"user '{user.user_id}'", requested, user.models, "user_model_access_denied")
 
 
+def allows_model(tenant: Tenant, name: str) -> bool:
+    """Whether key, team and user all allow model `name` (what `/v1/models` lists for a key)."""
+    try:
+        check_model(tenant, name, tenant.key.aliases.get(name, name))
+    except Forbidden:
+        return False
+    return True
+
+
 def tenant_claims(tenant: Tenant, group: str, end_user: EndUserRecord | None) -> tuple[Claim, ...]:
     """The claims of every level that limits the call; none at all when no level does."""
     key, team, user = tenant.key, tenant.team, tenant.user

@@ -6,7 +6,11 @@ costs, after the key's first call, two dictionary lookups and the ledger's arith
 
 Lookups that miss the cache go to the store once per key however many calls wait on it
 (`_single_flight`): a thousand calls of a key arriving together after a restart, or a flood of
-one bad key, make one query.  Budget resets found at admission are written back by the
+one bad key, make one query.  A flood of *different* bad keys would still make one query each,
+so the plane also holds the set of every key's hash (`_known`, a few dozen bytes a key, read at
+start and again every cache TTL): a hash outside it is refused without a query.  A key made a
+moment ago by another worker is not in it yet; for those the store is asked at a bounded rate
+(`UNKNOWN_READS_PER_S`), so a flood costs a handful of queries a second, never one each.  Budget resets found at admission are written back by the
 plane's own task (`run`), off the request path, through a bounded queue; a reset is a
 compare-and-set in the store, so two workers resetting at once reset once.
 """
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
+UNKNOWN_READS_PER_S = 10.0  # store reads for hashes outside the known set (see the docstring)
+UNKNOWN_READS_BURST = 20.0
 RESET_QUEUE = 1024  # budget resets waiting to be written; beyond it they are dropped and counted
 # Admission level -> the store's table and how the ledger names the entity.
 _RESET_TABLES = {"key": "keys", "team": "teams", "user": "users", "end_user": "end_users", "key_model": "key_model_spend"}
@@ -59,6 +65,10 @@ class ControlPlane:
         self.admitter = Admitter(self.ledger, prices, resolve)
         self.auths = TenantAuths()
         self.store_reads = 0  # lookups that went to the store: a test and /metrics read it
+        self.cache_ttl_s = cache_ttl_s
+        self._known: set[str] = set()
+        self._unknown_reads = UNKNOWN_READS_BURST
+        self._unknown_reads_at = 0.0
         self.resets_dropped = 0
         self._in_flight: dict[tuple[str, str], trio.Event] = {}
         self._resets_in, self._resets = trio.open_memory_channel[BudgetReset](RESET_QUEUE)
@@ -78,12 +88,32 @@ class ControlPlane:
         if config.keys or config.teams or await store.run(_has_config_owned):
             done = await store.run(lambda blocking: reconcile(blocking, config))
             log.info("config keys and teams reconciled: %s", done)
-        task_status.started()
+        self._known = _prefixes(await store.run(ControlStore.tokens))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._write_resets)
+            nursery.start_soon(self._refresh_known)
+            task_status.started()
+
+    async def _write_resets(self) -> None:
         async for reset in self._resets:
             try:
                 await self._persist(reset)
             except Exception:  # the store is away: the ledger already reset; the next admission retries
                 log.exception("could not write a budget reset of %s", reset.level)
+
+    async def _refresh_known(self) -> None:
+        """Re-read the set of keys now and then: keys made or deleted by other workers."""
+        while True:
+            await trio.sleep(self.cache_ttl_s)
+            try:
+                self._known = _prefixes(await self.store.run(ControlStore.tokens))
+            except Exception:
+                log.exception("could not re-read the set of keys; keeping the last one")
+
+    def learn_key(self, token: str) -> None:
+        """A key was made (or regenerated) here: it exists from this moment."""
+        self._known.add(token[:PREFIX])
+        self.keys.invalidate(token)
 
     # --- who is calling -----------------------------------------------------------------
 
@@ -117,7 +147,21 @@ class ControlPlane:
             return None
         if cached is not None:
             return cached  # type: ignore[return-value]
+        if token[:PREFIX] not in self._known and not self._may_read_unknown():
+            return None
         return await self._single_flight(("key", token), lambda: self._load_tenant(token), self.keys, token)
+
+    def _may_read_unknown(self) -> bool:
+        """A token bucket: may a hash outside the known set be looked up in the store now?"""
+        now = trio.current_time()
+        self._unknown_reads = min(
+            UNKNOWN_READS_BURST, self._unknown_reads + (now - self._unknown_reads_at) * UNKNOWN_READS_PER_S
+        )
+        self._unknown_reads_at = now
+        if self._unknown_reads < 1:
+            return False
+        self._unknown_reads -= 1
+        return True
 
     async def end_user(self, user_id: str) -> EndUserRecord | None:
         cached = self.end_users.get(user_id)
@@ -133,6 +177,7 @@ class ControlPlane:
         key = await self.store.get_key(token)
         if key is None:
             return None
+        self._known.add(token[:PREFIX])
         team = await self.store.get_team(key.team_id) if key.team_id else None
         user = await self.store.get_user(key.user_id) if key.user_id else None
         return Tenant(key, team, user)
@@ -223,3 +268,10 @@ class ControlPlane:
 def _has_config_owned(store: ControlStore) -> bool:
     """Whether the store holds rows an earlier config declared (they go when the config drops them)."""
     return bool(store.config_owned_ids("keys") or store.config_owned_ids("teams"))
+
+
+PREFIX = 16  # hex characters of a key's hash kept in the known set: 64 bits, collisions negligible
+
+
+def _prefixes(tokens: list[str]) -> set[str]:
+    return {token[:PREFIX] for token in tokens}

@@ -486,6 +486,10 @@ class ControlStore:
             sql = f"UPDATE {spec.name} SET budget_reset_at = ? WHERE {spec.id_column} = ? AND budget_reset_at IS NULL"
             return self._db.execute(sql, (reset_at, id_)).rowcount == 1
 
+    def tokens(self) -> list[str]:
+        """Every key's hash: the control plane's set of keys that exist (see control/plane.py)."""
+        return [row[0] for row in self._db.execute("SELECT token FROM keys")]
+
     def config_owned_ids(self, table: Literal["keys", "teams"]) -> list[str]:
         """The ids of the rows the config declared (for reconciliation)."""
         spec = _TABLES[table]

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Blueprint, Response, request
 
 from gateway_trio.apis import APIS
+from gateway_trio.control.admission import allows_model
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
@@ -23,11 +24,30 @@ def admin_routes(gateway: Gateway) -> Blueprint:
     @routes.get("/models")
     @errors_as_responses
     async def models() -> Response:
-        authenticate(request.headers)
+        _, tenant = await gateway.control.caller(request.headers)
         routes_ = {route.path for route in gateway.config.pass_through}
         names = [n for n in gateway.router.group_names() if n not in routes_] + sorted(gateway.config.router.aliases)
+        if tenant is not None:  # a virtual key sees what it may call, its own aliases included
+            names = [n for n in [*names, *sorted(tenant.key.aliases)] if allows_model(tenant, n)]
         data = [{"id": name, "object": "model", "created": 0, "owned_by": "gateway-trio"} for name in names]
         return Response(orjson.dumps({"object": "list", "data": data}), 200, content_type=JSON)
+
+    @routes.get("/v1/model/info")
+    @routes.get("/model/info")
+    @errors_as_responses
+    async def model_info() -> Response:
+        """LiteLLM's deployment list: no key, no credentials in `api_base`; a virtual key sees its models."""
+        _, tenant = await gateway.control.caller(request.headers)
+        data = [
+            {
+                "model_name": d.group,
+                "litellm_params": {"model": d.model, "api_base": d.public_api_base},
+                "model_info": {"id": d.id, **d.info.model_dump(exclude={"id"})},
+            }
+            for d in gateway.deployments
+            if d.provider != "pass_through" and (tenant is None or allows_model(tenant, d.group))
+        ]
+        return Response(orjson.dumps({"data": data}), 200, content_type=JSON)
 
     @routes.get("/health/liveliness")
     @routes.get("/health/liveness")

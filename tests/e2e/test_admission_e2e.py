@@ -172,3 +172,35 @@ async def test_hooks_receive_the_key_team_and_user_by_litellms_names(upstream):
     assert auth.end_user_id == "cust" and auth.max_budget == 5.0 and auth.rpm_limit == 50
     assert auth.metadata == {"app": "one"} and auth.team_metadata == {"cost_center": "42"}
     assert KEY not in repr(auth)
+
+
+async def test_a_flood_of_random_bad_keys_costs_no_query_each(upstream):
+    import secrets
+    import time
+
+    from gateway_trio.errors import AuthError
+
+    config = config_with(upstream, {"key": KEY})
+    async with client_and_gateway(config) as (client, gateway):
+        plane = gateway.control
+        before = plane.store_reads
+        started = time.monotonic()
+        for _ in range(10_000):
+            with pytest.raises(AuthError):
+                await plane.caller(bearer("sk-" + secrets.token_urlsafe(32)))
+        elapsed = time.monotonic() - started
+        reads = plane.store_reads - before
+        answer = await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))
+    assert reads <= 20 + 10 * elapsed + 1, (reads, elapsed)  # the burst, then 10 a second at most
+    assert answer.status_code == 200  # the real key still works, flood or not
+
+
+async def test_models_lists_only_what_the_key_may_call(upstream):
+    config = config_with(upstream, {"key": KEY, "models": ["gpt"], "aliases": {"fast": "gpt"}})
+    async with client_and_gateway(config) as (client, _):
+        listed = (await client.get("/v1/models", headers=bearer(KEY))).json()
+        everything = (await client.get("/v1/models", headers=bearer(MASTER))).json()
+        info = (await client.get("/v1/model/info", headers=bearer(KEY))).json()
+    assert sorted(m["id"] for m in listed["data"]) == ["fast", "gpt"]
+    assert sorted(m["id"] for m in everything["data"]) == ["gpt", "other"]
+    assert [d["model_name"] for d in info["data"]] == ["gpt"] and "api_key" not in str(info)
