@@ -56,14 +56,15 @@ from pydantic import (
 from gateway_trio.control.records import ModelBudget, TeamMember
 from gateway_trio.errors import BadRequest
 
-# The grammar of SPEC §9 ("30s", "10m", "1h", "1d", "7d", "30d", "1mo"); `control/durations`
-# turns one into times, this only refuses what it could never read.
-DURATION = re.compile(r"([1-9][0-9]{0,5})(s|m|h|d|mo)")
+# The grammar of SPEC §9 ("30s", "10m", "1h", "1d", "7d", "30d", "1mo") with LiteLLM's weeks
+# ("1w"), as `control/durations` reads it: that module turns one into times, this only refuses
+# at the edge what it could never read (and counts of more than six digits, which no budget means).
+DURATION = re.compile(r"([1-9][0-9]{0,5})(mo|s|m|h|d|w)")
 
 
 def check_duration(value: str) -> str:
     if not DURATION.fullmatch(value):
-        raise ValueError("must be a duration: a number and s, m, h, d or mo (\"30s\", \"1h\", \"30d\", \"1mo\")")
+        raise ValueError("must be a duration: a number and s, m, h, d, w or mo (\"30s\", \"1h\", \"30d\", \"1mo\")")
     return value
 
 
