@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(app.gateway))  # type: ignore[attr-defined]
         return 0
 
+    import sqlite3
+
+    from gateway_trio.control.database import migrate_database
+    from gateway_trio.control.schema import SchemaError
     from gateway_trio.frontend import serving as server
 
     server.configure_logging(args.log_level)
@@ -128,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         return fail(error)
     config: GatewayConfig = app.gateway.config  # type: ignore[attr-defined]
+    try:
+        # Once, before any worker starts: a database that cannot be migrated stops here, in one line.
+        migrate_database(config.database.url)
+    except SchemaError as error:
+        return fail(ConfigError(f"{config.source}: database.url: {error}"))
+    except sqlite3.Error as error:  # locked past the busy timeout, a disk error: never the url
+        return fail(ConfigError(f"{config.source}: database.url: cannot migrate the database: {error}"))
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     workers = args.workers or config.server.workers

@@ -9,6 +9,7 @@ Secrets are kept as `SecretStr` so that no repr, log line or error can print the
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -203,6 +204,95 @@ class PassThroughConfig(_Strict):
         return path
 
 
+# `budget_duration`'s grammar (SPEC §9): 30s, 10m, 1h, 1d, 7d, 30d, 1mo (calendar months).
+DURATION = re.compile(r"[1-9][0-9]*(s|m|h|d|mo)")
+
+
+def _duration(value: str | None) -> str | None:
+    if value is not None and not DURATION.fullmatch(value):
+        raise ValueError(f"{value!r} is not a duration (30s, 10m, 1h, 1d, 7d, 30d, 1mo)")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class ModelBudgetConfig(_Strict):
+    """One entry of a key's `model_max_budget` (LiteLLM's `BudgetConfig`)."""
+
+    budget_limit: float = Field(ge=0)
+    time_period: Duration | None = None
+
+
+class TeamMemberConfig(_Strict):
+    user_id: str | None = None
+    user_email: str | None = None
+    role: Literal["admin", "user"] = "user"
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.user_id is None and self.user_email is None:
+            raise ValueError("a team member needs user_id or user_email")
+
+
+class KeyConfig(_Strict):
+    """`[[keys]]`: a virtual key owned by the config (LiteLLM's `GenerateKeyRequest` field names).
+
+    `key` is the secret, best as `os.environ/NAME`; only its sha256 is ever stored.  The admin
+    routes refuse to change a config-owned key: change it here and reload.
+    """
+
+    key: Secret
+    key_alias: str | None = None
+    team_id: str | None = None
+    user_id: str | None = None
+    models: list[str] = []
+    aliases: dict[str, str] = {}
+    max_budget: float | None = Field(None, ge=0)
+    soft_budget: float | None = Field(None, ge=0)
+    budget_duration: Duration | None = None
+    rpm_limit: Count | None = None
+    tpm_limit: Count | None = None
+    max_parallel_requests: Count | None = None
+    model_max_budget: dict[str, ModelBudgetConfig] = {}
+    model_rpm_limit: dict[str, Count] = {}
+    model_tpm_limit: dict[str, Count] = {}
+    metadata: dict[str, Any] = {}
+    guardrails: list[str] = []
+    tags: list[str] = []
+    allowed_routes: list[str] = []
+    blocked: bool = False
+
+    @field_validator("key")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters: a short key can be guessed")
+        return secret
+
+
+class TeamConfig(_Strict):
+    """`[[teams]]`: a team owned by the config (LiteLLM's `NewTeamRequest` field names)."""
+
+    team_id: str = Field(min_length=1)
+    team_alias: str | None = None
+    models: list[str] = []
+    max_budget: float | None = Field(None, ge=0)
+    budget_duration: Duration | None = None
+    rpm_limit: Count | None = None
+    tpm_limit: Count | None = None
+    max_parallel_requests: Count | None = None
+    guardrails: list[str] = []
+    metadata: dict[str, Any] = {}
+    blocked: bool = False
+    members_with_roles: list[TeamMemberConfig] = []
+
+
+def _duplicates(values: list[Any]) -> list[str]:
+    seen: set[Any] = set()
+    return sorted({str(v) for v in values if v is not None and (v in seen or seen.add(v))})
+
+
 class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -211,6 +301,8 @@ class GatewayConfig(_Strict):
     guardrails: list[GuardrailConfig] = []
     hooks: HooksConfig = HooksConfig()
     pass_through: list[PassThroughConfig] = []
+    keys: list[KeyConfig] = []
+    teams: list[TeamConfig] = []
     source: str = Field("<memory>", exclude=True)
 
     @field_validator("guardrails")
@@ -228,6 +320,22 @@ class GatewayConfig(_Strict):
             for name in model.guardrails:
                 if name not in known:
                     raise ValueError(f"models[{index}].guardrails: unknown guardrail {name!r}")
+        for section, entries in (("keys", self.keys), ("teams", self.teams)):
+            for index, entry in enumerate(entries):
+                for name in entry.guardrails:
+                    if name not in known:
+                        raise ValueError(f"{section}[{index}].guardrails: unknown guardrail {name!r}")
+        for what, values in (
+            ("keys: duplicate key_alias", [k.key_alias for k in self.keys]),
+            ("teams: duplicate team_id", [t.team_id for t in self.teams]),
+        ):
+            if duplicates := _duplicates(values):
+                raise ValueError(f"{what}: {', '.join(duplicates)}")
+        secrets = [k.key.get_secret_value() for k in self.keys]
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("keys: two entries have the same key")  # never which: that would show it
+        if self.server.master_key is not None and self.server.master_key.get_secret_value() in secrets:
+            raise ValueError("keys: a key is the same as server.master_key")
         groups = {m.name for m in self.models}
         for alias, target in self.router.aliases.items():
             if target not in groups:

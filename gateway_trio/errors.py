@@ -19,6 +19,9 @@ import orjson
 # The longest wait a `retry-after` may ask for: an upstream's `inf`, `nan` or 1e308 must not
 # reach a client, a backoff sleep or an integer conversion as it came.
 MAX_RETRY_AFTER_S = 3600.0
+# The longest wait admission may give: the time to a budget's reset (a month at most, or
+# a few of them for a `3mo` budget) told as it is.
+MAX_LIMIT_RETRY_AFTER_S = 400 * 86400.0
 
 
 class GatewayError(Exception):
@@ -101,6 +104,41 @@ class RateLimited(GatewayError):
     status = 429
     error_type = "rate_limit_error"
     anthropic_type = "rate_limit_error"
+
+
+class LimitRefused(RateLimited):
+    """Admission refused a call to stay within a key's (or its team's, user's, end-user's)
+    limits: never the upstream's doing, so never retried or counted against a deployment.
+
+    It carries the `x-ratelimit-*` and spend headers the call's answer gets, since a refused
+    call of a limited key tells its client where it stands as much as an admitted one.
+    """
+
+    default_code = "rate_limit_exceeded"
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after: float | None, headers: dict[str, str] | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, code=code or self.default_code, retry_after=retry_after)
+        if retry_after is not None and math.isfinite(retry_after):
+            # Our own wait, not an upstream's: the time to a budget's reset may be weeks away.
+            self.retry_after = min(max(retry_after, 0.0), MAX_LIMIT_RETRY_AFTER_S)
+        self.limit_headers = headers or {}
+
+    def headers(self) -> dict[str, str]:
+        return {**self.limit_headers, **super().headers()}
+
+
+class BudgetExceeded(LimitRefused):
+    """A budget (key, per-model key, team, user or end-user) has no room for the call."""
+
+    default_code = "budget_exceeded"
+
+
+class RateLimitExceeded(LimitRefused):
+    """An rpm, tpm or parallel-request limit has no room for the call."""
+
+    default_code = "rate_limit_exceeded"
 
 
 class UpstreamError(GatewayError):

@@ -14,6 +14,7 @@ from gateway_trio.actors.deployment import DeploymentActor
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
+from gateway_trio.control.database import spend_store_opener
 from gateway_trio.deployment import Deployment
 from gateway_trio.guardrails.base import CustomGuardrail
 from gateway_trio.guardrails.stage import Guardrail, GuardrailStage, configure
@@ -73,7 +74,7 @@ class Gateway:
         self.guardrails = GuardrailStage([guardrail_of(config, index) for index in range(len(config.guardrails))])
         self.hooks = HookSet([*each(hook_config.callbacks, "hooks.callbacks", load_hook), *hooks],
                              timeout_s=hook_config.timeout_s, scoped=self.guardrails.hook_implementers())
-        self.spend = SpendWriter(config.database.url, config.database.flush_interval_s)
+        self.spend = SpendWriter(spend_store_opener(config.database.url), config.database.flush_interval_s)
         self.callbacks = CallbackActor(
             self.hooks,
             input_callbacks=each(hook_config.input_callback, "hooks.input_callback", load_function),

@@ -52,6 +52,7 @@ class KeyRecord:
     max_parallel_requests: int | None = None
     model_max_budget: Mapping[str, ModelBudget] = field(default_factory=_empty)
     model_spend: Mapping[str, float] = field(default_factory=_empty)  # per model, since each model's own reset
+    model_budget_reset_at: Mapping[str, float | None] = field(default_factory=_empty)  # when each model's spend resets
     model_rpm_limit: Mapping[str, int] = field(default_factory=_empty)
     model_tpm_limit: Mapping[str, int] = field(default_factory=_empty)
     guardrails: tuple[str, ...] = ()

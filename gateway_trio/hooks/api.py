@@ -8,6 +8,7 @@ keyword arguments of these names, as LiteLLM does: a method may take `**kwargs` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, AsyncGenerator, AsyncIterator, Literal
 
 # The `call_type` hooks are handed (LiteLLM's names): a public type only; each is an
@@ -20,7 +21,13 @@ CallType = Literal[
 
 @dataclass(slots=True)
 class UserAPIKeyAuth:
-    """Who made the call, as hooks see it: the hash of the key, never the key itself."""
+    """Who made the call, as hooks see it, with LiteLLM's field names: the hash of the key,
+    never the key itself.
+
+    Filled from the key, its team and its user (`gateway_trio.control.tenants`); the master
+    key fills only the first fields.  Times (`expires`, `budget_reset_at`) are UTC datetimes,
+    as LiteLLM hands them.
+    """
 
     api_key: str | None = None  # sha256 of the caller's key
     key_alias: str | None = None
@@ -34,6 +41,33 @@ class UserAPIKeyAuth:
     spend: float = 0.0
     rpm_limit: int | None = None
     tpm_limit: int | None = None
+    token: str | None = None  # LiteLLM's other name of the same hash
+    key_name: str | None = None  # "sk-...abcd"
+    end_user_id: str | None = None
+    soft_budget: float | None = None
+    max_parallel_requests: int | None = None
+    budget_duration: str | None = None
+    budget_reset_at: datetime | None = None
+    expires: datetime | None = None
+    allowed_routes: list[str] = field(default_factory=list)
+    blocked: bool | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
+    model_max_budget: dict[str, Any] = field(default_factory=dict)
+    model_spend: dict[str, float] = field(default_factory=dict)
+    team_metadata: dict[str, Any] | None = None
+    team_max_budget: float | None = None
+    team_spend: float | None = None
+    team_models: list[str] = field(default_factory=list)
+    team_rpm_limit: int | None = None
+    team_tpm_limit: int | None = None
+    team_blocked: bool = False
+    user_role: str | None = None
+    user_email: str | None = None
+    user_rpm_limit: int | None = None
+    user_tpm_limit: int | None = None
+    end_user_rpm_limit: int | None = None
+    end_user_tpm_limit: int | None = None
+    end_user_max_budget: float | None = None
 
 
 class DualCache:

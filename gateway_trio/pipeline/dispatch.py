@@ -13,13 +13,13 @@ import logging
 import random
 from typing import Any, Mapping
 
-import orjson
 import trio
 
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.actors.deployment import DeploymentActor, internal_error
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.adapters.usage import reported_tokens
+from gateway_trio.apis.tokens import estimate_tokens
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import DeploymentEvent, Dispatch, Failure, Outcome, Reply
 from gateway_trio.config import RouterConfig
@@ -43,12 +43,6 @@ log = logging.getLogger(__name__)
 # the calls holding them end, which no one can foresee.
 BUSY_RETRY_AFTER_S = 1.0
 CONTEXT_WINDOW_HINTS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window")
-
-
-def estimate_tokens(body: Mapping[str, Any]) -> int:
-    """A cheap upper-bound guess (4 characters a token) for context-window and tpm checks."""
-    text = body.get("messages") or body.get("input") or body.get("prompt") or ""
-    return len(orjson.dumps(text)) // 4
 
 
 def is_context_window_error(error: GatewayError) -> bool:

@@ -21,6 +21,7 @@ import trio
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.adapters.base import RawBody
 from gateway_trio.apis.base import Assembler
+from gateway_trio.apis.tokens import estimate_tokens
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, StreamEnd
 from gateway_trio.errors import BadRequest, GatewayError, UpstreamTimeout
@@ -28,7 +29,7 @@ from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.hooks.inline import HookRefusal, HookSet
 from gateway_trio.hooks.kwargs import call_info, hidden_params
 from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
-from gateway_trio.pipeline.dispatch import Dispatcher, estimate_tokens
+from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.frames import Frames
 from gateway_trio.pipeline.headers import gateway_headers
 from gateway_trio.pipeline.shutdown import Shutdown

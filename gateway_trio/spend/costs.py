@@ -61,11 +61,15 @@ def response_cost(deployment: Deployment | None, usage: dict[str, Any] | None, m
     completion = reported_tokens(usage, "completion_tokens")
     if prompt is None or completion is None:
         return None
+    prices = token_prices(deployment, model)
+    if prices is None:
+        return None
+    return prompt * prices[0] + completion * prices[1]
+
+
+def token_prices(deployment: Deployment, model: str | None = None) -> tuple[float, float] | None:
+    """(input, output) USD per token of `deployment` serving `model`: configured, else listed."""
     info = deployment.info
     if info.input_cost_per_token is not None or info.output_cost_per_token is not None:
-        prices = (info.input_cost_per_token or 0.0, info.output_cost_per_token or 0.0)
-    else:
-        prices = listed_price(model or deployment.model)
-        if prices is None:
-            return None
-    return prompt * prices[0] + completion * prices[1]
+        return (info.input_cost_per_token or 0.0, info.output_cost_per_token or 0.0)
+    return listed_price(model or deployment.model)

@@ -33,6 +33,10 @@ class SpendRecord:
     end_time: float
     api_key_hash: str | None = None
     key_alias: str | None = None
+    # Who else the call is charged to: the key's team and user, and the caller's customer.
+    team_id: str | None = None
+    user_id: str | None = None
+    end_user: str | None = None
     model_group: str | None = None
     model_id: str | None = None
     provider: str | None = None

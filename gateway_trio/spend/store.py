@@ -1,8 +1,14 @@
-"""Where spend records are kept (SPEC §3 `[database]`, §4 `GET /spend/logs`, §8).
+"""Where spend records are kept (SPEC §3 `[database]`, §4 `GET /spend/logs` and `/spend/report`, §8).
 
 The store is blocking on purpose: the spend writer actor runs every call in one worker thread
 at a time, so the event loop never waits on a disk and sqlite never sees two threads at once.
-`open_store` is the seam for other backends; only SQLite exists today.
+
+The store does not create its tables: the database's schema is the control plane's migration
+list (`control/schema.py`), run by whoever opens the database (`control/database.py`) before
+the connection is handed here; this wing sits below the control plane and cannot run it.
+Writing a record also adds its cost to the spend totals of its key, key and model, team, user
+and end-user, in the same transaction, and only when the record is new: a batch written again
+after a failure (or a record sent twice) is counted once.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ import logging
 import os
 import pathlib
 import sqlite3
-from typing import Any, Callable, Protocol
+from collections import defaultdict
+from typing import Any, Iterable, Literal, Protocol
 
 import orjson
 
@@ -23,24 +30,28 @@ MAX_QUERY_LIMIT = 1000
 # Several gateway workers may share one file: wait for the write lock instead of failing.
 BUSY_TIMEOUT_S = 5.0
 
-# One column per SpendRecord field, in field order (a test keeps the two in step).
+# One column per SpendRecord field, in field order (a test keeps the two in step; the
+# migrations create them, with these types).
 COLUMNS: dict[str, str] = {
     "call_id": "TEXT PRIMARY KEY",
     "call_type": "TEXT",
     "stream": "INTEGER",
     "status": "TEXT",
-    "start_time": "REAL",
-    "end_time": "REAL",
+    "start_time": "DOUBLE PRECISION",
+    "end_time": "DOUBLE PRECISION",
     "api_key_hash": "TEXT",
     "key_alias": "TEXT",
+    "team_id": "TEXT",
+    "user_id": "TEXT",
+    "end_user": "TEXT",
     "model_group": "TEXT",
     "model_id": "TEXT",
     "provider": "TEXT",
     "api_base": "TEXT",
-    "ttft_ms": "REAL",
+    "ttft_ms": "DOUBLE PRECISION",
     "prompt_tokens": "INTEGER",
     "completion_tokens": "INTEGER",
-    "cost": "REAL",
+    "cost": "DOUBLE PRECISION",
     "cache_hit": "INTEGER",
     "attempted_retries": "INTEGER",
     "attempted_fallbacks": "INTEGER",
@@ -51,20 +62,45 @@ COLUMNS: dict[str, str] = {
 }
 JSON_COLUMNS = frozenset({"guardrail_information", "tags", "metadata"})
 BOOL_COLUMNS = frozenset({"stream", "cache_hit"})
-INDEXED_COLUMNS = ("start_time", "model_group", "api_key_hash")
 
-_SCHEMA = "\n".join(
-    [
-        "CREATE TABLE IF NOT EXISTS spend_logs (",
-        ",\n".join(f"    {name} {sql_type}" for name, sql_type in COLUMNS.items()),
-        ");",
-        *(f"CREATE INDEX IF NOT EXISTS ix_spend_logs_{name} ON spend_logs ({name});" for name in INDEXED_COLUMNS),
-    ]
-)
+# What `/spend/report` may group by, and the column each names.
+GroupBy = Literal["key", "team", "user", "end_user", "model"]
+GROUP_COLUMNS: dict[str, str] = {
+    "key": "api_key_hash",
+    "team": "team_id",
+    "user": "user_id",
+    "end_user": "end_user",
+    "model": "model_group",
+}
+
+# How every writer of the database begins its transaction: IMMEDIATE takes SQLite's write lock
+# up front, so a busy file is waited on (busy timeout) rather than failing halfway when a read
+# lock must be upgraded.  The one statement here a PostgreSQL backend says differently (BEGIN).
+BEGIN_WRITE = "BEGIN IMMEDIATE"
+
+# --- statements ------------------------------------------------------------------------------
+# Every statement of this store, in the SQL SQLite and PostgreSQL share (`?` placeholders).
+# Insert-if-absent, never replace: the first write of a call is its record, and the totals
+# below are added only for a row this statement actually inserted (rowcount 1).
 _INSERT = (
-    f"INSERT OR REPLACE INTO spend_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+    f"INSERT INTO spend_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    "ON CONFLICT (call_id) DO NOTHING"
 )
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM spend_logs"
+_ADD_KEY_SPEND = "UPDATE keys SET spend = spend + ? WHERE token = ?"
+_ADD_TEAM_SPEND = "UPDATE teams SET spend = spend + ? WHERE team_id = ?"
+_ADD_USER_SPEND = "UPDATE users SET spend = spend + ? WHERE user_id = ?"
+# An end-user is created when first seen, as LiteLLM does, so its spend is known before an
+# operator ever sets it a budget.
+_ADD_END_USER_SPEND = (
+    "INSERT INTO end_users (user_id, spend, created_at, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (user_id) DO UPDATE SET spend = end_users.spend + excluded.spend"
+)
+# Only for keys the store knows (the master key has no row, and gets none).
+_ADD_KEY_MODEL_SPEND = (
+    "INSERT INTO key_model_spend (token, model, spend) SELECT token, ?, ? FROM keys WHERE token = ? "
+    "ON CONFLICT (token, model) DO UPDATE SET spend = key_model_spend.spend + excluded.spend"
+)
 
 
 class UnsupportedDatabaseUrl(ValueError):
@@ -82,7 +118,8 @@ class SpendStore(Protocol):
         """Write `records`, returning those refused for what they hold.
 
         Raises only when the database itself fails (then nothing is known to be written, and
-        the writer tries the batch again later); writing a record twice must replace it.
+        the writer tries the batch again later); writing a record twice must keep one, and
+        count its cost once.
         """
         ...
 
@@ -91,10 +128,17 @@ class SpendStore(Protocol):
         *,
         call_id: str | None = None,
         api_key_hash: str | None = None,
+        team_id: str | None = None,
+        user_id: str | None = None,
+        end_user: str | None = None,
         model: str | None = None,
         start: float | None = None,
         end: float | None = None,
         limit: int = 100,
+    ) -> list[dict[str, Any]]: ...
+
+    def report(
+        self, group_by: GroupBy, *, start: float | None = None, end: float | None = None
     ) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
@@ -129,15 +173,22 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-def open_store(url: str) -> SpendStore:
-    """Open the backend a `database.url` names (blocking)."""
-    return SqliteSpendStore(sqlite_path(url))
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """A connection as every user of the database needs it: autocommit, WAL, busy timeout.
 
-
-def store_opener(url: str) -> Callable[[], SpendStore]:
-    """A zero-argument opener for `url`, checked now so a bad url fails at startup, not later."""
-    path = sqlite_path(url)
-    return lambda: SqliteSpendStore(path)
+    Autocommit (`isolation_level=None`) so that each writer says where its transactions begin
+    (`BEGIN IMMEDIATE`); `check_same_thread=False` because a limiter guarantees one thread at
+    a time, not always the same thread.
+    """
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        # WAL lets readers (/spend/logs, key lookups, other workers) read while a batch is written.
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+    except Exception:
+        db.close()
+        raise
+    return db
 
 
 PROBE_TIMEOUT_S = 0.1  # a file busy for longer is still a database that opens
@@ -182,34 +233,27 @@ def check_store(url: str) -> None:
 
 
 class SqliteSpendStore:
-    """`spend_logs` in one SQLite file (or `:memory:`), one connection, WAL journal."""
+    """`spend_logs` and the spend totals, over one SQLite connection already migrated."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        # The writer's limiter guarantees one thread at a time, but not always the same thread.
-        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        try:
-            # WAL lets /spend/logs readers (and other workers) read while a batch is written.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except Exception:
-            self._db.close()
-            raise
+    def __init__(self, db: sqlite3.Connection, *, owns_connection: bool = True) -> None:
+        """`owns_connection=False` when the connection is shared (a `:memory:` database with the
+        control store, under one limiter): then `close` leaves it open for its owner."""
+        self._db = db
+        self._owns_connection = owns_connection
 
     def write_batch(self, records: list[SpendRecord]) -> list[Refused]:
-        """Insert (or replace, by call_id) `records`, in one transaction while all is well.
+        """Insert the new ones of `records` and add up their costs, in one transaction while all is well.
 
         When a record is at fault (a constraint, a value too big) the batch is written again
         one record per transaction, so only that record is refused and the rest are kept.  A
         failure of the database itself (locked, disk, corrupt) is raised; rows written before
-        it are replaced, not doubled, when the writer tries again.
+        it are found already there, not doubled nor counted again, when the writer tries again.
         """
         if not records:
             return []
         rows = [_encode(record) for record in records]
         try:
-            self._insert(rows)
+            self._insert(records, rows)
         except Exception as error:
             if is_database_failure(error):
                 raise
@@ -220,29 +264,68 @@ class SqliteSpendStore:
         refused: list[Refused] = []
         for record, row in zip(records, rows):
             try:
-                self._insert([row])
+                self._insert([record], [row])
             except Exception as error:
                 if is_database_failure(error):
                     raise
                 refused.append((record, error))
         return refused
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        # IMMEDIATE takes the write lock up front, so a busy file is waited on here (busy
-        # timeout) rather than failing halfway through when a read lock must be upgraded.
-        self._db.execute("BEGIN IMMEDIATE")
+    def _insert(self, records: list[SpendRecord], rows: list[tuple[Any, ...]]) -> None:
+        db = self._db
+        db.execute(BEGIN_WRITE)
         try:
-            self._db.executemany(_INSERT, rows)
-        except Exception:
-            self._db.execute("ROLLBACK")
+            new = [record for record, row in zip(records, rows) if db.execute(_INSERT, row).rowcount == 1]
+            self._add_to_totals(new)
+        except BaseException:
+            db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        db.execute("COMMIT")
+
+    def _add_to_totals(self, records: Iterable[SpendRecord]) -> None:
+        """Add the costs of newly logged `records` to every total they count in (one statement per owner)."""
+        keys: dict[str, float] = defaultdict(float)
+        key_models: dict[tuple[str, str], float] = defaultdict(float)
+        teams: dict[str, float] = defaultdict(float)
+        users: dict[str, float] = defaultdict(float)
+        end_users: dict[str, tuple[float, float]] = {}
+        for record in records:
+            cost = _cost(record.cost)
+            if not cost:
+                continue
+            if record.api_key_hash:
+                keys[record.api_key_hash] += cost
+                if record.model_group:
+                    key_models[(record.api_key_hash, record.model_group)] += cost
+            if record.team_id:
+                teams[record.team_id] += cost
+            if record.user_id:
+                users[record.user_id] += cost
+            if record.end_user:
+                spent, first_seen = end_users.get(record.end_user, (0.0, record.end_time))
+                end_users[record.end_user] = (spent + cost, min(first_seen, record.end_time))
+        db = self._db
+        if keys:
+            db.executemany(_ADD_KEY_SPEND, [(cost, token) for token, cost in keys.items()])
+        if key_models:
+            db.executemany(_ADD_KEY_MODEL_SPEND, [(model, cost, token) for (token, model), cost in key_models.items()])
+        if teams:
+            db.executemany(_ADD_TEAM_SPEND, [(cost, team) for team, cost in teams.items()])
+        if users:
+            db.executemany(_ADD_USER_SPEND, [(cost, user) for user, cost in users.items()])
+        if end_users:
+            db.executemany(
+                _ADD_END_USER_SPEND, [(user, cost, seen, seen) for user, (cost, seen) in end_users.items()]
+            )
 
     def query(
         self,
         *,
         call_id: str | None = None,
         api_key_hash: str | None = None,
+        team_id: str | None = None,
+        user_id: str | None = None,
+        end_user: str | None = None,
         model: str | None = None,
         start: float | None = None,
         end: float | None = None,
@@ -252,27 +335,68 @@ class SqliteSpendStore:
         limit = int(limit)
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
+        where, params = _where(
             ("call_id = ?", call_id),
             ("api_key_hash = ?", api_key_hash),
+            ("team_id = ?", team_id),
+            ("user_id = ?", user_id),
+            ("end_user = ?", end_user),
             ("model_group = ?", model),
             ("start_time >= ?", start),
             ("start_time < ?", end),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        sql = _SELECT
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY start_time DESC, call_id DESC LIMIT ?"
+        )
+        sql = _SELECT + where + " ORDER BY start_time DESC, call_id DESC LIMIT ?"
         params.append(min(limit, MAX_QUERY_LIMIT))
         return [_decode(row) for row in self._db.execute(sql, params)]
 
+    def report(
+        self, group_by: GroupBy, *, start: float | None = None, end: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Per group (`group_by` names the column): cost, tokens and requests, costliest first.
+
+        Calls with no value in the column (a key-less call's team, say) form one group, `None`.
+        """
+        column = GROUP_COLUMNS.get(group_by)
+        if column is None:
+            raise ValueError(f"group_by must be one of {', '.join(GROUP_COLUMNS)}")
+        where, params = _where(("start_time >= ?", start), ("start_time < ?", end))
+        sql = (
+            f"SELECT {column}, coalesce(sum(cost), 0), coalesce(sum(prompt_tokens), 0), "
+            f"coalesce(sum(completion_tokens), 0), count(*) FROM spend_logs{where} "
+            f"GROUP BY {column} ORDER BY 2 DESC, 1"
+        )
+        return [
+            {
+                "group_by": group_by,
+                "group": group,
+                "spend": spend,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "requests": requests,
+            }
+            for group, spend, prompt, completion, requests in self._db.execute(sql, params)
+        ]
+
     def close(self) -> None:
-        self._db.close()
+        if self._owns_connection:
+            self._db.close()
+
+
+def _where(*clauses: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """` WHERE a AND b` of the clauses whose value is given, and their parameters."""
+    given = [(clause, value) for clause, value in clauses if value is not None]
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(clause for clause, _ in given), [value for _, value in given]
+
+
+def _cost(value: Any) -> float:
+    """A record's cost as a total may take it: a finite, non-negative float, else nothing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    cost = float(value)
+    return cost if 0.0 < cost < float("inf") else 0.0
 
 
 # --- rows ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import trio
 
 from gateway_trio.runtime import turns
 from gateway_trio.spend.records import SpendRecord
-from gateway_trio.spend.store import SpendStore, store_opener
+from gateway_trio.spend.store import GroupBy, SpendStore
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +50,20 @@ class SpendCounters:
 class SpendWriter:
     def __init__(
         self,
-        store: str | Callable[[], SpendStore],
+        store: Callable[[], SpendStore],
         flush_interval_s: float,
         *,
         batch_size: int = 256,
         inbox_size: int = 10_000,
         shutdown_timeout_s: float = SHUTDOWN_TIMEOUT_S,
+        limiter: trio.CapacityLimiter | None = None,
     ) -> None:
+        """`limiter`: the one of every other user of the store's connection (one thread at a time on it)."""
         if flush_interval_s <= 0 or batch_size < 1 or inbox_size < 1:
             raise ValueError("flush_interval_s must be > 0, batch_size and inbox_size >= 1")
-        # A url is checked here, so `postgresql://...` fails at startup rather than in the actor.
-        self._open_store = store_opener(store) if isinstance(store, str) else store
+        # An opener, not a url: opening migrates the database, which is the control plane's
+        # (`control.database.spend_store_opener` checks a url at once, so a bad one fails at start-up).
+        self._open_store = store
         self.flush_interval_s = flush_interval_s
         self.batch_size = batch_size
         # Records held while the store fails; never less than a batch, or a healthy writer
@@ -72,7 +75,7 @@ class SpendWriter:
         self.failed_writes = 0
         self.unwritable = 0  # records the store refused for what they hold: logged, never retried
         self._send, self._inbox = trio.open_memory_channel[SpendRecord](inbox_size)
-        self._limiter = trio.CapacityLimiter(1)
+        self._limiter = limiter if limiter is not None else trio.CapacityLimiter(1)
         self._store: SpendStore | None = None
         self._pending: deque[SpendRecord] = deque()
         self._accepted = 0  # records that got into the inbox
@@ -124,6 +127,13 @@ class SpendWriter:
         if store is None:
             raise RuntimeError("the spend writer is not running")
         return await self._in_thread(lambda: store.query(**filters))
+
+    async def report(self, group_by: GroupBy, *, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
+        """`SpendStore.report` in the store's thread (`/spend/report`).  Sees what is written."""
+        store = self._store
+        if store is None:
+            raise RuntimeError("the spend writer is not running")
+        return await self._in_thread(lambda: store.report(group_by, start=start, end=end))
 
     # --- the actor -----------------------------------------------------------------------
 

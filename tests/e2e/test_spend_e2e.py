@@ -120,3 +120,33 @@ async def test_non_master_callers_cannot_read_spend_logs(upstream):
         bad_start = await client.get("/spend/logs", params={"start": "yesterday"}, headers=AUTH)
     assert wrong.status_code == 401
     assert bad_limit.status_code == 400 and bad_start.status_code == 400
+
+
+PREVIOUS_RELEASE_SPEND_LOGS = """
+CREATE TABLE spend_logs (
+    call_id TEXT PRIMARY KEY, call_type TEXT, stream INTEGER, status TEXT, start_time REAL, end_time REAL,
+    api_key_hash TEXT, key_alias TEXT, model_group TEXT, model_id TEXT, provider TEXT, api_base TEXT,
+    ttft_ms REAL, prompt_tokens INTEGER, completion_tokens INTEGER, cost REAL, cache_hit INTEGER,
+    attempted_retries INTEGER, attempted_fallbacks INTEGER, guardrail_information TEXT, error TEXT,
+    tags TEXT, metadata TEXT
+)"""
+
+
+async def test_a_database_of_the_previous_release_is_migrated_and_its_records_kept(upstream, tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute(PREVIOUS_RELEASE_SPEND_LOGS)
+        old.execute("INSERT INTO spend_logs (call_id, call_type, status, start_time, model_group, cost, "
+                    "guardrail_information, tags, metadata) VALUES ('old-call', 'chat_completion', 'success', 1.0, "
+                    "'gpt', 0.5, '[]', '[]', '{}')")
+    old.close()
+    async with client_and_gateway(config_for(upstream, {"url": f"sqlite:///{path}"})) as (client, gateway):
+        response = await client.post("/v1/chat/completions", json=chat("gpt"), headers=AUTH)
+        await eventually(lambda: gateway.spend._accepted >= 1)
+        await gateway.spend.flush()
+        records = await logs(client)
+    assert response.status_code == 200
+    assert [r["call_id"] for r in records][-1] == "old-call" and len(records) == 2
+    assert {"team_id", "user_id", "end_user"} <= set(records[0])
+    with sqlite3.connect(path) as db:
+        assert [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]

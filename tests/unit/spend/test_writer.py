@@ -13,6 +13,7 @@ import pytest
 import trio
 import trio.testing
 
+from gateway_trio.control.database import open_sqlite, spend_store_opener
 from gateway_trio.spend.records import GuardrailRun, SpendRecord
 from gateway_trio.spend.store import (
     COLUMNS,
@@ -20,10 +21,18 @@ from gateway_trio.spend.store import (
     Refused,
     SqliteSpendStore,
     UnsupportedDatabaseUrl,
-    open_store,
     sqlite_path,
 )
 from gateway_trio.spend.writer import SpendWriter
+
+
+def spend_store(path: Path | str) -> SqliteSpendStore:
+    """A store over a migrated database at `path`, as the gateway opens one."""
+    return SqliteSpendStore(open_sqlite(str(path)))
+
+
+def open_store(url: str) -> SqliteSpendStore:
+    return spend_store_opener(url)()
 
 T0 = 1_700_000_000.0
 
@@ -55,7 +64,7 @@ class RecordingStore:
     """A real SQLite store that reports each write attempt to the test and can fail on cue."""
 
     def __init__(self, path: Path | str, *, fail_times: int = 0) -> None:
-        self.inner = SqliteSpendStore(str(path))
+        self.inner = spend_store(path)
         self.fail_times = fail_times
         self.batch_sizes: list[int] = []
         # (trio time, batch size, succeeded) per attempt, sent from the worker thread.
@@ -115,7 +124,7 @@ def test_postgres_urls_are_refused_clearly(url: str) -> None:
         open_store(url)
     assert "hunter2" not in str(info.value)
     with pytest.raises(ValueError, match="not supported yet"):
-        SpendWriter(url, 1.0)  # at construction, i.e. at startup
+        SpendWriter(spend_store_opener(url), 1.0)  # at construction, i.e. at startup
 
 
 @pytest.mark.parametrize("url", ["mysql://db/x", "gateway.db", "sqlite://host/x.db", "sqlite:///"])
@@ -132,16 +141,17 @@ def test_relative_url_is_relative_to_the_working_directory(tmp_path: Path, monke
     assert stored_ids(tmp_path / "gateway.db") == ["call-0001"]
 
 
-def test_store_uses_wal_and_replaces_by_call_id(db_path: Path) -> None:
-    store = SqliteSpendStore(str(db_path))
+def test_store_uses_wal_and_keeps_the_first_record_of_a_call_id(db_path: Path) -> None:
+    store = spend_store(db_path)
     store.write_batch([make_record(1, status="failure")])
-    store.write_batch([make_record(1, status="success", cost=0.25)])
+    store.write_batch([make_record(1, status="success", cost=0.25)])  # a re-sent record adds nothing
     with sqlite3.connect(db_path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         indexes = {row[1] for row in db.execute("PRAGMA index_list(spend_logs)")}
-    assert {"ix_spend_logs_start_time", "ix_spend_logs_model_group", "ix_spend_logs_api_key_hash"} <= indexes
+    assert {"ix_spend_logs_start_time", "ix_spend_logs_model_group", "ix_spend_logs_api_key_hash",
+            "ix_spend_logs_team_id", "ix_spend_logs_user_id", "ix_spend_logs_end_user"} <= indexes
     [row] = store.query()
-    assert (row["status"], row["cost"]) == ("success", 0.25)
+    assert (row["status"], row["cost"]) == ("failure", None)
     store.close()
 
 
@@ -155,7 +165,7 @@ def refuse_call_two(path: Path) -> None:
 
 
 def test_a_record_the_database_refuses_is_refused_alone(db_path: Path) -> None:
-    store = SqliteSpendStore(str(db_path))
+    store = spend_store(db_path)
     refuse_call_two(db_path)
     refused = store.write_batch([make_record(1), make_record(2), make_record(3)])
     assert [(record.call_id, type(error)) for record, error in refused] == [("call-0002", sqlite3.IntegrityError)]
@@ -165,7 +175,7 @@ def test_a_record_the_database_refuses_is_refused_alone(db_path: Path) -> None:
 
 
 def test_a_database_failure_is_raised_and_leaves_nothing_behind(db_path: Path) -> None:
-    store = SqliteSpendStore(str(db_path))
+    store = spend_store(db_path)
     store._db.execute("PRAGMA busy_timeout = 10")  # not the 5 s a busy worker gets
     other = sqlite3.connect(db_path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another worker holds the write lock
@@ -179,7 +189,7 @@ def test_a_database_failure_is_raised_and_leaves_nothing_behind(db_path: Path) -
 
 
 def test_integers_sqlite_cannot_hold_never_fail_a_batch() -> None:
-    store = SqliteSpendStore(":memory:")
+    store = spend_store(":memory:")
     poisoned = make_record(1, prompt_tokens=int(1e300), completion_tokens=2**64 - 1)
     assert store.write_batch([poisoned, make_record(2)]) == []
     rows = {row["call_id"]: row for row in store.query()}
@@ -189,7 +199,7 @@ def test_integers_sqlite_cannot_hold_never_fail_a_batch() -> None:
 
 
 def test_limit_is_capped_and_must_be_positive() -> None:
-    store = SqliteSpendStore(":memory:")
+    store = spend_store(":memory:")
     store.write_batch([make_record(n) for n in range(MAX_QUERY_LIMIT + 5)])
     assert len(store.query(limit=MAX_QUERY_LIMIT + 500)) == MAX_QUERY_LIMIT
     with pytest.raises(ValueError):
@@ -198,7 +208,7 @@ def test_limit_is_capped_and_must_be_positive() -> None:
 
 
 def test_odd_values_never_fail_a_batch() -> None:
-    store = SqliteSpendStore(":memory:")
+    store = spend_store(":memory:")
     record = make_record(1, metadata={"when": object(), 3: "non-str key", "big": 2**70}, key_alias=Path("x"))
     store.write_batch([record])  # a record that cannot be stored must not stall every later batch
     [row] = store.query()
@@ -239,7 +249,7 @@ async def test_batches_are_written_and_every_filter_works(db_path: Path, autojum
 
 
 async def test_json_and_bool_fields_round_trip(nursery) -> None:
-    writer = SpendWriter("sqlite:///:memory:", flush_interval_s=1.0)
+    writer = SpendWriter(spend_store_opener("sqlite:///:memory:"), flush_interval_s=1.0)
     await nursery.start(writer.run)
     record = make_record(
         5,
@@ -279,7 +289,7 @@ async def test_a_partial_batch_waits_for_the_interval_a_full_one_does_not(autoju
 
 
 async def test_flush_returns_at_once_when_nothing_is_pending(autojump_clock, nursery) -> None:
-    writer = SpendWriter("sqlite:///:memory:", flush_interval_s=5.0)
+    writer = SpendWriter(spend_store_opener("sqlite:///:memory:"), flush_interval_s=5.0)
     await nursery.start(writer.run)
     before = trio.current_time()
     await writer.flush()
@@ -287,7 +297,7 @@ async def test_flush_returns_at_once_when_nothing_is_pending(autojump_clock, nur
 
 
 async def test_flush_does_not_wait_out_the_interval(autojump_clock, nursery) -> None:
-    writer = SpendWriter("sqlite:///:memory:", flush_interval_s=60.0, batch_size=100)
+    writer = SpendWriter(spend_store_opener("sqlite:///:memory:"), flush_interval_s=60.0, batch_size=100)
     await nursery.start(writer.run)
     writer.submit(make_record(1))
     await trio.testing.wait_all_tasks_blocked()  # the actor holds the record, waiting for more
@@ -298,7 +308,7 @@ async def test_flush_does_not_wait_out_the_interval(autojump_clock, nursery) -> 
 
 
 async def test_full_inbox_drops_and_counts(db_path: Path, caplog: pytest.LogCaptureFixture, nursery) -> None:
-    writer = SpendWriter(f"sqlite:///{db_path}", flush_interval_s=1.0, batch_size=2, inbox_size=3)
+    writer = SpendWriter(spend_store_opener(f"sqlite:///{db_path}"), flush_interval_s=1.0, batch_size=2, inbox_size=3)
     with caplog.at_level(logging.WARNING, logger="gateway_trio.spend.writer"):
         accepted = [writer.submit(make_record(n)) for n in range(5)]  # actor not running yet
     assert accepted == [True, True, True, False, False]
@@ -365,7 +375,7 @@ async def test_while_the_store_fails_pending_is_bounded_keeping_the_newest(db_pa
 async def test_cancelling_the_actor_writes_everything_first(db_path: Path) -> None:
     # Real clock: the final write is bounded by a deadline, and an autojump clock would jump
     # to it while the write runs in its thread.
-    writer = SpendWriter(f"sqlite:///{db_path}", flush_interval_s=3600.0, batch_size=1000)
+    writer = SpendWriter(spend_store_opener(f"sqlite:///{db_path}"), flush_interval_s=3600.0, batch_size=1000)
     async with trio.open_nursery() as nursery:
         await nursery.start(writer.run)
         for n in range(300):
@@ -405,7 +415,7 @@ async def test_shutdown_is_bounded_when_the_store_hangs(autojump_clock, caplog: 
 
 
 async def test_memory_database_and_query_before_start(nursery) -> None:
-    writer = SpendWriter("sqlite:///:memory:", flush_interval_s=1.0)
+    writer = SpendWriter(spend_store_opener("sqlite:///:memory:"), flush_interval_s=1.0)
     with pytest.raises(RuntimeError):
         await writer.query()
     await nursery.start(writer.run)
