@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
@@ -14,7 +15,9 @@ from gateway_trio.actors.deployment import DeploymentActor
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
+from gateway_trio.control.admin import Admin
 from gateway_trio.control.database import spend_store_opener
+from gateway_trio.control.store import Store
 from gateway_trio.deployment import Deployment
 from gateway_trio.guardrails.base import CustomGuardrail
 from gateway_trio.guardrails.stage import Guardrail, GuardrailStage, configure
@@ -100,9 +103,21 @@ class Gateway:
         stall_s = config.server.event_loop_stall_ms / 1000
         self.stalls = StallWatch(stall_s, user_code=self._user_code()) if stall_s else None
         self.ready = trio.Event()
+        # The admin operations of the control plane (SPEC §9), over the store `run` opens.
+        self.admin: Admin | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every actor; returns only when they are all cancelled."""
+        store = await Store.open(self.config.database.url)
+        self.admin = Admin(store, clock=time.time)
+        try:
+            await self._run_actors(task_status=task_status)
+        finally:
+            self.admin = None
+            with trio.CancelScope(shield=True):
+                await store.aclose()
+
+    async def _run_actors(self, *, task_status: trio.TaskStatus[None]) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.turnstile.run)
             if self.stalls is not None:

@@ -85,10 +85,10 @@ class Admin:
         stored = await self.store.insert_key(record)
         return stored, secret
 
-    async def _check_team(self, team_id: str | None) -> None:
-        # A key of a team that does not exist would be refused at every call: say so now.
+    async def _check_team(self, team_id: str | None, param: str = "team_id") -> None:
+        # A key or user of a team that does not exist would be refused at every call: say so now.
         if team_id is not None and await self.store.get_team(team_id) is None:
-            raise BadRequest(f"team {team_id!r} does not exist", param="team_id")
+            raise BadRequest(f"team {team_id!r} does not exist", param=param)
 
     async def update_key(self, body: rq.UpdateKeyRequest) -> KeyRecord:
         record = await self.key(body.key.get_secret_value())
@@ -181,21 +181,18 @@ class Admin:
         return updated
 
     async def delete_teams(self, team_ids: Iterable[str]) -> list[str]:
-        """Delete teams and their keys (as LiteLLM does); every team must exist and be ours."""
+        """Delete teams, their keys and memberships (as LiteLLM does); every team must exist and
+        be ours, and so must its keys (the config's keys are the config's to remove)."""
         teams = [await self.team(team_id) for team_id in dict.fromkeys(team_ids)]
         for team in teams:
             _refuse_config_owned(team, f"team {team.team_id!r}")
-        keys = [key for team in teams for key in await self._all_keys(team_id=team.team_id)]
-        for key in keys:
-            _refuse_config_owned(key, f"key {key.key_name} of team {key.team_id!r}")
-        for team in teams:
-            for member in team.members_with_roles:
-                if member.user_id is not None:  # the users forget the team
-                    await self.store.remove_member(team.team_id, user_id=member.user_id)
-        self.changed("key", await self.store.delete_keys([key.token for key in keys]))
+            for key in await self._all_keys(team_id=team.team_id):
+                _refuse_config_owned(key, f"key {key.key_name} of team {team.team_id!r}")
         deleted = await self.store.delete_teams([team.team_id for team in teams])
-        self.changed("team", deleted)
-        return deleted
+        self.changed("key", deleted.keys)
+        self.changed("team", deleted.ids)
+        self.changed("user", [m.user_id for team in teams for m in team.members_with_roles if m.user_id])
+        return list(deleted.ids)
 
     async def teams(self, user_id: str | None = None) -> list[TeamRecord]:
         """Every team, or those `user_id` is a member of."""
@@ -250,7 +247,7 @@ class Admin:
         """A user, in the teams named (which must exist), and their key unless told not to."""
         fields = body.user_fields()
         for team_id in fields["teams"]:
-            await self.team(team_id)
+            await self._check_team(team_id, "team_id" if team_id == body.team_id else "teams")
         user = UserRecord(user_id=body.user_id or str(uuid.uuid4()),
                           budget_reset_at=_first_reset(self.clock(), body.budget_duration), **{**fields, "teams": ()})
         await self.store.insert_user(user)
@@ -289,19 +286,14 @@ class Admin:
     async def delete_users(self, user_ids: Iterable[str]) -> list[str]:
         """Delete users, their keys and their memberships (as LiteLLM does)."""
         users = [await self.user(user_id) for user_id in dict.fromkeys(user_ids)]
-        keys = [key for user in users for key in await self._all_keys(user_id=user.user_id)]
-        for key in keys:
-            _refuse_config_owned(key, f"key {key.key_name} of user {key.user_id!r}")
         for user in users:
-            for team_id in user.teams:
-                team = await self.store.get_team(team_id)
-                if team is not None and any(m.user_id == user.user_id for m in team.members_with_roles):
-                    await self.store.remove_member(team_id, user_id=user.user_id)
-                    self.changed("team", [team_id])
-        self.changed("key", await self.store.delete_keys([key.token for key in keys]))
+            for key in await self._all_keys(user_id=user.user_id):
+                _refuse_config_owned(key, f"key {key.key_name} of user {user.user_id!r}")
         deleted = await self.store.delete_users([user.user_id for user in users])
-        self.changed("user", deleted)
-        return deleted
+        self.changed("key", deleted.keys)
+        self.changed("user", deleted.ids)
+        self.changed("team", [team_id for user in users for team_id in user.teams])
+        return list(deleted.ids)
 
     async def list_users(self, query: UserListQuery) -> Page[UserRecord]:
         return await self.store.list_users(page=query.page, size=query.page_size)

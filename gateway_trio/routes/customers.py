@@ -24,33 +24,33 @@ def customer_routes(gateway: Gateway) -> Blueprint:
     @routes.post("/customer/new")
     @errors_as_responses
     async def new() -> Response:
-        admin = admin_of(gateway, "create customers")
+        admin = await admin_of(gateway, "create customers")
         return answer(views.end_user_view(await admin.new_end_user(await body_of(NewCustomerRequest))))
 
     @routes.post("/customer/update")
     @errors_as_responses
     async def update() -> Response:
-        admin = admin_of(gateway, "update customers")
+        admin = await admin_of(gateway, "update customers")
         return answer(views.end_user_view(await admin.update_end_user(await body_of(UpdateCustomerRequest))))
 
     @routes.post("/customer/delete")
     @errors_as_responses
     async def delete() -> Response:
-        admin = admin_of(gateway, "delete customers")
+        admin = await admin_of(gateway, "delete customers")
         body = await body_of(DeleteUsersRequest)
         return answer(views.deleted_view("customers", await admin.delete_end_users(body.user_ids)))
 
     @routes.get("/customer/info")
     @errors_as_responses
     async def info() -> Response:
-        admin = admin_of(gateway, "read customers")
+        admin = await admin_of(gateway, "read customers")
         query = parse_query(CustomerInfoQuery, request.args)
         return answer(views.end_user_view(await admin.end_user(query.end_user_id)))
 
     @routes.get("/customer/list")
     @errors_as_responses
     async def list_() -> Response:
-        admin = admin_of(gateway, "list customers")
+        admin = await admin_of(gateway, "list customers")
         parse_query(CustomerListQuery, request.args)
         return answer([views.end_user_view(end_user) for end_user in await admin.end_users()])
 
@@ -65,7 +65,7 @@ def customer_routes(gateway: Gateway) -> Blueprint:
         return await set_blocked(False)
 
     async def set_blocked(blocked: bool) -> Response:
-        admin = admin_of(gateway, "block customers" if blocked else "unblock customers")
+        admin = await admin_of(gateway, "block customers" if blocked else "unblock customers")
         body = await body_of(BlockUsersRequest)
         records = await admin.block_end_users(body.user_ids, blocked)
         return answer({"blocked_users" if blocked else "unblocked_users": [r.user_id for r in records]})

@@ -35,7 +35,7 @@ def key_routes(gateway: Gateway) -> Blueprint:
     @routes.post("/key/generate")
     @errors_as_responses
     async def generate() -> Response:
-        admin = admin_of(gateway, "generate keys")
+        admin = await admin_of(gateway, "generate keys")
         body = await body_of(GenerateKeyRequest)
         secret = body.key.get_secret_value() if body.key is not None else None
         key, secret = await admin.generate_key(body, secret)
@@ -44,14 +44,14 @@ def key_routes(gateway: Gateway) -> Blueprint:
     @routes.post("/key/update")
     @errors_as_responses
     async def update() -> Response:
-        admin = admin_of(gateway, "update keys")
+        admin = await admin_of(gateway, "update keys")
         key = await admin.update_key(await body_of(UpdateKeyRequest))
         return answer({"key": key.token, **views.key_view(key)})
 
     @routes.post("/key/delete")
     @errors_as_responses
     async def delete() -> Response:
-        admin = admin_of(gateway, "delete keys")
+        admin = await admin_of(gateway, "delete keys")
         return answer(views.deleted_view("keys", await admin.delete_keys(await body_of(DeleteKeysRequest))))
 
     @routes.get("/key/info")
@@ -64,7 +64,7 @@ def key_routes(gateway: Gateway) -> Blueprint:
     @routes.get("/key/list")
     @errors_as_responses
     async def list_() -> Response:
-        admin = admin_of(gateway, "list keys")
+        admin = await admin_of(gateway, "list keys")
         query = parse_query(KeyListQuery, request.args)
         page = await admin.list_keys(query)
         return answer(views.key_list_view(page.items, total=page.total_count, page=page.page, size=page.size,
@@ -73,7 +73,7 @@ def key_routes(gateway: Gateway) -> Blueprint:
     @routes.post("/key/regenerate")
     @errors_as_responses
     async def regenerate() -> Response:
-        admin = admin_of(gateway, "regenerate keys")
+        admin = await admin_of(gateway, "regenerate keys")
         key, secret = await admin.regenerate_key(await body_of(RegenerateKeyRequest))
         return answer(views.generated_key_view(key, secret))
 
@@ -88,7 +88,7 @@ def key_routes(gateway: Gateway) -> Blueprint:
         return await set_blocked(False)
 
     async def set_blocked(blocked: bool) -> Response:
-        admin = admin_of(gateway, "block keys" if blocked else "unblock keys")
+        admin = await admin_of(gateway, "block keys" if blocked else "unblock keys")
         body = await body_of(BlockKeyRequest)
         return answer(views.key_view(await admin.block_key(body.key.get_secret_value(), blocked)))
 

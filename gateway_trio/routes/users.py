@@ -19,27 +19,27 @@ def user_routes(gateway: Gateway) -> Blueprint:
     @routes.post("/user/new")
     @errors_as_responses
     async def new() -> Response:
-        admin = admin_of(gateway, "create users")
+        admin = await admin_of(gateway, "create users")
         user, key, secret = await admin.new_user(await body_of(NewUserRequest))
         return answer(views.new_user_view(user, key, secret))
 
     @routes.post("/user/update")
     @errors_as_responses
     async def update() -> Response:
-        admin = admin_of(gateway, "update users")
+        admin = await admin_of(gateway, "update users")
         return answer(views.user_view(await admin.update_user(await body_of(UpdateUserRequest))))
 
     @routes.post("/user/delete")
     @errors_as_responses
     async def delete() -> Response:
-        admin = admin_of(gateway, "delete users")
+        admin = await admin_of(gateway, "delete users")
         body = await body_of(DeleteUsersRequest)
         return answer(views.deleted_view("users", await admin.delete_users(body.user_ids)))
 
     @routes.get("/user/info")
     @errors_as_responses
     async def info() -> Response:
-        admin = admin_of(gateway, "read users")
+        admin = await admin_of(gateway, "read users")
         user = await admin.user(parse_query(UserInfoQuery, request.args).user_id)
         teams = [team for team_id in user.teams if (team := await admin.store.get_team(team_id)) is not None]
         return answer(views.user_info_view(user, await admin.keys_of(user_id=user.user_id), teams))
@@ -47,7 +47,7 @@ def user_routes(gateway: Gateway) -> Blueprint:
     @routes.get("/user/list")
     @errors_as_responses
     async def list_() -> Response:
-        admin = admin_of(gateway, "list users")
+        admin = await admin_of(gateway, "list users")
         query = parse_query(UserListQuery, request.args)
         page = await admin.list_users(query)
         return answer(views.user_list_view(page.items, total=page.total_count, page=page.page, page_size=page.size))

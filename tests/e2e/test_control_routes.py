@@ -225,7 +225,7 @@ async def test_users_new_with_a_key_shown_once_info_list_update_delete():
             ("POST", "/user/delete", {"json": {"user_ids": ["ann"]}}),
         ]:
             await refused(client, method, path, 404, **kwargs)
-        assert (await refused(client, "POST", "/user/new", 400, json={"teams": ["no-such-team"]}))["param"] == "team_id"
+        assert (await refused(client, "POST", "/user/new", 400, json={"teams": ["no-such-team"]}))["param"] == "teams"
 
 
 async def test_customers_new_info_list_update_block_delete():
