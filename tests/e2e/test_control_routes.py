@@ -12,7 +12,7 @@ import hashlib
 import re
 
 import pytest
-from harness import client_and_gateway, make_config
+from harness import client_and_gateway, eventually, make_config
 
 from gateway_trio.control.records import KeyRecord, TeamRecord
 
@@ -291,3 +291,19 @@ async def test_bodies_that_are_not_json_objects_are_400(path):
     async with client_and_gateway(config()) as (client, _):
         error = await refused(client, "POST", path, 400, json=["not", "an", "object"])
         assert "JSON object" in error["message"]
+
+
+async def test_spend_report_groups_calls():
+    async with client_and_gateway(config()) as (client, gateway):
+        for model in ("m", "m"):
+            response = await client.post("/v1/chat/completions", headers=AUTH,
+                                         json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+            assert response.status_code == 200, response.text
+        await eventually(lambda: gateway.spend._accepted >= 2)
+        rows = await ok(client, "GET", "/spend/report", params={"group_by": "model", "start": "2000-01-01"})
+        assert [(row["group"], row["requests"]) for row in rows] == [("m", 2)]
+        assert rows[0]["total_tokens"] == rows[0]["prompt_tokens"] + rows[0]["completion_tokens"] > 0
+        assert await ok(client, "GET", "/spend/report", params={"group_by": "model", "end": "2000-01-01"}) == []
+        assert (await refused(client, "GET", "/spend/report", 400, params={"group_by": "org"}))["param"] == "group_by"
+        assert (await refused(client, "GET", "/spend/report", 400))["param"] == "group_by"
+        await refused(client, "GET", "/spend/report", 401, headers={}, params={"group_by": "key"})
