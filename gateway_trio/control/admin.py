@@ -83,6 +83,7 @@ class Admin:
             **settings,
         )
         stored = await self.store.insert_key(record)
+        self.changed("key", [stored.token])  # a cache may hold it as unknown (a chosen secret tried before)
         return stored, secret
 
     async def _check_team(self, team_id: str | None, param: str = "team_id") -> None:
@@ -143,7 +144,7 @@ class Admin:
         _refuse_config_owned(record, "this key")
         secret = body.new_key.get_secret_value() if body.new_key is not None else new_key()
         renamed = await self.store.regenerate(record.token, hash_key(secret), key_name(secret))
-        self.changed("key", [record.token])
+        self.changed("key", [record.token, renamed.token])
         return await self._apply_key_changes(renamed, body), secret
 
     async def block_key(self, key: str, blocked: bool) -> KeyRecord:
@@ -168,6 +169,8 @@ class Admin:
         stored = await self.store.insert_team(replace(record, members_with_roles=()))
         for member in record.members_with_roles:  # through the store, so the users learn their team
             stored = await self.store.add_member(stored.team_id, member)
+        self.changed("team", [stored.team_id])
+        self.changed("user", [m.user_id for m in stored.members_with_roles if m.user_id])
         return stored
 
     async def update_team(self, body: rq.UpdateTeamRequest) -> TeamRecord:
@@ -256,6 +259,8 @@ class Admin:
             member = TeamMember(user_id=user.user_id, user_email=user.user_email, role=roles.get(team_id, "user"))
             await self.store.add_member(team_id, member)
         user = await self.user(user.user_id)
+        self.changed("user", [user.user_id])
+        self.changed("team", list(user.teams))
         if not body.auto_create_key:
             return user, None, None
         key_body = rq.GenerateKeyRequest.model_validate({"duration": body.duration})
@@ -313,7 +318,9 @@ class Admin:
         fields = body.record_fields()
         record = EndUserRecord(user_id=body.user_id, budget_reset_at=_first_reset(self.clock(), body.budget_duration),
                                **fields)
-        return await self.store.insert_end_user(record)
+        stored = await self.store.insert_end_user(record)
+        self.changed("end_user", [stored.user_id])  # end-users are seen (and cached) before they are made
+        return stored
 
     async def update_end_user(self, body: rq.UpdateCustomerRequest) -> EndUserRecord:
         record = await self.end_user(body.user_id)

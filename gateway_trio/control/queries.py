@@ -134,7 +134,17 @@ class SpendReportQuery(Query):
 
 
 __all__ = [
-    "CustomerInfoQuery", "CustomerListQuery", "KeyInfoQuery", "KeyListQuery", "MAX_PAGE_SIZE",
-    "Query", "SpendReportQuery", "TeamInfoQuery", "TeamListQuery", "UserInfoQuery", "UserListQuery",
-    "parse_moment", "parse_query",
+    "MAX_PAGE_SIZE",
+    "CustomerInfoQuery",
+    "CustomerListQuery",
+    "KeyInfoQuery",
+    "KeyListQuery",
+    "Query",
+    "SpendReportQuery",
+    "TeamInfoQuery",
+    "TeamListQuery",
+    "UserInfoQuery",
+    "UserListQuery",
+    "parse_moment",
+    "parse_query",
 ]

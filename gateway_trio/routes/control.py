@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import orjson
 from quart import Response, request
 
+from gateway_trio.auth import bearer_token, hash_key
 from gateway_trio.control.admin import Admin
 from gateway_trio.control.requests import Body, parse_body
-from gateway_trio.auth import bearer_token, hash_key
 from gateway_trio.errors import AuthError, Forbidden, GatewayError
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.errors import JSON

@@ -54,11 +54,12 @@ async def test_every_change_is_reported_for_the_key_cache(admin) -> None:
     await admin.block_key(secret, True)
     renewed, _ = await admin.regenerate_key(body(rq.RegenerateKeyRequest, key=key.token))
     await admin.delete_keys(body(rq.DeleteKeysRequest, keys=[renewed.token]))
-    assert admin.changes == [("key", (key.token,))] * 3 + [("key", (renewed.token,))]
+    assert admin.changes == [("key", (key.token,))] * 3 + [("key", (key.token, renewed.token)),
+                                                           ("key", (renewed.token,))]
 
 
 async def test_update_sets_spend_and_restarts_a_changed_budget_period(admin) -> None:
-    key, secret = await admin.generate_key(body(rq.GenerateKeyRequest, budget_duration="1d"))
+    _, secret = await admin.generate_key(body(rq.GenerateKeyRequest, budget_duration="1d"))
     updated = await admin.update_key(body(rq.UpdateKeyRequest, key=secret, spend=1.25, budget_duration="1h",
                                           duration="30s"))
     assert updated.spend == 1.25 and updated.budget_reset_at == NOW + 3600 and updated.expires == NOW + 30
