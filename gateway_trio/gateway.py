@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import trio
@@ -14,6 +16,7 @@ from gateway_trio.actors.deployment import DeploymentActor
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
+from gateway_trio.control.admin import Admin
 from gateway_trio.control.database import SharedDatabase
 from gateway_trio.control.estimate import PriceBook
 from gateway_trio.control.plane import ControlPlane
@@ -108,6 +111,8 @@ class Gateway:
         stall_s = config.server.event_loop_stall_ms / 1000
         self.stalls = StallWatch(stall_s, user_code=self._user_code()) if stall_s else None
         self.ready = trio.Event()
+        # The admin operations of the control plane (SPEC §9), over the store `run` opens.
+        self.admin: Admin | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every actor; returns only when they are all cancelled."""
@@ -116,7 +121,9 @@ class Gateway:
             if self.stalls is not None:
                 await nursery.start(self.stalls.run)
             database = await self.database.open()
-            await nursery.start(self.control.run, Store(ControlStore(database), limiter=self.database.limiter), self.config)
+            store = Store(ControlStore(database), limiter=self.database.limiter)
+            await nursery.start(self.control.run, store, self.config)
+            self.admin = Admin(store, clock=time.time, changed=self.control.changed)
             await nursery.start(self.spend.run)
             await nursery.start(self.callbacks.run)
             await nursery.start(self.router.run)

@@ -18,7 +18,8 @@ compare-and-set in the store, so two workers resetting at once reset once.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import trio
 
@@ -250,6 +251,18 @@ class ControlPlane:
         self.auths.forget(token)
         if deleted:
             self.ledger.forget("key", token)
+
+    def changed(self, kind: str, ids: Iterable[str]) -> None:
+        """What the admin operations report (`control.admin.Admin`): applies on this instance at once."""
+        if kind == "key":
+            for token in ids:
+                self.learn_key(token)  # made, changed, regenerated or deleted: read it again
+                self.auths.forget(token)
+        elif kind in ("team", "user"):
+            self.forget_all_keys()  # every key of theirs carries the old record
+        elif kind == "end_user":
+            for user_id in ids:
+                self.forget_end_user(user_id)
 
     def forget_all_keys(self) -> None:
         """A team or user changed: every key of theirs may read differently now."""

@@ -18,10 +18,14 @@ from gateway_trio.frontend.handler import GatewayApp
 from gateway_trio.frontend.intake import reading_bodies, too_large
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.admin import admin_routes
+from gateway_trio.routes.customers import customer_routes
 from gateway_trio.routes.guardrails import guardrail_routes
+from gateway_trio.routes.keys import key_routes
 from gateway_trio.routes.llm import METHODS as PASS_THROUGH_METHODS
 from gateway_trio.routes.llm import llm_routes
 from gateway_trio.routes.spend import spend_routes
+from gateway_trio.routes.teams import team_routes
+from gateway_trio.routes.users import user_routes
 from gateway_trio.runtime.turns import taking_turns
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,10 @@ def create_app(
     app.register_blueprint(llm_routes(gateway))
     app.register_blueprint(admin_routes(gateway))
     app.register_blueprint(spend_routes(gateway))
+    app.register_blueprint(key_routes(gateway))
+    app.register_blueprint(team_routes(gateway))
+    app.register_blueprint(user_routes(gateway))
+    app.register_blueprint(customer_routes(gateway))
     app.register_blueprint(guardrail_routes(gateway))
     check_pass_through_paths(app, config)
 

@@ -1,4 +1,5 @@
-"""`GET /spend/logs` (master key): the spend records, filtered."""
+"""`GET /spend/logs` (master key): the spend records, filtered; `GET /spend/report`: cost,
+tokens and requests per key, team, user, end-user or model."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import re
 from datetime import datetime, timezone
 
 import orjson
+import trio
 from quart import Blueprint, Response, request
 
 from gateway_trio.auth import hash_key
+from gateway_trio.control.queries import SpendReportQuery, parse_query
 from gateway_trio.errors import BadRequest
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.errors import JSON, errors_as_responses
@@ -61,4 +64,19 @@ def spend_routes(gateway: Gateway) -> Blueprint:
         )
         return Response(orjson.dumps(records), 200, content_type=JSON)
 
+    @routes.get("/spend/report")
+    @errors_as_responses
+    async def spend_report() -> Response:
+        authenticate.require_master(request.headers, "read spend reports")
+        query = parse_query(SpendReportQuery, request.args)
+        # What the writer holds is not in the database yet: write it first, within a bound,
+        # so a report read right after the calls counts them.
+        with trio.move_on_after(REPORT_FLUSH_S):
+            await gateway.spend.flush()
+        rows = await gateway.spend.report(query.group_by, start=query.start, end=query.end)
+        return Response(orjson.dumps(rows), 200, content_type=JSON)
+
     return routes
+
+
+REPORT_FLUSH_S = 5.0
