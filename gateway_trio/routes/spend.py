@@ -57,6 +57,10 @@ def spend_routes(gateway: Gateway) -> Blueprint:
         records = await gateway.spend.query(
             call_id=args.get("call_id") or None,
             api_key_hash=api_key or None,
+            key_alias=args.get("key_alias") or None,
+            team_id=args.get("team_id") or None,
+            user_id=args.get("user_id") or None,
+            end_user=args.get("end_user") or None,
             model=args.get("model") or None,
             start=parse_time("start", args.get("start")),
             end=parse_time("end", args.get("end")),

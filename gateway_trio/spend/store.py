@@ -128,6 +128,7 @@ class SpendStore(Protocol):
         *,
         call_id: str | None = None,
         api_key_hash: str | None = None,
+        key_alias: str | None = None,
         team_id: str | None = None,
         user_id: str | None = None,
         end_user: str | None = None,
@@ -323,6 +324,7 @@ class SqliteSpendStore:
         *,
         call_id: str | None = None,
         api_key_hash: str | None = None,
+        key_alias: str | None = None,
         team_id: str | None = None,
         user_id: str | None = None,
         end_user: str | None = None,
@@ -338,6 +340,7 @@ class SqliteSpendStore:
         where, params = _where(
             ("call_id = ?", call_id),
             ("api_key_hash = ?", api_key_hash),
+            ("key_alias = ?", key_alias),
             ("team_id = ?", team_id),
             ("user_id = ?", user_id),
             ("end_user = ?", end_user),

@@ -204,3 +204,56 @@ async def test_models_lists_only_what_the_key_may_call(upstream):
     assert sorted(m["id"] for m in listed["data"]) == ["fast", "gpt"]
     assert sorted(m["id"] for m in everything["data"]) == ["gpt", "other"]
     assert [d["model_name"] for d in info["data"]] == ["gpt"] and "api_key" not in str(info)
+
+
+async def test_spend_logs_filter_by_tenant_and_a_retried_call_counts_once(upstream):
+    upstream.behaviors["gpt-4o-mini"] = Behavior(status=500, fail_times=1)  # the first attempt fails
+    teams = [{"team_id": "research"}]
+    config = config_with(upstream, {"key": KEY, "key_alias": "one", "team_id": "research", "user_id": "ann"},
+                         {"key": OTHER, "key_alias": "two"}, teams=teams, router={"num_retries": 2})
+    async with client_and_gateway(config) as (client, gateway):
+        first = await client.post("/v1/chat/completions", json=chat("gpt", user="c1"), headers=bearer(KEY))
+        assert first.status_code == 200 and first.headers["x-gateway-attempted-retries"] == "1"
+        assert (await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(OTHER))).status_code == 200
+        await gateway.spend.flush()
+
+        async def logs(**params: str) -> list[dict[str, Any]]:
+            found = (await client.get("/spend/logs", params=params, headers=bearer(MASTER))).json()
+            return found if isinstance(found, list) else found["data"]
+
+        by = {name: await logs(**{name: value}) for name, value in
+              [("key_alias", "one"), ("team_id", "research"), ("user_id", "ann"), ("end_user", "c1")]}
+        stored = await gateway.control.store.get_key(hash_key(KEY))
+        team = await gateway.control.store.get_team("research")
+    for name, rows in by.items():
+        assert [row["key_alias"] for row in rows] == ["one"], name
+    (row,) = by["key_alias"]
+    assert row["cost"] > 0 and stored.spend == pytest.approx(row["cost"]) and team.spend == pytest.approx(row["cost"])
+
+
+async def test_a_failed_call_of_a_limited_key_has_the_limit_headers_and_frees_its_slot(upstream):
+    upstream.behaviors["gpt-4o-mini"] = Behavior(status=400)  # the upstream's own refusal: not retried
+    config = config_with(upstream, {"key": KEY, "rpm_limit": 10, "max_parallel_requests": 1})
+    async with client_and_gateway(config) as (client, gateway):
+        answers = [await client.post("/v1/chat/completions", json=chat("gpt", stream=stream), headers=bearer(KEY))
+                   for stream in (False, True)]
+        account = gateway.control.ledger.get("key", hash_key(KEY))
+    assert [a.status_code for a in answers] == [400, 400]  # the second was admitted: the first let go
+    for answer in answers:
+        assert answer.headers["x-ratelimit-limit-requests"] == "10" and "x-gateway-key-spend" in answer.headers
+    assert account.in_flight == 0 and account.reserved == 0
+
+
+async def test_a_client_that_leaves_mid_stream_releases_its_parallel_slot(upstream):
+    upstream.behaviors["gpt-4o-mini"] = Behavior(chunks=50, chunk_delay_s=0.05)
+    config = config_with(upstream, {"key": KEY, "max_parallel_requests": 1})
+    async with client_and_gateway(config) as (client, gateway):
+        async with client.stream("POST", "/v1/chat/completions", json=chat("gpt", stream=True),
+                                 headers=bearer(KEY)) as streamed:
+            assert streamed.status_code == 200
+            async for _ in streamed.aiter_bytes():
+                break  # leave after the first bytes
+        account = gateway.control.ledger.get("key", hash_key(KEY))
+        await eventually(lambda: account.in_flight == 0)
+        again = await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))
+    assert again.status_code == 200 and account.reserved == 0
