@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import trio
@@ -30,7 +31,7 @@ from gateway_trio.control.estimate import PriceBook
 from gateway_trio.control.keycache import MISSING, KeyCache
 from gateway_trio.control.ledger import BudgetReset, Ledger
 from gateway_trio.control.reconcile import reconcile
-from gateway_trio.control.records import EndUserRecord, Tenant
+from gateway_trio.control.records import EndUserRecord, KeyRecord, Tenant
 from gateway_trio.control.store import ControlStore, Store
 from gateway_trio.control.tenants import TenantAuths
 from gateway_trio.errors import AuthError
@@ -228,6 +229,13 @@ class ControlPlane:
         if team is not None:
             auth.team_spend = team.spend
         return admission
+
+    def live(self, key: KeyRecord) -> KeyRecord:
+        """`key` with the spend this instance knows now (the store's total lags by a flush)."""
+        account = self.ledger.get("key", key.token)
+        if account is None or account.spend == key.spend:
+            return key
+        return replace(key, spend=account.spend)
 
     async def _persist(self, reset: BudgetReset) -> None:
         table = _RESET_TABLES[reset.level]

@@ -57,7 +57,7 @@ def key_routes(gateway: Gateway) -> Blueprint:
     async def info() -> Response:
         query = parse_query(KeyInfoQuery, request.args)
         asked = query.key.get_secret_value() if query.key is not None else None
-        return answer(views.key_info_view(await readable_key(gateway, asked)))
+        return answer(views.key_info_view(gateway.control.live(await readable_key(gateway, asked))))
 
     @routes.get("/key/list")
     @errors_as_responses
