@@ -7,6 +7,7 @@ own `/key/info` and nothing else here.
 
 from __future__ import annotations
 
+import orjson
 from quart import Blueprint, Response, request
 
 from gateway_trio.control import views
@@ -20,6 +21,7 @@ from gateway_trio.control.requests import (
     GenerateKeyRequest,
     RegenerateKeyRequest,
     UpdateKeyRequest,
+    validate_fields,
 )
 from gateway_trio.errors import BadRequest, Forbidden
 from gateway_trio.gateway import Gateway
@@ -74,6 +76,24 @@ def key_routes(gateway: Gateway) -> Blueprint:
         admin = await admin_of(gateway, "regenerate keys")
         key, secret = await admin.regenerate_key(await body_of(RegenerateKeyRequest))
         return answer(views.generated_key_view(key, secret))
+
+    @routes.post("/key/<path:key>/regenerate")
+    @errors_as_responses
+    async def regenerate_named(key: str) -> Response:
+        """LiteLLM's other form: the key (secret or hash) in the path, the changes in the body."""
+        admin = await admin_of(gateway, "regenerate keys")
+        raw = await request.get_data(cache=False)
+        try:
+            body = orjson.loads(raw) if raw.strip() else {}
+        except orjson.JSONDecodeError:
+            raise BadRequest("the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        if "key" in body and body["key"] != key:
+            raise BadRequest("the key in the body is not the key in the path", param="key")
+        changes = validate_fields(RegenerateKeyRequest, {**body, "key": key})
+        renewed, secret = await admin.regenerate_key(changes)
+        return answer(views.generated_key_view(renewed, secret))
 
     @routes.post("/key/block")
     @errors_as_responses

@@ -109,3 +109,16 @@ async def test_key_info_shows_the_spend_of_its_calls(upstream):
             info = (await client.get("/key/info", headers=bearer(key))).json()
     assert info["info"]["spend"] > 0 and key not in str(info)
     assert any(row.get("spend", 0) > 0 for row in (spend if isinstance(spend, list) else spend.get("data", [])))
+
+
+async def test_regenerate_with_the_key_in_the_path_as_litellm_allows(upstream):
+    async with client_and_gateway(config_for(upstream)) as (client, _):
+        key = await generate(client, key_alias="pathy", rpm_limit=7)
+        renewed = await client.post(f"/key/{key}/regenerate", json={"rpm_limit": 9}, headers=AUTH)
+        assert renewed.status_code == 200, renewed.text
+        body = renewed.json()
+        mismatch = await client.post(f"/key/{key}/regenerate", json={"key": "sk-another"}, headers=AUTH)
+        old = await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(key))
+        new = await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(body["key"]))
+    assert body["key_alias"] == "pathy" and body["rpm_limit"] == 9 and body["key"] != key
+    assert mismatch.status_code in (400, 404) and old.status_code == 401 and new.status_code == 200
