@@ -150,7 +150,7 @@ async def test_the_bench_key_is_admitted_through_every_level_and_its_secrets_sta
     assert team is not None and team.spend > 0  # the team's budget was checked and charged too
 
 
-@pytest.mark.slow  # about 20 s of real load: run by .ci/run, not by a plain scripts/test
+@pytest.mark.slow  # about 40 s of real load: run by .ci/run, not by a plain scripts/test
 def test_a_quick_run_measures_every_matrix_cell(tmp_path):
     figures = tmp_path / "bench.json"
     run = subprocess.run(
