@@ -4,7 +4,10 @@ Two parts, both against the mock upstream (`gateway_trio.testing.mock_upstream`)
 
 - matrix: direct / floor relay / gateway × JSON / 20-chunk stream × 1 / 32 connections, with
   an upstream that answers at once: throughput, latency added over direct, and the server
-  process's CPU per request (what the gateway's own work costs beyond the floor);
+  process's CPU per request (what the gateway's own work costs beyond the floor). The gateway
+  is measured twice per cell, in alternate runs on the same process: called with the master
+  key, and with a virtual key of its config that has a budget and rpm/tpm limits, in a team
+  with its own (what the control plane's admission costs a call, as key ÷ master);
 - concurrency: 1,000 connections against an upstream that answers after 2 s, JSON and
   streams: does the gateway keep 1,000 calls in flight (requests/s vs 500/s ideal), does it
   fail any, and how much memory does it hold (peak RSS)?
@@ -21,6 +24,7 @@ import json
 import os
 import re
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -28,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,6 +54,17 @@ WAIT_CONNECTIONS = 1000
 # window weighs twice as much.
 WAIT_CYCLES = 20
 TARGETS = ("direct", "floor", "gateway")
+# The matrix's second gateway row: the same gateway called with a virtual key instead of the
+# master key (the "gateway" rows). Not a target of its own: the concurrency part has none.
+KEY_TARGET = "gw-key"
+KEY_CPU_RATIO_GOAL = 1.15  # issue 12: a key's CPU per call at most this times the master key's
+# Limits far above anything a bench run can reach (each call reserves about 4,100 tokens and
+# $0.0025 at the prices below), so that every check runs and none refuses.
+KEY_LIMITS = {"max_budget": 1e9, "rpm_limit": 1_000_000_000, "tpm_limit": 1_000_000_000_000}
+TEAM_LIMITS = {"max_budget": 1e9, "rpm_limit": 1_000_000_000, "tpm_limit": 1_000_000_000_000}
+# gpt-4o-mini's prices: a priced model, so that the budgets reserve and settle real amounts.
+PRICES = {"input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7}
+SPEND_FLUSH_S = 1.0  # the gateway's [database] flush_interval_s in the bench
 PR_SET_PDEATHSIG = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: preexec_fn must not import
@@ -95,21 +110,25 @@ class Fleet:
         self.workdir = workdir
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def popen(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def popen(self, argv: list[str], log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """`env`: variables added to the checkout's environment (secrets travel this way, never in argv)."""
         with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
-                env=checkout_env(), preexec_fn=_child_setup, start_new_session=True,  # Ctrl-C reaches only us
+                env={**checkout_env(), **(env or {})}, preexec_fn=_child_setup,
+                start_new_session=True,  # Ctrl-C reaches only us
             )
         self.procs.append(proc)
         return proc
 
-    def start(self, name: str, argv: list[str], *, port_file: Path | None = None) -> Server:
+    def start(
+        self, name: str, argv: list[str], *, port_file: Path | None = None, env: Mapping[str, str] | None = None
+    ) -> Server:
         """Start a server and wait until it listens: its port comes from a port file or its log."""
         log = self.workdir / f"{name}.log"
         if port_file is not None:
             port_file.unlink(missing_ok=True)  # a previous run's file would name a dead port
-        proc = self.popen(argv, log)
+        proc = self.popen(argv, log, env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             port = _read_port(port_file, log)
@@ -175,17 +194,69 @@ def start_floor(fleet: Fleet, upstream: Server) -> Server:
     return fleet.start("floor", argv, port_file=port_file)
 
 
-def start_gateway(fleet: Fleet, upstream: Server) -> Server:
-    config = fleet.workdir / "gateway.toml"
-    config.write_text(
+@dataclass(frozen=True, slots=True, repr=False)
+class Tenancy:
+    """The master key and one virtual key of the matrix's gateway, fresh for every bench run.
+
+    The gateway reads both from its environment (`os.environ/...` in its config), so neither
+    is ever written to a file or shown in a process list.
+    """
+
+    master_key: str
+    virtual_key: str
+
+    MASTER_ENV = "GATEWAY_BENCH_MASTER_KEY"
+    KEY_ENV = "GATEWAY_BENCH_VIRTUAL_KEY"
+
+    @classmethod
+    def generate(cls) -> Tenancy:
+        return cls(master_key="sk-bench-master-" + secrets.token_urlsafe(24), virtual_key="sk-" + secrets.token_urlsafe(32))
+
+    def __repr__(self) -> str:
+        return "Tenancy(<master key>, <virtual key>)"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {self.MASTER_ENV: self.master_key, self.KEY_ENV: self.virtual_key}
+
+    def master_headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.master_key}"}
+
+    def key_headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.virtual_key}"}
+
+
+def _toml_table(values: Mapping[str, object]) -> str:
+    return "".join(f"{name} = {json.dumps(value)}\n" for name, value in values.items())
+
+
+def gateway_config(workdir: Path, upstream_port: int, tenancy: Tenancy | None) -> str:
+    """The gateway's TOML; with `tenancy`, a master key and one limited key in a limited team."""
+    text = (
         "[server]\ngraceful_timeout_s = 5\n"
-        f'[database]\nurl = "sqlite:///{fleet.workdir}/gateway.db"\n'
-        "[router]\nnum_retries = 0\n"
+        + (f'master_key = "os.environ/{Tenancy.MASTER_ENV}"\n' if tenancy else "")
+        + f'[database]\nurl = "sqlite:///{workdir}/gateway.db"\n'
+        + (f"flush_interval_s = {SPEND_FLUSH_S}\n" if tenancy else "")
+        + "[router]\nnum_retries = 0\n"
         '[[models]]\nname = "bench"\nmodel = "openai/bench-model"\n'
-        f'api_base = "http://127.0.0.1:{upstream.port}/v1"\nmax_parallel_requests = 2000\n'
+        f'api_base = "http://127.0.0.1:{upstream_port}/v1"\nmax_parallel_requests = 2000\n'
     )
+    if tenancy is None:
+        return text
+    return (
+        text
+        + "[models.info]\n" + _toml_table(PRICES)
+        + '[[teams]]\nteam_id = "bench-team"\nteam_alias = "bench"\n' + _toml_table(TEAM_LIMITS)
+        + f'[[keys]]\nkey = "os.environ/{Tenancy.KEY_ENV}"\nkey_alias = "bench-key"\nteam_id = "bench-team"\n'
+        + _toml_table(KEY_LIMITS)
+    )
+
+
+def start_gateway(fleet: Fleet, upstream: Server, tenancy: Tenancy | None = None) -> Server:
+    config = fleet.workdir / "gateway.toml"
+    config.write_text(gateway_config(fleet.workdir, upstream.port, tenancy))
     argv = [str(BIN / "gateway-trio"), "serve", "--config", str(config), "--port", "0"]
-    return fleet.start("gateway", argv)
+    return fleet.start("gateway", argv, env=tenancy.env if tenancy else None)
 
 
 # -- /proc ----------------------------------------------------------------------------------
@@ -233,6 +304,18 @@ class LoadResult:
 
 
 Tick = Callable[[float], None]  # called about every 100 ms with the seconds since the load began
+NO_HEADERS: Mapping[str, str] = {}
+
+
+def wrk_script(body: bytes, headers: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """wrk's Lua script and the environment it reads: header values (keys) stay out of the file."""
+    lines = ['wrk.method = "POST"', f"wrk.body = [==[{body.decode()}]==]", 'wrk.headers["Content-Type"] = "application/json"']
+    env = {}
+    for index, (name, value) in enumerate(headers.items()):
+        variable = f"GATEWAY_BENCH_HEADER_{index}"
+        lines.append(f'wrk.headers["{name}"] = os.getenv("{variable}")')
+        env[variable] = value
+    return "\n".join(lines) + "\n", env
 
 
 class Wrk:
@@ -243,18 +326,18 @@ class Wrk:
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
 
-    def run(self, url: str, body: bytes, conns: int, duration: float, timeout: float, tick: Tick) -> LoadResult:
-        script = self.fleet.workdir / f"post-{len(body)}.lua"
-        script.write_text(
-            'wrk.method = "POST"\n'
-            f"wrk.body = [==[{body.decode()}]==]\n"
-            'wrk.headers["Content-Type"] = "application/json"\n'
-        )
+    def run(
+        self, url: str, body: bytes, conns: int, duration: float, timeout: float, tick: Tick,
+        headers: Mapping[str, str] = NO_HEADERS,
+    ) -> LoadResult:
+        text, env = wrk_script(body, headers)
+        script = self.fleet.workdir / f"post-{len(body)}-{len(headers)}.lua"
+        script.write_text(text)
         log = self.fleet.workdir / "wrk.out"
         argv = ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{duration:g}s", "--timeout", f"{timeout:g}s",
                 "--latency", "-s", str(script), url]
         started = time.monotonic()
-        proc = self.fleet.popen(argv, log)
+        proc = self.fleet.popen(argv, log, env)
         while proc.poll() is None:
             tick(time.monotonic() - started)
             time.sleep(0.1)
@@ -301,17 +384,22 @@ class PythonLoad:
 
     name = "python (trio + httpx)"
 
-    def run(self, url: str, body: bytes, conns: int, duration: float, timeout: float, tick: Tick) -> LoadResult:
+    def run(
+        self, url: str, body: bytes, conns: int, duration: float, timeout: float, tick: Tick,
+        headers: Mapping[str, str] = NO_HEADERS,
+    ) -> LoadResult:
         import trio
 
-        outcome = trio.run(_python_load, url, [body], conns, duration, None, timeout, tick)
+        outcome = trio.run(_python_load, url, [body], conns, duration, None, timeout, tick, headers)
         return outcome
 
 
 async def _python_load(
-    url: str, bodies: list[bytes], conns: int, duration: float | None, total: int | None, timeout: float, tick: Tick | None
+    url: str, bodies: list[bytes], conns: int, duration: float | None, total: int | None, timeout: float,
+    tick: Tick | None, extra_headers: Mapping[str, str] = NO_HEADERS,
 ) -> LoadResult:
-    """`conns` workers per body, each sending its body again and again until `duration` or `total`."""
+    """`conns` workers per body, each sending its body (and `extra_headers`) again and again
+    until `duration` or `total`."""
     import httpx
     import trio
 
@@ -319,7 +407,7 @@ async def _python_load(
     counts: Counter[str] = Counter()
     budget = [total if total is not None else 1 << 62]
     limits = httpx.Limits(max_connections=conns * len(bodies), max_keepalive_connections=conns * len(bodies))
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **extra_headers}
     started = time.monotonic()
 
     async def worker(client: httpx.AsyncClient, body: bytes) -> None:
@@ -363,12 +451,12 @@ async def _python_load(
     return LoadResult(len(latencies), elapsed, len(latencies) / elapsed, pick(0.50), pick(0.99), **counts)
 
 
-def warm_up(server: Server, per_kind: int, conns: int) -> LoadResult:
+def warm_up(server: Server, per_kind: int, conns: int, headers: Mapping[str, str] = NO_HEADERS) -> LoadResult:
     """A few hundred JSON and streamed calls first: imports, pools and caches are then warm."""
     import trio
 
     bodies = [request_body(False), request_body(True)]
-    return trio.run(_python_load, server.url, bodies, conns, None, per_kind * 2, 30.0, None)
+    return trio.run(_python_load, server.url, bodies, conns, None, per_kind * 2, 30.0, None, headers)
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -398,9 +486,9 @@ class Cell:
 
 def measure(
     load: Wrk | PythonLoad, target: str, server: Server, stream: bool, conns: int, duration: float, timeout: float,
-    *, watch: bool, on_tick: Tick | None = None,
+    *, watch: bool, on_tick: Tick | None = None, headers: Mapping[str, str] = NO_HEADERS, settle_s: float = 0.2,
 ) -> Cell:
-    """One load run; if `watch`, the server's CPU and sampled RSS around it."""
+    """One load run; if `watch`, the server's CPU and sampled RSS around it, `settle_s` past its end."""
     pid = server.pid
     cpu_before = cpu_ms(pid) if watch else 0.0
     rss_base = rss_mb(pid) if watch else None
@@ -413,8 +501,8 @@ def measure(
             on_tick(elapsed)
 
     started = time.monotonic()
-    result = load.run(server.url, request_body(stream), conns, duration, timeout, tick)
-    time.sleep(0.2)  # let the server finish what the end of the run cut off, so its CPU counts
+    result = load.run(server.url, request_body(stream), conns, duration, timeout, tick, headers)
+    time.sleep(settle_s)  # let the server finish what the end of the run cut off, so its CPU counts
     cpu_used = cpu_ms(pid) - cpu_before if watch else 0.0
     cpu = cpu_used / result.requests if watch and result.requests else None
     busy = {"cpu_percent": 100 * cpu_used / (1000 * (time.monotonic() - started))} if watch else {}
@@ -429,23 +517,45 @@ def measure(
 
 
 def run_matrix(fleet: Fleet, load: Wrk | PythonLoad, duration: float) -> list[Cell]:
+    tenancy = Tenancy.generate()
     mock = start_mock(fleet, "mock", ["--chunks", str(MATRIX_CHUNKS)])
-    servers = {"direct": mock, "floor": start_floor(fleet, mock), "gateway": start_gateway(fleet, mock)}
+    servers = {"direct": mock, "floor": start_floor(fleet, mock), "gateway": start_gateway(fleet, mock, tenancy)}
+    # Who calls each server: the gateway twice, as the master key and as the virtual key.
+    callers: dict[str, list[tuple[str, Mapping[str, str]]]] = {
+        "direct": [("direct", NO_HEADERS)], "floor": [("floor", NO_HEADERS)],
+        "gateway": [("gateway", tenancy.master_headers()), (KEY_TARGET, tenancy.key_headers())],
+    }
+    # The gateway's spend rows are written a flush interval after their calls: wait for them,
+    # so that a key run's writes are not counted in the master run after it.
+    settle_s = SPEND_FLUSH_S + 0.3
     cells = []
     for name in TARGETS:
         server = servers[name]
-        _check_warm_up(server, warm_up(server, per_kind=300, conns=8))
-        for stream in (False, True):
-            for conns in (1, 32):
-                print(f"  {name:8} {'stream' if stream else 'json':6} c={conns:<3} ...", end=" ", flush=True)
-                cell = measure(load, name, server, stream, conns, duration, 10.0, watch=name != "direct")
-                print(f"{cell.rps:8.0f} req/s")
+        for target, headers in callers[name]:
+            # The key's warm-up runs on a gateway already warm: it only needs to fill the key cache.
+            warmed = warm_up(server, per_kind=100 if target == KEY_TARGET else 300, conns=8, headers=headers)
+            _check_warm_up(server, warmed, headers)
+            if target == KEY_TARGET and (warmed.non_2xx or not warmed.requests):
+                raise RuntimeError(f"the virtual key's warm-up calls were refused ({warmed.non_2xx} non-2xx of "
+                                   f"{warmed.requests}): its rows would measure refusals, not calls")
+        for turn, (stream, conns) in enumerate([(False, 1), (False, 32), (True, 1), (True, 32)]):
+            # Master then key, then key then master: drift on a shared machine weighs on both alike.
+            for target, headers in callers[name][:: 1 if turn % 2 == 0 else -1]:
+                print(f"  {target:8} {'stream' if stream else 'json':6} c={conns:<3} ...", end=" ", flush=True)
+                cell = measure(load, target, server, stream, conns, duration, 10.0, watch=name != "direct",
+                               headers=headers, settle_s=settle_s if name == "gateway" else 0.2)
+                print(f"{cell.rps:8.0f} req/s" + (f", {cell.errors} errors" if cell.errors else ""))
                 cells.append(cell)
     fleet.stop_all([servers["gateway"].proc, servers["floor"].proc, mock.proc])
     return cells
 
 
-def _check_warm_up(server: Server, result: LoadResult) -> None:
+def refused_key_calls(cells: list[Cell]) -> int:
+    """Non-2xx answers to the virtual key: a refused call is not the scenario being measured."""
+    return sum(cell.non_2xx for cell in cells if cell.target == KEY_TARGET)
+
+
+def _check_warm_up(server: Server, result: LoadResult, headers: Mapping[str, str] = NO_HEADERS) -> None:
     """Say so loudly if the server fails before the measurement, and show one answer."""
     if not result.errors and result.requests:
         return
@@ -454,8 +564,8 @@ def _check_warm_up(server: Server, result: LoadResult) -> None:
     print(f"  warning: {server.name} warm-up: {result.requests} answered, {result.non_2xx} non-2xx, "
           f"{result.socket_errors} socket errors, {result.timeouts} timeouts")
     try:
-        reply = httpx.post(server.url, content=request_body(False), headers={"content-type": "application/json"},
-                           timeout=30)
+        reply = httpx.post(server.url, content=request_body(False),
+                           headers={"content-type": "application/json", **headers}, timeout=30)
         print(f"  one more call now: {reply.status_code} {reply.text[:300]}")
     except httpx.HTTPError as error:
         print(f"  one more call now: {error!r}")
@@ -570,8 +680,11 @@ def report_matrix(cells: list[Cell], duration: float) -> list[dict[str, object]]
     print(f"\nMatrix: upstream answers at once; streams carry {MATRIX_CHUNKS} chunks; {duration:g} s per cell")
     print("latency in ms; +p50/+p99 = added over direct; CPU = server process ms per request;"
           " gw/floor = gateway CPU/request ÷ floor CPU/request")
+    print(f"gateway = called with the master key; {KEY_TARGET} = the same gateway called with a virtual key"
+          " (budget, rpm and tpm limits, in a team with its own), runs alternated;"
+          " key/mst = its CPU/request ÷ the master key's")
     header = f"{'mode':6} {'conc':>4} {'target':8} {'req/s':>8} {'p50':>7} {'p99':>7} {'+p50':>7} {'+p99':>7} " \
-             f"{'errors':>6} {'CPU ms/req':>10} {'gw/floor':>8}"
+             f"{'errors':>6} {'CPU ms/req':>10} {'gw/floor':>8} {'key/mst':>7}"
     print(header)
     print("-" * len(header))
     rows = []
@@ -580,21 +693,46 @@ def report_matrix(cells: list[Cell], duration: float) -> list[dict[str, object]]
         for conns in (1, 32):
             direct = index.get(("direct", stream, conns))
             floor = index.get(("floor", stream, conns))
-            for name in TARGETS:
+            master = index.get(("gateway", stream, conns))
+            for name in (*TARGETS, KEY_TARGET):
                 cell = index.get((name, stream, conns))
                 if cell is None:
                     continue
                 added50 = cell.p50_ms - direct.p50_ms if direct and name != "direct" else None
                 added99 = cell.p99_ms - direct.p99_ms if direct and name != "direct" else None
-                ratio = None
-                if name == "gateway" and floor and floor.cpu_ms_per_request and cell.cpu_ms_per_request:
-                    ratio = cell.cpu_ms_per_request / floor.cpu_ms_per_request
+                gateway = name in ("gateway", KEY_TARGET)
+                ratio = _cpu_ratio(cell, floor) if gateway else None
+                key_ratio = _cpu_ratio(cell, master) if name == KEY_TARGET else None
                 print(f"{'stream' if stream else 'json':6} {conns:>4} {name:8} {cell.rps:>8.0f} {cell.p50_ms:>7.2f} "
                       f"{cell.p99_ms:>7.2f} {_fmt(added50, '>7.2f')} {_fmt(added99, '>7.2f')} {cell.errors:>6} "
-                      f"{_fmt(cell.cpu_ms_per_request, '>10.3f')} {_fmt(ratio, '>8.2f')}")
+                      f"{_fmt(cell.cpu_ms_per_request, '>10.3f')} {_fmt(ratio, '>8.2f')} {_fmt(key_ratio, '>7.2f')}")
                 rows.append({**asdict(cell), "errors": cell.errors, "added_p50_ms": added50, "added_p99_ms": added99,
-                             "cpu_ratio_gateway_over_floor": ratio})
+                             "cpu_ratio_gateway_over_floor": ratio, "cpu_ratio_key_over_master": key_ratio})
+    key_ratios = [row["cpu_ratio_key_over_master"] for row in rows if row["cpu_ratio_key_over_master"] is not None]
+    if key_ratios:
+        worst = max(key_ratios)
+        verdict = "within" if worst <= KEY_CPU_RATIO_GOAL else "OVER"
+        print(f"virtual key vs master key, CPU per request: worst {worst:.2f}× ({verdict} the {KEY_CPU_RATIO_GOAL}× goal)")
     return rows
+
+
+def _cpu_ratio(cell: Cell, base: Cell | None) -> float | None:
+    if base is None or not base.cpu_ms_per_request or not cell.cpu_ms_per_request:
+        return None
+    return cell.cpu_ms_per_request / base.cpu_ms_per_request
+
+
+def key_scenario_summary(rows: list[dict[str, object]]) -> dict[str, object]:
+    """The key-versus-master figures of the matrix for the JSON output, without any secret."""
+    ratios = {f"{'stream' if row['stream'] else 'json'} c={row['conns']}": row["cpu_ratio_key_over_master"]
+              for row in rows if row["target"] == KEY_TARGET}
+    known = [r for r in ratios.values() if isinstance(r, float)]
+    return {
+        "target": KEY_TARGET, "goal_cpu_ratio": KEY_CPU_RATIO_GOAL, "cpu_ratio_key_over_master": ratios,
+        "worst_cpu_ratio": max(known) if known else None,
+        "key": {"key_alias": "bench-key", "team_id": "bench-team", **KEY_LIMITS}, "team": TEAM_LIMITS,
+        "prices": PRICES,
+    }
 
 
 def report_concurrency(cells: list[Cell], duration: float) -> list[dict[str, object]]:
@@ -726,6 +864,7 @@ def main(argv: list[str] | None = None) -> int:
             waits, profile = run_concurrency(fleet, load, wait_s, profile_file)
         if run_matrix_part:
             out["matrix"] = report_matrix(matrix, matrix_s)
+            out["key_scenario"] = key_scenario_summary(out["matrix"])
         if run_wait_part:
             out["concurrency"] = report_concurrency(waits, wait_s)
             if profile is not None:
@@ -737,6 +876,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps(out, indent=2))
             print(f"\nJSON written to {args.json}")
+        refused = refused_key_calls(matrix) if run_matrix_part else 0
+        if refused:
+            print(f"\nFAILED: the gateway refused {refused} of the virtual key's calls (non-2xx): its rows"
+                  f" measure refusals, not the key's calls. Gateway log tail:\n{_tail(workdir / 'gateway.log')}",
+                  file=sys.stderr)
+            return 1
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything the bench started", file=sys.stderr)

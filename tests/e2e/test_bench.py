@@ -1,4 +1,4 @@
-"""scripts/bench: what it reads from wrk, the rates it reports, and a short run end to end."""
+"""scripts/bench: what it reads from wrk, the rates it reports, its virtual-key rows, and a short run end to end."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import importlib.util
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from harness import chat, client_and_gateway
+
+from gateway_trio.auth import hash_key
+from gateway_trio.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +83,74 @@ def test_the_concurrency_rates_are_measured_against_the_ideal_and_the_direct_moc
     assert "gateway  stream" in capsys.readouterr().out
 
 
-@pytest.mark.slow  # about 20 s of real load: run by .ci/run, not by a plain scripts/test
+def matrix_cell(target: str, cpu_ms: float, conns: int = 32) -> bench.Cell:
+    return bench.Cell(target=target, stream=False, conns=conns, rps=1000.0, p50_ms=1.0, p99_ms=2.0, requests=5000,
+                      non_2xx=0, socket_errors=0, timeouts=0, cpu_ms_per_request=cpu_ms)
+
+
+def test_the_key_rows_report_their_cpu_over_the_master_key_rows_of_the_same_cell(capsys):
+    cells = [matrix_cell("direct", 0.0), matrix_cell("floor", 0.5), matrix_cell("gateway", 1.0),
+             matrix_cell(bench.KEY_TARGET, 1.1), matrix_cell("gateway", 2.0, conns=1),
+             matrix_cell(bench.KEY_TARGET, 2.5, conns=1)]
+    rows = bench.report_matrix(cells, 5.0)
+    by = {(row["target"], row["conns"]): row for row in rows}
+    assert by[bench.KEY_TARGET, 32]["cpu_ratio_key_over_master"] == pytest.approx(1.1)
+    assert by[bench.KEY_TARGET, 32]["cpu_ratio_gateway_over_floor"] == pytest.approx(2.2)
+    assert by[bench.KEY_TARGET, 1]["cpu_ratio_key_over_master"] == pytest.approx(1.25)
+    assert by["gateway", 32]["cpu_ratio_key_over_master"] is None
+    assert by["gateway", 32]["cpu_ratio_gateway_over_floor"] == pytest.approx(2.0)
+    summary = bench.key_scenario_summary(rows)
+    assert summary["cpu_ratio_key_over_master"] == {"json c=1": pytest.approx(1.25), "json c=32": pytest.approx(1.1)}
+    assert summary["worst_cpu_ratio"] == pytest.approx(1.25)
+    out = capsys.readouterr().out
+    assert "gw-key" in out and "worst 1.25× (OVER the 1.15× goal)" in out
+
+
+def test_refused_key_calls_count_only_the_key_rows():
+    refused = matrix_cell(bench.KEY_TARGET, 1.0)
+    refused.non_2xx = 7
+    master = matrix_cell("gateway", 1.0)
+    master.non_2xx = 3
+    assert bench.refused_key_calls([master, refused]) == 7
+    assert bench.refused_key_calls([master]) == 0
+
+
+def test_wrk_reads_the_key_from_its_environment_never_from_its_script():
+    secret = "sk-" + "x" * 40
+    script, env = bench.wrk_script(b'{"model":"bench"}', {"authorization": f"Bearer {secret}"})
+    assert secret not in script and env == {"GATEWAY_BENCH_HEADER_0": f"Bearer {secret}"}
+    assert 'wrk.headers["authorization"] = os.getenv("GATEWAY_BENCH_HEADER_0")' in script
+    assert bench.wrk_script(b"{}", {})[1] == {}
+
+
+async def test_the_bench_key_is_admitted_through_every_level_and_its_secrets_stay_out_of_the_config(
+    upstream, tmp_path, monkeypatch
+):
+    tenancy = bench.Tenancy.generate()
+    text = bench.gateway_config(tmp_path, upstream.port, tenancy)
+    assert tenancy.master_key not in text and tenancy.virtual_key not in text
+    assert tenancy.master_key not in repr(tenancy) and tenancy.virtual_key not in repr(tenancy)
+    for name, value in tenancy.env.items():
+        monkeypatch.setenv(name, value)
+    config = parse_config(tomllib.loads(text), "<bench>")
+    (key,) = config.keys
+    assert key.team_id == config.teams[0].team_id and config.teams[0].max_budget
+    assert key.max_budget and key.rpm_limit and key.tpm_limit
+    async with client_and_gateway(config) as (client, gateway):
+        for stream in (False, True):
+            answer = await client.post("/v1/chat/completions", json=chat("bench", stream=stream),
+                                       headers=tenancy.key_headers())
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["x-ratelimit-limit-requests"] == str(bench.KEY_LIMITS["rpm_limit"])
+            assert "x-gateway-key-budget-remaining" in answer.headers
+        master = await client.post("/v1/chat/completions", json=chat("bench"), headers=tenancy.master_headers())
+        assert master.status_code == 200, master.text
+        team = gateway.control.ledger.get("team", "bench-team")
+        assert gateway.control.ledger.get("key", hash_key(tenancy.virtual_key)).spend > 0
+    assert team is not None and team.spend > 0  # the team's budget was checked and charged too
+
+
+@pytest.mark.slow  # about 40 s of real load: run by .ci/run, not by a plain scripts/test
 def test_a_quick_run_measures_every_matrix_cell(tmp_path):
     figures = tmp_path / "bench.json"
     run = subprocess.run(
@@ -89,9 +161,13 @@ def test_a_quick_run_measures_every_matrix_cell(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     matrix = json.loads(figures.read_text())["matrix"]
     assert {(row["target"], row["stream"], row["conns"]) for row in matrix} == {
-        (target, stream, conns) for target in bench.TARGETS for stream in (False, True) for conns in (1, 32)
+        (target, stream, conns) for target in (*bench.TARGETS, bench.KEY_TARGET)
+        for stream in (False, True) for conns in (1, 32)
     }
     for row in matrix:
         assert row["rps"] > 0 and row["errors"] == 0, row
-        if row["target"] == "gateway":
+        if row["target"] in ("gateway", bench.KEY_TARGET):
             assert row["cpu_ms_per_request"] > 0 and row["cpu_ratio_gateway_over_floor"] > 0, row
+        if row["target"] == bench.KEY_TARGET:
+            assert row["cpu_ratio_key_over_master"] > 0, row
+    assert "gw-key" in run.stdout and "virtual key vs master key" in run.stdout
