@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
-from gateway_trio.control.estimate import PriceBook, WorstCase, worst_case
+from gateway_trio.control.estimate import PriceBook, WorstCase, WorstPrices, worst_case
 from gateway_trio.control.headers import limit_headers
 from gateway_trio.control.ledger import BudgetReset, Claim, Ledger, Reservation
 from gateway_trio.control.records import EndUserRecord, KeyRecord, Tenant
@@ -34,6 +34,7 @@ TEAM_MODELS = "all-team-models"
 LLM_ROUTE_GROUPS = frozenset({"llm_api_routes", "openai_routes", "anthropic_routes"})
 # An admission without accounts: a key nothing limits holds no reservation worth counting.
 NO_CLAIMS: tuple[Claim, ...] = ()
+DECIDED_ENTRIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,10 @@ class Admitter:
         self.ledger = ledger
         self.prices = prices
         self.resolve = resolve
+        # (tenant, model, end-user) -> what follows from those frozen records alone: the group,
+        # that key, team and user allow it, its claims and its prices.  Keyed by identity (a
+        # changed record is a new object), holding the objects so an id is never reused.
+        self._decided: dict[tuple[int, str, int], _Decided] = {}
 
     def admit(
         self,
@@ -83,11 +88,9 @@ class Admitter:
         if end_user is not None and end_user.blocked:
             raise Forbidden(f"end-user '{end_user.user_id}' is blocked", code="end_user_blocked")
         check_route(tenant.key, route)
-        group = tenant.key.aliases.get(model, model)
-        check_model(tenant, model, group)
-        claims = tenant_claims(tenant, group, end_user)
-        priced = (self.resolve(group) if self.resolve is not None else None) or group
-        worst = worst_case(body, self.prices.prices(priced, group))
+        decided = self._decide(tenant, model, end_user)
+        group, claims = decided.group, decided.claims
+        worst = worst_case(body, decided.prices)
         verdict = self.ledger.admit(claims, worst, now)
         headers = limit_headers(claims, verdict.accounts, now) if claims else {}
         if verdict.refusal is not None:
@@ -95,6 +98,30 @@ class Admitter:
             raise verdict.refusal
         assert verdict.reservation is not None
         return Admission(group, verdict.reservation, headers, tuple(verdict.resets), worst)
+
+
+    def _decide(self, tenant: Tenant, model: str, end_user: EndUserRecord | None) -> _Decided:
+        slot = (id(tenant), model, id(end_user))
+        decided = self._decided.get(slot)
+        if decided is not None and decided.tenant is tenant and decided.end_user is end_user:
+            return decided
+        group = tenant.key.aliases.get(model, model)
+        check_model(tenant, model, group)  # a refusal is not kept: it is the rare path
+        priced = (self.resolve(group) if self.resolve is not None else None) or group
+        decided = _Decided(tenant, end_user, group, tenant_claims(tenant, group, end_user), self.prices.prices(priced, group))
+        if len(self._decided) >= DECIDED_ENTRIES:
+            self._decided.clear()  # stale entries of replaced records go with the rest
+        self._decided[slot] = decided
+        return decided
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    tenant: Tenant
+    end_user: EndUserRecord | None
+    group: str
+    claims: tuple[Claim, ...]
+    prices: WorstPrices
 
 
 def check_key(tenant: Tenant | None, now: float) -> Tenant:
