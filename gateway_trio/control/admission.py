@@ -16,9 +16,10 @@ the budget resets the caller persists.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from gateway_trio.control.estimate import PriceBook, WorstCase, WorstPrices, worst_case
 from gateway_trio.control.headers import limit_headers
