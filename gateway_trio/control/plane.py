@@ -34,7 +34,7 @@ from gateway_trio.control.reconcile import reconcile
 from gateway_trio.control.records import EndUserRecord, KeyRecord, Tenant
 from gateway_trio.control.store import ControlStore, Store
 from gateway_trio.control.tenants import TenantAuths
-from gateway_trio.errors import AuthError
+from gateway_trio.errors import AuthError, Forbidden
 from gateway_trio.hooks import UserAPIKeyAuth
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,13 @@ class ControlPlane:
         if tenant is None:
             raise AuthError("invalid API key", code="invalid_api_key")
         return authenticator.master, tenant
+
+    async def require_master(self, headers: Mapping[str, str], action: str) -> None:
+        """For the routes only the master key may use: 403 for a virtual key (known, just not
+        allowed to `action`), 401 for no key or one that is no key of ours."""
+        _, tenant = await self.caller(headers)
+        if tenant is not None:
+            raise Forbidden(f"only the master key may {action}")
 
     # --- lookups ------------------------------------------------------------------------
 

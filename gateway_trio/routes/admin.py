@@ -18,7 +18,6 @@ from gateway_trio.routes.metrics import metrics_text
 
 def admin_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("admin", __name__)
-    authenticate = gateway.authenticate
 
     @routes.get("/v1/models")
     @routes.get("/models")
@@ -57,7 +56,7 @@ def admin_routes(gateway: Gateway) -> Blueprint:
     @routes.get("/health")
     @errors_as_responses
     async def health() -> Response:
-        authenticate.require_master(request.headers, "probe deployments")
+        await gateway.control.require_master(request.headers, "probe deployments")
         healthy, unhealthy = await probe_all(gateway)
         body = {"healthy_endpoints": healthy, "unhealthy_endpoints": unhealthy,
                 "healthy_count": len(healthy), "unhealthy_count": len(unhealthy)}

@@ -16,7 +16,7 @@ from quart import Response, request
 
 from gateway_trio.control.admin import Admin
 from gateway_trio.control.requests import Body, parse_body
-from gateway_trio.errors import Forbidden, GatewayError
+from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.errors import JSON
 
@@ -32,9 +32,7 @@ async def admin_of(gateway: Gateway, action: str) -> Admin:
     """The admin operations, for the master key only: 403 for a virtual key (it is known, just
     not allowed), 401 for no key or one that is no key of ours."""
     admin = running_admin(gateway)
-    _, tenant = await gateway.control.caller(request.headers)
-    if tenant is not None:
-        raise Forbidden(f"only the master key may {action}")
+    await gateway.control.require_master(request.headers, action)
     return admin
 
 

@@ -15,23 +15,22 @@ from gateway_trio.routes.errors import JSON, errors_as_responses
 
 def guardrail_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("guardrails", __name__)
-    authenticate = gateway.authenticate
     stage = gateway.guardrails
 
-    def require_master() -> None:
-        authenticate.require_master(request.headers, "manage guardrails")
+    async def require_master() -> None:
+        await gateway.control.require_master(request.headers, "manage guardrails")
 
     @routes.get("/guardrails/list")
     @errors_as_responses
     async def list_guardrails() -> Response:
-        require_master()
+        await require_master()
         body = {"guardrails": [g.describe() for g in stage.by_name.values()]}
         return Response(orjson.dumps(body), 200, content_type=JSON)
 
     @routes.post("/guardrails/apply_guardrail")
     @errors_as_responses
     async def apply_guardrail() -> Response:
-        require_master()
+        await require_master()
         body = parse_json_object(await request.get_data(cache=False))
         name, text = body.get("guardrail_name"), body.get("text")
         if not isinstance(name, str) or not name:

@@ -5,7 +5,8 @@ into HTTP; none of them calls a hook, guardrail or logger itself."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from quart import Blueprint, Response, request
 

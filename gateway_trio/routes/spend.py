@@ -4,14 +4,13 @@ tokens and requests per key, team, user, end-user or model."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 
 import orjson
 import trio
 from quart import Blueprint, Response, request
 
 from gateway_trio.auth import hash_key
-from gateway_trio.control.queries import SpendReportQuery, parse_query
+from gateway_trio.control.queries import SpendReportQuery, parse_moment, parse_query
 from gateway_trio.errors import BadRequest
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.errors import JSON, errors_as_responses
@@ -20,30 +19,22 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def parse_time(name: str, value: str | None) -> float | None:
-    """Unix seconds, or an ISO 8601 date/time (UTC when no zone is given)."""
+    """Unix seconds, or an ISO 8601 date/time (UTC when no zone is given); 400 naming `name`."""
     if value is None or value == "":
         return None
     try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"'{name}' must be unix seconds or an ISO 8601 date", param=name) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+        return parse_moment(value)
+    except ValueError as error:
+        raise BadRequest(f"'{name}' {error}", param=name) from None
 
 
 def spend_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("spend", __name__)
-    authenticate = gateway.authenticate
 
     @routes.get("/spend/logs")
     @errors_as_responses
     async def spend_logs() -> Response:
-        authenticate.require_master(request.headers, "read spend logs")
+        await gateway.control.require_master(request.headers, "read spend logs")
         args = request.args
         api_key = args.get("api_key")
         if api_key and not SHA256_HEX.fullmatch(api_key):
@@ -71,7 +62,7 @@ def spend_routes(gateway: Gateway) -> Blueprint:
     @routes.get("/spend/report")
     @errors_as_responses
     async def spend_report() -> Response:
-        authenticate.require_master(request.headers, "read spend reports")
+        await gateway.control.require_master(request.headers, "read spend reports")
         query = parse_query(SpendReportQuery, request.args)
         # What the writer holds is not in the database yet: write it first, within a bound,
         # so a report read right after the calls counts them.
