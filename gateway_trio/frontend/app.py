@@ -91,12 +91,8 @@ def create_app(
         return Response(orjson.dumps(body), 500, content_type="application/json")
 
     # Last, so they wrap everything Quart does for a request; the body is in before the turns.
-    turned = taking_turns(
-        app.asgi_app, gateway.turnstile,
-        max_body_bytes=app.config["MAX_CONTENT_LENGTH"], body_timeout_s=app.config["BODY_TIMEOUT"],
-    )
     app.asgi_app = reading_bodies(  # type: ignore[method-assign]
-        turned, max_request_mb=config.server.max_request_mb, body_timeout_s=config.server.request_body_timeout_s,
+        taking_turns(app.asgi_app, gateway.turnstile), max_request_mb=config.server.max_request_mb, body_timeout_s=config.server.request_body_timeout_s,
     )
     return app
 

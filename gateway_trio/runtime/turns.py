@@ -41,7 +41,6 @@ back anyway, so a wait nobody foresaw costs latency, never liveness.
 
 from __future__ import annotations
 
-from collections import deque
 from contextvars import ContextVar
 from typing import Any, Awaitable, Callable
 
@@ -164,22 +163,17 @@ class off_turn:  # a class named as the function it reads as: `async with off_tu
                 await turn.take()
 
 
-def taking_turns(app: ASGIApp, turnstile: Turnstile, *, max_body_bytes: int, body_timeout_s: float) -> ASGIApp:
+def taking_turns(app: ASGIApp, turnstile: Turnstile) -> ASGIApp:
     """ASGI middleware: each HTTP request runs in turns, from the moment its body is in.
 
-    The body is read before the first turn, so a slow upload never holds one; a body over the
-    size limit, or one that did not arrive in time, is handed on without a turn (the app
-    answers it with its own error)."""
+    It sits inside `frontend.intake.reading_bodies`, which calls it only once the body is all
+    there and within bounds: a slow upload never holds a turn, and the body is read once."""
 
     async def with_turns(scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        early, complete = await _read_body(receive, max_body_bytes, body_timeout_s)
         turn = Turn(turnstile)
-
-        async def replay() -> Message:
-            return early.popleft() if early else await receive()
 
         async def send_off_turn(message: Message) -> None:
             if message["type"] == "http.response.body":
@@ -188,29 +182,10 @@ def taking_turns(app: ASGIApp, turnstile: Turnstile, *, max_body_bytes: int, bod
 
         token = _current.set(turn)
         try:
-            if complete:
-                await turn.take(first=True)
-            await app(scope, replay, send_off_turn)
+            await turn.take(first=True)
+            await app(scope, receive, send_off_turn)
         finally:
             turn.give_back()
             _current.reset(token)
 
     return with_turns
-
-
-async def _read_body(receive: Receive, max_bytes: int, timeout_s: float) -> tuple[deque[Message], bool]:
-    """The request's messages up to the end of its body; whether the body is all there."""
-    messages: deque[Message] = deque()
-    size = 0
-    with trio.move_on_after(timeout_s):
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                return messages, False  # the client left
-            size += len(message.get("body", b""))
-            if size > max_bytes:
-                return messages, False
-            if not message.get("more_body", False):
-                return messages, True
-    return messages, False

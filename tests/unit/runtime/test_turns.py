@@ -9,6 +9,7 @@ import trio
 from harness import chat, client_and_gateway, make_config
 
 from gateway_trio.runtime import turns
+from gateway_trio.frontend.intake import reading_bodies
 from gateway_trio.runtime.turns import FIRST_IN_A_ROW, Turn, Turnstile, taking_turns
 from gateway_trio.testing import Behavior
 
@@ -127,21 +128,29 @@ async def sent(message: dict[str, Any]) -> None:
     pass
 
 
+def turned(app: Any, turnstile: Turnstile, max_request_mb: float = 1.0) -> Any:
+    """The two middlewares as the app stacks them: the body is read, then the turns begin."""
+    return reading_bodies(taking_turns(app, turnstile), max_request_mb=max_request_mb, body_timeout_s=5)
+
+
 async def test_the_middleware_reads_the_body_before_the_turn_and_gives_it_back_to_write():
     turnstile, app = Turnstile(), Recorder()
-    await taking_turns(app, turnstile, max_body_bytes=100, body_timeout_s=5)(
-        {"type": "http"}, body_messages(b"ab", b"cd"), sent
-    )
+    await turned(app, turnstile)({"type": "http", "headers": []}, body_messages(b"ab", b"cd"), sent)
     assert app.body == b"abcd" and app.held_at_start is True and app.held_after_body_sent is False
     assert not turnstile._holders
 
 
-async def test_a_body_over_the_limit_goes_on_without_a_turn():
-    turnstile, app = Turnstile(), Recorder()
-    await taking_turns(app, turnstile, max_body_bytes=3, body_timeout_s=5)(
-        {"type": "http"}, body_messages(b"ab", b"cd", b"ef"), sent
+async def test_a_body_over_the_limit_is_refused_without_a_turn():
+    turnstile, app, replies = Turnstile(slots=1), Recorder(), []
+
+    async def record(message: dict[str, Any]) -> None:
+        replies.append(message)
+
+    await turned(app, turnstile, max_request_mb=3 / (1024 * 1024))(
+        {"type": "http", "headers": []}, body_messages(b"ab", b"cd", b"ef"), record
     )
-    assert app.body == b"abcdef" and app.held_at_start is False
+    assert replies[0]["status"] == 413 and app.held_at_start is None
+    assert turnstile._free == 1 and not turnstile._holders
 
 
 class SlowPreCall:
@@ -184,9 +193,7 @@ async def test_the_middleware_takes_a_request_s_first_turn_ahead_of_later_stretc
         turn.give_back()
 
     async def request() -> None:
-        await taking_turns(app, turnstile, max_body_bytes=100, body_timeout_s=5)(
-            {"type": "http"}, body_messages(b"{}"), sent
-        )
+        await turned(app, turnstile)({"type": "http", "headers": []}, body_messages(b"{}"), sent)
         served.append("request")
 
     async with trio.open_nursery() as nursery:
