@@ -25,5 +25,10 @@ async def hand_over(channel: trio.MemorySendChannel[T], message: T) -> None:
     c=32 varied 141-503 (json) and 198-454 (stream) within each variant.  The noise is larger
     than any difference and the skip never showed a gain, so the checkpoint is back: every hop
     is a point where trio may schedule and cancel, as everywhere else in trio.
+
+    Measured again where a yield costs most, 1,000 connections (`scripts/bench.py --only
+    concurrency --duration 11`, two alternating runs each on a quiet machine): with the
+    checkpoint 322 / 355 JSON and 255 / 235 stream calls a second, skipped 298 / 326 and
+    210 / 216.  The skip does not pay there either.
     """
     await channel.send(message)
