@@ -102,8 +102,17 @@ def test_the_key_rows_report_their_cpu_over_the_master_key_rows_of_the_same_cell
     summary = bench.key_scenario_summary(rows)
     assert summary["cpu_ratio_key_over_master"] == {"json c=1": pytest.approx(1.25), "json c=32": pytest.approx(1.1)}
     assert summary["worst_cpu_ratio"] == pytest.approx(1.25)
+    assert summary["mean_cpu_ratio"] == pytest.approx(1.175)
     out = capsys.readouterr().out
-    assert "gw-key" in out and "worst 1.25× (OVER the 1.15× goal)" in out
+    assert "gw-key" in out and "1.18× over the 2 cells (worst cell 1.25×; OVER the 1.15× goal)" in out
+
+
+def test_runs_of_a_cell_pool_into_one_with_cpu_per_request_over_all_of_them():
+    runs = [matrix_cell("gateway", 1.0), matrix_cell("gateway", 4.0)]
+    runs[1].requests = 1000
+    one = bench.pooled(runs)
+    assert one.requests == 6000 and one.cpu_ms_per_request == pytest.approx((5000 * 1.0 + 1000 * 4.0) / 6000)
+    assert one.rps == pytest.approx(1000.0) and one.errors == 0
 
 
 def test_refused_key_calls_count_only_the_key_rows():
