@@ -542,11 +542,12 @@ def run_matrix(fleet: Fleet, load: Wrk | PythonLoad, duration: float) -> list[Ce
                 raise RuntimeError(f"the virtual key's warm-up calls were refused ({warmed.non_2xx} non-2xx of "
                                    f"{warmed.requests}): its rows would measure refusals, not calls")
         rounds = KEY_ROUNDS if len(callers[name]) > 1 else 1
-        for stream, conns in [(False, 1), (False, 32), (True, 1), (True, 32)]:
+        for index, (stream, conns) in enumerate([(False, 1), (False, 32), (True, 1), (True, 32)]):
             runs: dict[str, list[Cell]] = {target: [] for target, _ in callers[name]}
             for turn in range(rounds):
-                # Master then key, then key then master: drift on a shared machine weighs on both alike.
-                for target, headers in callers[name][:: 1 if turn % 2 == 0 else -1]:
+                # Master then key, then key then master, each cell starting with the other one:
+                # drift on a shared machine (and the spend table growing) weighs on both alike.
+                for target, headers in callers[name][:: 1 if (turn + index) % 2 == 0 else -1]:
                     print(f"  {target:8} {'stream' if stream else 'json':6} c={conns:<3} ...", end=" ", flush=True)
                     cell = measure(load, target, server, stream, conns, duration, 10.0, watch=name != "direct",
                                    headers=headers, settle_s=settle_s if name == "gateway" else 0.2)
