@@ -93,6 +93,13 @@ class KeyCache(Generic[V]):
             return value
         return MISSING if self._missing.get(token, now) else None
 
+    def lookup(self, token: str) -> tuple[bool, V | None]:
+        """(True, the tenant or None for "no such key") when cached; (False, None) when not."""
+        value = self.get(token)
+        if value is None:
+            return False, None
+        return True, None if value is MISSING else value  # type: ignore[return-value]
+
     def put(self, token: str, value: V | None) -> None:
         now = trio.current_time()
         if value is None:

@@ -28,7 +28,7 @@ from gateway_trio.auth import Authenticator, bearer_token, hash_key
 from gateway_trio.config import GatewayConfig
 from gateway_trio.control.admission import Admission, Admitter
 from gateway_trio.control.estimate import PriceBook
-from gateway_trio.control.keycache import MISSING, KeyCache
+from gateway_trio.control.keycache import KeyCache
 from gateway_trio.control.ledger import BudgetReset, Ledger
 from gateway_trio.control.reconcile import reconcile
 from gateway_trio.control.records import EndUserRecord, KeyRecord, Tenant
@@ -151,11 +151,9 @@ class ControlPlane:
 
     async def tenant(self, token: str) -> Tenant | None:
         """The key of hash `token` with its team and user, or None if there is no such key."""
-        cached = self.keys.get(token)
-        if cached is MISSING:
-            return None
-        if cached is not None:
-            return cached  # type: ignore[return-value]
+        known, tenant = self.keys.lookup(token)
+        if known:
+            return tenant
         if token[:PREFIX] not in self._known and not self._may_read_unknown():
             return None
         return await self._single_flight(("key", token), lambda: self._load_tenant(token), self.keys, token)
@@ -173,11 +171,9 @@ class ControlPlane:
         return True
 
     async def end_user(self, user_id: str) -> EndUserRecord | None:
-        cached = self.end_users.get(user_id)
-        if cached is MISSING:
-            return None
-        if cached is not None:
-            return cached  # type: ignore[return-value]
+        known, record = self.end_users.lookup(user_id)
+        if known:
+            return record
         return await self._single_flight(
             ("end_user", user_id), lambda: self.store.get_end_user(user_id), self.end_users, user_id
         )
@@ -197,11 +193,9 @@ class ControlPlane:
         """One load per name at a time; the calls that arrive meanwhile wait for its result."""
         while (running := self._in_flight.get(slot)) is not None:
             await running.wait()
-            cached = cache.get(name)
-            if cached is MISSING:
-                return None
-            if cached is not None:
-                return cached  # type: ignore[return-value]
+            known, value = cache.lookup(name)
+            if known:
+                return value
         done = self._in_flight[slot] = trio.Event()
         try:
             self.store_reads += 1
