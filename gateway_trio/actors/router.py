@@ -27,6 +27,11 @@ from gateway_trio.runtime.handoff import hand_over
 log = logging.getLogger(__name__)
 
 FAILURE_WINDOW_S = 60.0
+# A group's only deployment is cooled down only at volume, when most of its calls fail
+# (LiteLLM's rule too): cooling it answers 503 to every caller of the group, which a few
+# failures, or an upstream's 429s, never justify.
+SINGLE_DEPLOYMENT_MIN_CALLS = 100
+SINGLE_DEPLOYMENT_FAILURE_SHARE = 0.5
 LATENCY_SMOOTHING = 0.3
 INBOX_SIZE = 1024
 
@@ -41,6 +46,7 @@ class RouterActor:
             (name for name in self.groups if "*" in name), key=lambda name: -len(name.split("*", 1)[0])
         )
         self.loads: dict[str, Load] = {d.id: Load() for group in self.groups.values() for d in group}
+        self.alone = frozenset(group[0].id for group in self.groups.values() if len(group) == 1)
         self.choose = STRATEGIES[config.strategy]
         self.rng = random.Random(seed)
         self.dropped_outcomes = 0
@@ -203,11 +209,21 @@ class RouterActor:
             return
         if not outcome.counts_as_failure:
             return
+        alone = outcome.deployment_id in self.alone
+        if alone and outcome.rate_limited:
+            return  # the caller gets the upstream's 429 and its retry-after; nobody else is cut off
         now = trio.current_time()
         load.recent_failures = [t for t in load.recent_failures if now - t < FAILURE_WINDOW_S]
         load.recent_failures.append(now)
-        if len(load.recent_failures) >= self.config.allowed_fails:
-            self.cool_down(outcome.deployment_id, now)
+        failures = len(load.recent_failures)
+        if failures < self.config.allowed_fails:
+            return
+        if alone and (
+            load.requests_this_minute < SINGLE_DEPLOYMENT_MIN_CALLS
+            or failures <= SINGLE_DEPLOYMENT_FAILURE_SHARE * load.requests_this_minute
+        ):
+            return
+        self.cool_down(outcome.deployment_id, now)
 
     def cool_down(self, deployment_id: str, now: float) -> None:
         load = self.loads[deployment_id]

@@ -39,6 +39,7 @@ class Outcome:
     tokens: int = 0
     # A failure the client caused (a 4xx) says nothing about the deployment's health.
     counts_as_failure: bool = True
+    rate_limited: bool = False  # the upstream said 429: busy, not broken
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,7 +132,7 @@ class Dispatcher:
                 # Anything but a GatewayError raised here is a fault of ours (a guardrail, the
                 # body): an internal error, and the router still hears the attempt has ended.
                 error = raised if isinstance(raised, GatewayError) else internal_error(raised, deployment)
-                self.report(call, ok=False, counts_as_failure=is_retryable(error))
+                self.report(call, ok=False, counts_as_failure=is_retryable(error), error=error)
                 retries = deployment.num_retries if deployment.num_retries is not None else self.config.num_retries
                 if attempt >= retries or not is_retryable(error):
                     if error is raised:
@@ -266,13 +266,16 @@ class Dispatcher:
             scope.cancel()
             events.close()
 
-    def report(self, call: Call, *, ok: bool, counts_as_failure: bool = True) -> None:
+    def report(
+        self, call: Call, *, ok: bool, counts_as_failure: bool = True, error: BaseException | None = None
+    ) -> None:
         deployment = call.deployment
         if deployment is None:
             return
         tokens = reported_tokens(call.usage, "total_tokens") or 0
         latency = (call.first_chunk_at or trio.current_time()) - call.started_at
-        self.router.report(Outcome(deployment.id, ok, latency, tokens, counts_as_failure))
+        rate_limited = isinstance(error, GatewayError) and error.status == 429
+        self.router.report(Outcome(deployment.id, ok, latency, tokens, counts_as_failure, rate_limited))
 
 
 async def _receive_first(events: trio.MemoryReceiveChannel[DeploymentEvent]) -> DeploymentEvent:

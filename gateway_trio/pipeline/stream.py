@@ -76,7 +76,9 @@ class Stream:
                 return payloads
             elif isinstance(event, Failure):
                 self.outcome = event.error
-                self.dispatcher.report(self.call, ok=False, counts_as_failure=is_retryable(event.error))
+                self.dispatcher.report(
+                    self.call, ok=False, counts_as_failure=is_retryable(event.error), error=event.error
+                )
                 return payloads
             try:
                 event = self.events.receive_nowait()
@@ -108,7 +110,7 @@ class Stream:
         if self.outcome is None:
             self.outcome = error
             blamed = blame_upstream and self.awaiting_upstream and is_retryable(error)
-            self.dispatcher.report(self.call, ok=False, counts_as_failure=blamed)
+            self.dispatcher.report(self.call, ok=False, counts_as_failure=blamed, error=error)
         self.close()
 
     def end_by(self, when: float, error: GatewayError) -> None:

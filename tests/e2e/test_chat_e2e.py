@@ -256,15 +256,30 @@ async def test_stream_timeout_for_the_first_chunk_then_retry_succeeds(upstream):
 
 
 async def test_cooldown_after_allowed_fails(upstream):
+    # Two deployments: a group's only one is not cooled down by a few failures (see the next test).
     upstream.behaviors["gpt-4o-mini"] = Behavior(status=500)
-    router = {"num_retries": 0, "allowed_fails": 2, "cooldown_s": 60}
-    async with gateway_client(config_for(upstream, router=router)) as client:
-        statuses = [(await client.post("/v1/chat/completions", json=chat("gpt"))).status_code for _ in range(3)]
+    router = {"num_retries": 0, "allowed_fails": 1, "cooldown_s": 60}
+    models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": upstream.base_url + "/v1", "info": {"id": i}}
+              for i in ("one", "two")]
+    async with gateway_client(make_config(models=models, router=router)) as client:
+        statuses = [(await client.post("/v1/chat/completions", json=chat("gpt"))).status_code for _ in range(2)]
         cooled = await client.post("/v1/chat/completions", json=chat("gpt"))
-    assert statuses[:2] == [502, 502]
+    assert statuses == [502, 502]
     assert cooled.status_code == 503
     assert int(cooled.headers["retry-after"]) >= 1
     assert len(upstream.received) == 2
+
+
+async def test_a_groups_only_deployment_answers_each_caller_its_own_error_not_503_for_all(upstream):
+    upstream.behaviors["gpt-4o-mini"] = Behavior(status=429, retry_after=7)
+    router = {"num_retries": 0, "allowed_fails": 3, "cooldown_s": 30}
+    async with gateway_client(config_for(upstream, router=router)) as client:
+        answers = [await client.post("/v1/chat/completions", json=chat("gpt")) for _ in range(6)]
+        upstream.behaviors["gpt-4o-mini"] = Behavior(status=500)
+        failures = [(await client.post("/v1/chat/completions", json=chat("gpt"))).status_code for _ in range(5)]
+    assert [a.status_code for a in answers] == [429] * 6  # the upstream's own answer, every time
+    assert all(a.headers.get("retry-after") for a in answers)
+    assert failures == [502] * 5 and len(upstream.received) == 11
 
 
 @pytest.mark.parametrize("fault", [{"drop_after": 2}, {"malformed_after": 2}, {"error_after": 2}])

@@ -39,8 +39,10 @@ def content_of(text):
 
 
 def not_cooling(gateway):
+    """No deployment cooled, and none charged a failure (a group's only deployment is cooled
+    only at volume, so the failures it was charged are what shows it was blamed)."""
     now = trio.current_time()
-    return all(load.cooled_until <= now for load in gateway.router.loads.values())
+    return all(load.cooled_until <= now and not load.recent_failures for load in gateway.router.loads.values())
 
 
 # --- should_run_guardrail that raises -------------------------------------------------------

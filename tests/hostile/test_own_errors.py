@@ -141,15 +141,18 @@ async def test_a_decoder_bug_mid_stream_ends_it_with_an_internal_error_and_cools
 async def test_a_reply_that_is_not_json_stays_the_upstreams_fault(hostile):
     """The other side of the line: a malformed reply is the upstream's, a 502 that counts."""
     upstream = await hostile(always(json_reply(b"{not json")))
-    config = make_config(models=[{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1"}],
-                         router={**ROUTER, "num_retries": 0})
+    # Two deployments: a group's only one is cooled down only at volume (router.py).
+    models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1", "info": {"id": i}}
+              for i in ("one", "two")]
+    config = make_config(models=models, router={**ROUTER, "num_retries": 0})
     async with client_and_gateway(config) as (client, gateway):
         first = await client.post("/v1/chat/completions", json=chat("gpt"))
+        second = await client.post("/v1/chat/completions", json=chat("gpt"))
         cooled = await client.post("/v1/chat/completions", json=chat("gpt"))
     assert first.status_code == 502 and first.json()["error"]["type"] == "upstream_error"
-    assert cooled.status_code == 503
-    deployment_id = Deployment.from_config(config.models[0]).id
-    assert gateway.router.loads[deployment_id].cooled_until > 0
+    assert second.status_code == 502 and cooled.status_code == 503
+    for model in config.models:
+        assert gateway.router.loads[Deployment.from_config(model).id].cooled_until > 0
 
 
 async def test_a_fault_of_ours_before_dispatch_is_an_internal_error_that_frees_its_pick(hostile, monkeypatch):

@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 import trio
 
-from gateway_trio.actors.router import RouterActor
+from gateway_trio.actors.router import SINGLE_DEPLOYMENT_MIN_CALLS, RouterActor
 from gateway_trio.channels.messages import Outcome
 from gateway_trio.config import ModelConfig, RouterConfig
 from gateway_trio.deployment import Deployment
@@ -52,37 +52,73 @@ async def test_unknown_model_lists_close_names(nursery):
     assert info.value.status == 404
 
 
+def pair(name: str = "g") -> list[Deployment]:
+    return [deployment(name, "openai/a", api_base="http://a"), deployment(name, "openai/b", api_base="http://b")]
+
+
 async def test_cooldown_after_allowed_fails_then_recovery(nursery, autojump_clock):
-    only = deployment("g", "openai/a")
-    router = await start(nursery, RouterActor(RouterConfig(allowed_fails=2, cooldown_s=30), [only]))
-    for _ in range(2):
-        chosen = await router.pick("g")
-        router.report(Outcome(chosen.id, False, 0.1))
+    both = pair()
+    router = await start(nursery, RouterActor(RouterConfig(allowed_fails=2, cooldown_s=30), both))
+    for d in both:
+        for _ in range(2):
+            router.report(Outcome(d.id, False, 0.1))
     await trio.sleep(0.001)  # let the actor take the outcomes
     with pytest.raises(NoDeployment) as info:
         await router.pick("g")
     assert info.value.status == 503
     assert 1 <= info.value.retry_after <= 30
     await trio.sleep(31)
-    assert (await router.pick("g")).id == only.id
+    assert (await router.pick("g")).id in {d.id for d in both}
 
 
 async def test_failures_older_than_a_minute_do_not_count(nursery, autojump_clock):
-    only = deployment("g", "openai/a")
-    router = await start(nursery, RouterActor(RouterConfig(allowed_fails=2), [only]))
-    router.report(Outcome(only.id, False, 0.1))
+    a, b = pair()
+    router = await start(nursery, RouterActor(RouterConfig(allowed_fails=2), [a, b], seed=1))
+    router.report(Outcome(a.id, False, 0.1))
     await trio.sleep(61)
-    router.report(Outcome(only.id, False, 0.1))
+    router.report(Outcome(a.id, False, 0.1))
     await trio.sleep(0.001)
-    assert (await router.pick("g")).id == only.id
+    assert a.id in {(await router.pick("g")).id for _ in range(50)}
 
 
 async def test_client_errors_do_not_cool_a_deployment_down(nursery, autojump_clock):
-    only = deployment("g", "openai/a")
-    router = await start(nursery, RouterActor(RouterConfig(allowed_fails=1), [only]))
-    router.report(Outcome(only.id, False, 0.1, counts_as_failure=False))
+    a, b = pair()
+    router = await start(nursery, RouterActor(RouterConfig(allowed_fails=1), [a, b], seed=1))
+    router.report(Outcome(a.id, False, 0.1, counts_as_failure=False))
     await trio.sleep(0.001)
-    assert (await router.pick("g")).id == only.id
+    assert a.id in {(await router.pick("g")).id for _ in range(50)}
+
+
+async def test_a_groups_only_deployment_is_not_cooled_by_429s_or_a_few_failures(nursery, autojump_clock):
+    only = deployment("g", "openai/a")
+    router = await start(nursery, RouterActor(RouterConfig(allowed_fails=3, cooldown_s=30), [only]))
+    for _ in range(20):
+        chosen = await router.pick("g")
+        router.report(Outcome(chosen.id, False, 0.1, rate_limited=True))
+    for _ in range(5):
+        chosen = await router.pick("g")
+        router.report(Outcome(chosen.id, False, 0.1))
+    await trio.sleep(0.001)
+    assert (await router.pick("g")).id == only.id  # LiteLLM answered 503 to everyone for 30 s here
+
+
+async def test_a_groups_only_deployment_cools_down_when_most_calls_fail_at_volume(nursery, autojump_clock):
+    only = deployment("g", "openai/a")
+    router = await start(nursery, RouterActor(RouterConfig(allowed_fails=3, cooldown_s=30), [only]))
+    for index in range(SINGLE_DEPLOYMENT_MIN_CALLS):
+        chosen = await router.pick("g")
+        router.report(Outcome(chosen.id, index % 4 == 0, 0.1))  # three calls in four fail
+    await trio.sleep(0.001)
+    with pytest.raises(NoDeployment):
+        await router.pick("g")
+
+
+async def test_a_429_still_cools_a_deployment_that_has_siblings(nursery, autojump_clock):
+    a, b = pair()
+    router = await start(nursery, RouterActor(RouterConfig(allowed_fails=1), [a, b], seed=1))
+    router.report(Outcome(a.id, False, 0.1, rate_limited=True))
+    await trio.sleep(0.001)
+    assert {(await router.pick("g")).id for _ in range(50)} == {b.id}
 
 
 async def test_cooled_deployment_is_skipped_while_another_serves(nursery, autojump_clock):

@@ -75,7 +75,7 @@ class FakeDispatcher:
     def deadline(self, call: Call) -> float:
         return call.started_at + 600
 
-    def report(self, call: Call, *, ok: bool, counts_as_failure: bool = True) -> None:
+    def report(self, call: Call, *, ok: bool, counts_as_failure: bool = True, error: Any = None) -> None:
         self.log.append(("report", ok))
 
 
