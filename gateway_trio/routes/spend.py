@@ -4,6 +4,7 @@ tokens and requests per key, team, user, end-user or model."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import orjson
 import trio
@@ -28,6 +29,29 @@ def parse_time(name: str, value: str | None) -> float | None:
         raise BadRequest(f"'{name}' {error}", param=name) from None
 
 
+# The filters of `/spend/logs`, and LiteLLM's names for some of them (its dashboards and
+# scripts send those).  Anything else is a 400: a filter silently ignored returns the wrong
+# records as if they were the right ones.
+SPEND_LOG_FILTERS = frozenset(
+    {"call_id", "api_key", "key_alias", "team_id", "user_id", "end_user", "model", "start", "end", "limit"}
+)
+LITELLM_FILTER_NAMES = {"request_id": "call_id", "start_date": "start", "end_date": "end"}
+
+
+def spend_log_filters(args: Mapping[str, str]) -> dict[str, str]:
+    """The query's filters under our names; 400 for an unknown one or one given twice over."""
+    filters: dict[str, str] = {}
+    for name, value in args.items():
+        ours = LITELLM_FILTER_NAMES.get(name, name)
+        if ours not in SPEND_LOG_FILTERS:
+            known = sorted(SPEND_LOG_FILTERS | LITELLM_FILTER_NAMES.keys())
+            raise BadRequest(f"unknown filter '{name}'; /spend/logs filters by: {', '.join(known)}", param=name)
+        if ours in filters and filters[ours] != value:
+            raise BadRequest(f"'{name}' and another name of the same filter disagree", param=name)
+        filters[ours] = value
+    return filters
+
+
 def spend_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("spend", __name__)
 
@@ -35,7 +59,7 @@ def spend_routes(gateway: Gateway) -> Blueprint:
     @errors_as_responses
     async def spend_logs() -> Response:
         await gateway.control.require_master(request.headers, "read spend logs")
-        args = request.args
+        args = spend_log_filters(request.args)
         api_key = args.get("api_key")
         if api_key and not SHA256_HEX.fullmatch(api_key):
             api_key = hash_key(api_key)  # a raw key: records only know its hash

@@ -150,3 +150,22 @@ async def test_a_database_of_the_previous_release_is_migrated_and_its_records_ke
     assert {"team_id", "user_id", "end_user"} <= set(records[0])
     with sqlite3.connect(path) as db:
         assert [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+
+
+async def test_spend_logs_takes_litellms_filter_names_and_refuses_unknown_filters(upstream):
+    async with client_and_gateway(config_for(upstream)) as (client, gateway):
+        ids = []
+        for _ in range(3):
+            answer = await client.post("/v1/chat/completions", json=chat("gpt"), headers=AUTH)
+            ids.append(answer.headers["x-gateway-call-id"])
+        await eventually(lambda: gateway.spend._accepted >= 3)
+        await gateway.spend.flush()
+        by_request_id = await logs(client, request_id=ids[1])
+        dated = await logs(client, start_date=str(time.time() - 3600), end_date=str(time.time() + 60))
+        unknown = await client.get("/spend/logs", params={"request_idd": ids[1]}, headers=AUTH)
+        clash = await client.get("/spend/logs", params={"request_id": ids[0], "call_id": ids[1]}, headers=AUTH)
+    assert [r["call_id"] for r in by_request_id] == [ids[1]]  # not the first 100 records
+    assert sorted(r["call_id"] for r in dated) == sorted(ids)
+    assert unknown.status_code == 400 and "request_idd" in unknown.json()["error"]["message"]
+    assert unknown.json()["error"]["param"] == "request_idd"
+    assert clash.status_code == 400
