@@ -74,6 +74,9 @@ class ServerConfig(_Strict):
     event_loop_stall_ms: float = Field(250, ge=0)  # a task holding the loop this long is logged; 0: off
     # Signs response ids (previous_response_id); every instance of a fleet needs the same one.
     response_id_secret: Secret | None = None
+    # Also send every x-gateway-* answer header under its x-litellm-* name (LiteLLM's dashboards
+    # and tests read those).
+    litellm_headers: bool = False
 
     @field_validator("response_id_secret")
     @classmethod

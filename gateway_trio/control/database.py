@@ -70,6 +70,10 @@ class SharedDatabase:
         self._connection: sqlite3.Connection | None = None
 
     @property
+    def is_open(self) -> bool:
+        return self._connection is not None
+
+    @property
     def connection(self) -> sqlite3.Connection:
         if self._connection is None:
             raise RuntimeError("the database is not open yet (SharedDatabase.open)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import re
 
+import trio
+
 from gateway_trio.calls import Call
 from gateway_trio.spend.costs import response_cost
 
@@ -41,6 +43,30 @@ def gateway_headers(call: Call, *, with_cost: bool = False) -> dict[str, str]:
         if cost is not None:
             headers["x-gateway-response-cost"] = f"{cost:.10g}"
     return headers
+
+
+# Our header -> LiteLLM's name for the same figure (`[server] litellm_headers`).
+LITELLM_NAMES = {
+    "x-gateway-call-id": "x-litellm-call-id",
+    "x-gateway-model-id": "x-litellm-model-id",
+    "x-gateway-model-group": "x-litellm-model-group",
+    "x-gateway-model-api-base": "x-litellm-model-api-base",
+    "x-gateway-attempted-retries": "x-litellm-attempted-retries",
+    "x-gateway-attempted-fallbacks": "x-litellm-attempted-fallbacks",
+    "x-gateway-response-cost": "x-litellm-response-cost",
+    "x-gateway-applied-guardrails": "x-litellm-applied-guardrails",
+    "x-gateway-overhead-ms": "x-litellm-overhead-duration-ms",
+    "x-gateway-key-spend": "x-litellm-key-spend",
+}
+
+
+def with_litellm_names(headers: dict[str, str], call: Call) -> None:
+    """Add LiteLLM's names of the gateway headers present, and its `response-duration-ms`."""
+    for ours, theirs in LITELLM_NAMES.items():
+        value = headers.get(ours)
+        if value is not None:
+            headers[theirs] = value
+    headers["x-litellm-response-duration-ms"] = f"{(trio.current_time() - call.started_at) * 1000:.2f}"
 
 
 def sendable(headers: dict[str, str]) -> dict[str, str]:

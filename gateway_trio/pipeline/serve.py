@@ -32,7 +32,7 @@ from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.pipeline.admission import AdmissionStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.frames import Frames
-from gateway_trio.pipeline.headers import gateway_headers
+from gateway_trio.pipeline.headers import gateway_headers, with_litellm_names
 from gateway_trio.pipeline.shutdown import Shutdown
 from gateway_trio.pipeline.stream import Stream
 from gateway_trio.runtime import turns
@@ -86,6 +86,7 @@ class Pipeline:
         admission: AdmissionStage | None = None,
     ) -> None:
         self.admission = admission if admission is not None else AdmissionStage(None)
+        self.litellm_headers = False  # `[server] litellm_headers`: also LiteLLM's header names
         self.dispatcher = dispatcher
         self.hooks = hooks
         self.callbacks = callbacks
@@ -221,6 +222,8 @@ class Pipeline:
             applied = self.guardrails.applied_names(call)
             if applied:
                 headers["x-gateway-applied-guardrails"] = ",".join(applied)
+        if self.litellm_headers:
+            with_litellm_names(headers, call)
         return headers
 
     async def _hook_headers(self, call: Call, response: Any) -> dict[str, str]:

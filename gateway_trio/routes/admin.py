@@ -69,7 +69,12 @@ def admin_routes(gateway: Gateway) -> Blueprint:
     @routes.get("/health/readiness")
     async def readiness() -> Response:
         ready = gateway.ready.is_set()
-        body = {"status": "healthy" if ready else "starting", "deployments": len(gateway.deployments)}
+        body = {
+            "status": "healthy" if ready else "starting",
+            "deployments": len(gateway.deployments),
+            # LiteLLM's field: dashboards read it.  The database is opened before ready is set.
+            "db": "connected" if gateway.database.is_open else "Not connected",
+        }
         return Response(orjson.dumps(body), 200 if ready else 503, content_type=JSON)
 
     return routes

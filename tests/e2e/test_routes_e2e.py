@@ -3,7 +3,7 @@ on each, streaming and not, success and failure."""
 
 import orjson
 import pytest
-from harness import client_and_gateway, eventually, make_config, sse_payloads
+from harness import chat, client_and_gateway, eventually, gateway_client, make_config, sse_payloads
 from route_witness import Witness
 
 from gateway_trio.testing import Behavior
@@ -227,3 +227,24 @@ async def test_model_level_post_call_guardrail_blocks_answers_on_every_route(ups
         assert response.status_code == 400 and "SECRET-7" not in response.text
     assert logged[0]["status"] == "failure"
     assert logged[0]["guardrail_information"][0]["status"] == "blocked"
+
+
+async def test_litellm_headers_repeat_the_gateway_headers_under_litellms_names(upstream):
+    models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1",
+               "info": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}]
+    on = make_config(models=models, server={"litellm_headers": True})
+    off = make_config(models=models)
+    async with gateway_client(on) as client:
+        answer = await client.post("/v1/chat/completions", json=chat("gpt"))
+        streamed = await client.post("/v1/chat/completions", json=chat("gpt", stream=True))
+        ready = (await client.get("/health/readiness")).json()
+    async with gateway_client(off) as client:
+        plain = await client.post("/v1/chat/completions", json=chat("gpt"))
+    for response in (answer, streamed):
+        for ours, theirs in [("call-id", "call-id"), ("model-id", "model-id"), ("model-group", "model-group"),
+                             ("attempted-retries", "attempted-retries"), ("overhead-ms", "overhead-duration-ms")]:
+            assert response.headers[f"x-litellm-{theirs}"] == response.headers[f"x-gateway-{ours}"]
+        assert float(response.headers["x-litellm-response-duration-ms"]) >= 0
+    assert answer.headers["x-litellm-response-cost"] == answer.headers["x-gateway-response-cost"]
+    assert not any(name.startswith("x-litellm-") for name in plain.headers)
+    assert ready["db"] == "connected" and ready["status"] == "healthy"
