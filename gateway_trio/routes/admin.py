@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, current_app, request
 
 from gateway_trio.apis import APIS
 from gateway_trio.control.admission import allows_model
@@ -48,6 +48,31 @@ def admin_routes(gateway: Gateway) -> Blueprint:
         ]
         return Response(orjson.dumps({"data": data}), 200, content_type=JSON)
 
+    @routes.get("/model_group/info")
+    @errors_as_responses
+    async def model_group_info() -> Response:
+        """LiteLLM's per-group summary: providers, context and prices (the dearest deployment's),
+        limits summed over the group; a virtual key sees its groups only."""
+        _, tenant = await gateway.control.caller(request.headers)
+        data = [
+            group_summary(name, members)
+            for name, members in sorted(gateway.router.groups.items())
+            if members[0].provider != "pass_through" and (tenant is None or allows_model(tenant, name))
+        ]
+        return Response(orjson.dumps({"data": data}), 200, content_type=JSON)
+
+    @routes.get("/routes")
+    @errors_as_responses
+    async def route_list() -> Response:
+        """Every route this gateway serves, as LiteLLM's `/routes` lists them (master key)."""
+        await gateway.control.require_master(request.headers, "list routes")
+        listed = [
+            {"path": rule.rule, "methods": sorted(rule.methods - {"HEAD", "OPTIONS"}), "name": rule.endpoint}
+            for rule in current_app.url_map.iter_rules()
+            if rule.endpoint != "static"
+        ]
+        return Response(orjson.dumps({"routes": sorted(listed, key=lambda r: r["path"])}), 200, content_type=JSON)
+
     @routes.get("/health/liveliness")
     @routes.get("/health/liveness")
     async def liveliness() -> Response:
@@ -78,6 +103,29 @@ def admin_routes(gateway: Gateway) -> Blueprint:
         return Response(orjson.dumps(body), 200 if ready else 503, content_type=JSON)
 
     return routes
+
+
+def group_summary(name: str, members: list[Deployment]) -> dict[str, object]:
+    """One entry of `/model_group/info`: what a client may plan with, no credential."""
+
+    def most(values: list[float | int | None]) -> float | int | None:
+        known = [v for v in values if v is not None]
+        return max(known) if known else None
+
+    def total(values: list[int | None]) -> int | None:
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    return {
+        "model_group": name,
+        "providers": sorted({d.provider for d in members}),
+        "mode": members[0].info.mode,
+        "max_input_tokens": most([d.info.max_input_tokens for d in members]),
+        "max_output_tokens": most([d.info.max_output_tokens for d in members]),
+        "input_cost_per_token": most([d.info.input_cost_per_token for d in members]),
+        "output_cost_per_token": most([d.info.output_cost_per_token for d in members]),
+        "tpm": total([d.tpm for d in members]),
+        "rpm": total([d.rpm for d in members]),
+    }
 
 
 # Each deployment mode's probe: the API it is probed through, with that API's probe body.

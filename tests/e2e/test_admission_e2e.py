@@ -257,3 +257,18 @@ async def test_a_client_that_leaves_mid_stream_releases_its_parallel_slot(upstre
         await eventually(lambda: account.in_flight == 0)
         again = await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))
     assert again.status_code == 200 and account.reserved == 0
+
+
+async def test_model_group_info_and_routes_in_litellms_shapes(upstream):
+    config = config_with(upstream, {"key": KEY, "models": ["gpt"]})
+    async with client_and_gateway(config) as (client, _):
+        groups = (await client.get("/model_group/info", headers=bearer(MASTER))).json()["data"]
+        mine = (await client.get("/model_group/info", headers=bearer(KEY))).json()["data"]
+        listed = await client.get("/routes", headers=bearer(MASTER))
+        refused = await client.get("/routes", headers=bearer(KEY))
+    by_name = {g["model_group"]: g for g in groups}
+    assert sorted(by_name) == ["gpt", "other"] and [g["model_group"] for g in mine] == ["gpt"]
+    assert by_name["gpt"]["providers"] == ["openai"] and by_name["gpt"]["output_cost_per_token"] == OUTPUT_PRICE
+    paths = {(r["path"], tuple(r["methods"])) for r in listed.json()["routes"]}
+    assert ("/v1/chat/completions", ("POST",)) in paths and ("/key/generate", ("POST",)) in paths
+    assert refused.status_code == 403 and "api_key" not in str(groups)
