@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from statistics import fmean
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the venv's bin when run through scripts/bench
@@ -572,8 +573,8 @@ def pooled(runs: list[Cell]) -> Cell:
     peaks = [run.rss_peak_mb for run in runs if run.rss_peak_mb is not None]
     first = runs[0]
     return Cell(
-        target=first.target, stream=first.stream, conns=first.conns, rps=mean([run.rps for run in runs]),
-        p50_ms=mean([run.p50_ms for run in runs]), p99_ms=mean([run.p99_ms for run in runs]), requests=requests,
+        target=first.target, stream=first.stream, conns=first.conns, rps=fmean(run.rps for run in runs),
+        p50_ms=fmean(run.p50_ms for run in runs), p99_ms=fmean(run.p99_ms for run in runs), requests=requests,
         non_2xx=sum(run.non_2xx for run in runs), socket_errors=sum(run.socket_errors for run in runs),
         timeouts=sum(run.timeouts for run in runs), cpu_ms_per_request=cpu,
         rss_base_mb=min(bases) if bases else None, rss_peak_mb=max(peaks) if peaks else None,

@@ -251,16 +251,6 @@ class ControlPlane:
 
     # --- changes made through the admin routes -----------------------------------------
 
-    def forget_key(self, token: str, *, deleted: bool = False) -> None:
-        """A key changed, was blocked, deleted or regenerated: its next call reads the store.
-
-        Its live spend stays in the ledger unless the key is gone (a change of `max_budget`
-        must not forget what the calls in flight have spent)."""
-        self.keys.invalidate(token)
-        self.auths.forget(token)
-        if deleted:
-            self.ledger.forget("key", token)
-
     def changed(self, kind: str, ids: Iterable[str]) -> None:
         """What the admin operations report (`control.admin.Admin`): applies on this instance at once."""
         if kind == "key":
@@ -280,11 +270,6 @@ class ControlPlane:
     def forget_end_user(self, user_id: str) -> None:
         self.end_users.invalidate(user_id)
         self.ledger.forget("end_user", user_id)
-
-    def known(self) -> dict[str, Any]:
-        """Sizes for `/metrics`."""
-        keys, missing = self.keys.sizes
-        return {"keys": keys, "missing": missing, "store_reads": self.store_reads, "ledger": len(self.ledger)}
 
 
 def _has_config_owned(store: ControlStore) -> bool:

@@ -3,20 +3,17 @@ tokens and requests per key, team, user, end-user or model."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import orjson
 import trio
 from quart import Blueprint, Response, request
 
-from gateway_trio.auth import hash_key
+from gateway_trio.control.admin import token_of
 from gateway_trio.control.queries import SpendReportQuery, parse_moment, parse_query
 from gateway_trio.errors import BadRequest
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.errors import JSON, errors_as_responses
-
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def parse_time(name: str, value: str | None) -> float | None:
@@ -61,8 +58,8 @@ def spend_routes(gateway: Gateway) -> Blueprint:
         await gateway.control.require_master(request.headers, "read spend logs")
         args = spend_log_filters(request.args)
         api_key = args.get("api_key")
-        if api_key and not SHA256_HEX.fullmatch(api_key):
-            api_key = hash_key(api_key)  # a raw key: records only know its hash
+        if api_key:
+            api_key = token_of(api_key)  # a raw key: records only know its hash
         try:
             limit = int(args.get("limit", 100))
         except ValueError:
