@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
 
 import httpx
 import orjson
@@ -23,10 +25,12 @@ from gateway_trio.routes.guardrails import guardrail_routes
 from gateway_trio.routes.keys import key_routes
 from gateway_trio.routes.llm import METHODS as PASS_THROUGH_METHODS
 from gateway_trio.routes.llm import llm_routes
+from gateway_trio.routes.metrics import GAUGE_MODES, metric_families
 from gateway_trio.routes.spend import spend_routes
 from gateway_trio.routes.teams import team_routes
 from gateway_trio.routes.users import user_routes
 from gateway_trio.runtime.turns import taking_turns
+from gateway_trio.runtime.worker_samples import WorkerSamples
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +42,11 @@ def create_app(
     *,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     hooks: list[Any] | None = None,
+    metrics_dir: str | None = None,
 ) -> GatewayApp:
     """Build the whole gateway for `config` without starting it (`check-config` builds one too).
+
+    `metrics_dir` is where worker processes share their metrics (`runtime.worker_samples`).
 
     Raises `ConfigError`, naming the key, for anything in the config that could not work.
     """
@@ -51,9 +58,13 @@ def create_app(
     app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"] = config.server.graceful_timeout_s
     app.gateway = gateway  # type: ignore[attr-defined]
 
+    workers = None if metrics_dir is None else WorkerSamples(metrics_dir, gauge_modes=GAUGE_MODES)
+
     @app.before_serving
     async def start_actors() -> None:
         await app.nursery.start(gateway.run)
+        if workers is not None:
+            await app.nursery.start(workers.run, partial(metric_families, gateway))
 
     @app.after_serving
     async def drain_actors() -> None:
@@ -62,7 +73,7 @@ def create_app(
             await gateway.drain()
 
     app.register_blueprint(llm_routes(gateway))
-    app.register_blueprint(admin_routes(gateway))
+    app.register_blueprint(admin_routes(gateway, workers))
     app.register_blueprint(spend_routes(gateway))
     app.register_blueprint(key_routes(gateway))
     app.register_blueprint(team_routes(gateway))

@@ -5,7 +5,8 @@ import os
 from gateway_trio.config import load_config
 from gateway_trio.frontend.app import create_app
 from gateway_trio.frontend.serving import configure_logging, use_head_deadlines
+from gateway_trio.runtime.worker_samples import DIRECTORY_ENV
 
 configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
 use_head_deadlines()
-app = create_app(load_config())
+app = create_app(load_config(), metrics_dir=os.environ.get(DIRECTORY_ENV))

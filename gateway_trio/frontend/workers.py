@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import tempfile
 from functools import partial
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event
@@ -30,6 +31,7 @@ from gateway_trio.frontend.serving import (
     shutdown_trigger,
     tune_garbage_collector,
 )
+from gateway_trio.runtime.worker_samples import DIRECTORY_ENV
 
 STOP_POLL_S = 0.1
 # What a worker may take beyond the graceful timeout to write its last records and exit.
@@ -42,7 +44,12 @@ def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, w
     raise_open_file_limit()
     os.environ["GATEWAY_CONFIG"] = config_path
     os.environ["GATEWAY_LOG_LEVEL"] = log_level
-    return run_processes(hypercorn_config(config, host, port), workers)
+    with tempfile.TemporaryDirectory(prefix="gateway-metrics-") as metrics_dir:
+        os.environ[DIRECTORY_ENV] = metrics_dir  # the workers add up their /metrics through it
+        try:
+            return run_processes(hypercorn_config(config, host, port), workers)
+        finally:
+            del os.environ[DIRECTORY_ENV]
 
 
 def run_processes(hyper: GatewayHypercornConfig, workers: int) -> int:

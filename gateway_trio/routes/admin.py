@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import orjson
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -14,9 +16,11 @@ from gateway_trio.errors import GatewayError
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.errors import JSON, errors_as_responses
 from gateway_trio.routes.metrics import metrics_text
+from gateway_trio.runtime.worker_samples import WorkerSamples
 
 
-def admin_routes(gateway: Gateway) -> Blueprint:
+def admin_routes(gateway: Gateway, workers: WorkerSamples | None = None) -> Blueprint:
+    """Models, health and metrics; `workers` makes /metrics the sum of every worker process."""
     routes = Blueprint("admin", __name__)
 
     @routes.get("/v1/models")
@@ -89,7 +93,7 @@ def admin_routes(gateway: Gateway) -> Blueprint:
 
     @routes.get("/metrics")
     async def metrics() -> Response:
-        return Response(await metrics_text(gateway), 200, content_type=CONTENT_TYPE_LATEST)
+        return Response(await metrics_text(gateway, workers), 200, content_type=CONTENT_TYPE_LATEST)
 
     @routes.get("/health/readiness")
     async def readiness() -> Response:
@@ -99,6 +103,7 @@ def admin_routes(gateway: Gateway) -> Blueprint:
             "deployments": len(gateway.deployments),
             # LiteLLM's field: dashboards read it.  The database is opened before ready is set.
             "db": "connected" if gateway.database.is_open else "Not connected",
+            "worker_pid": os.getpid(),  # which worker process answered, with `--workers N`
         }
         return Response(orjson.dumps(body), 200 if ready else 503, content_type=JSON)
 

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from gateway_trio.actors.callbacks import CallbackCounters
 from gateway_trio.channels.messages import RouterSnapshot
+from gateway_trio.runtime.worker_samples import GaugeMode, WorkerSamples
 from gateway_trio.spend.writer import SpendCounters
 
 if TYPE_CHECKING:
@@ -129,15 +130,45 @@ class SnapshotCollector:
         yield cooling
 
 
-def snapshot_text(snapshot: GatewaySnapshot) -> bytes:
+# Gauges that workers do not add up when /metrics combines them (`runtime.worker_samples`):
+# the longest stall of any worker, and a deployment cooling down in any worker.
+GAUGE_MODES: dict[str, GaugeMode] = {
+    "gateway_event_loop_longest_stall_seconds": "max",
+    "gateway_deployment_cooling_down": "max",
+}
+
+
+class FamiliesCollector:
+    """Families already built, for a registry to render."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def families_text(families: list[Metric]) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot))  # type: ignore[arg-type]
+    registry.register(FamiliesCollector(families))  # type: ignore[arg-type]
     return generate_latest(registry)
 
 
-async def metrics_text(gateway: Gateway) -> bytes:
-    """The Prometheus text of `gateway` now."""
-    return snapshot_text(await gateway_snapshot(gateway))
+def snapshot_text(snapshot: GatewaySnapshot) -> bytes:
+    return families_text(list(SnapshotCollector(snapshot).collect()))
 
 
-__all__ = ["gateway_snapshot", "metrics_text", "snapshot_text"]
+async def metric_families(gateway: Gateway) -> list[Metric]:
+    """This process's families now."""
+    return list(SnapshotCollector(await gateway_snapshot(gateway)).collect())
+
+
+async def metrics_text(gateway: Gateway, workers: WorkerSamples | None = None) -> bytes:
+    """The Prometheus text of `gateway` now: of every worker's gateway added up, with `workers`."""
+    families = await metric_families(gateway)
+    if workers is not None:
+        families = await workers.combined(families)
+    return families_text(families)
+
+
+__all__ = ["GAUGE_MODES", "gateway_snapshot", "metric_families", "metrics_text", "snapshot_text"]

@@ -1,17 +1,12 @@
 """Cancellation, backpressure, long streams and graceful shutdown, against real sockets."""
 
-import os
-import re
 import signal
 import sqlite3
-import subprocess
-import sys
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import trio
-from harness import chat, gateway_client, make_config, running_gateway, sse_payloads
+from harness import chat, gateway_client, make_config, running_gateway, served_process, sse_payloads
 
 from gateway_trio.testing import Behavior
 
@@ -79,31 +74,6 @@ async def test_long_streams_outlive_quarts_response_timeout(upstream):
     async with gateway_client(config_for(upstream), quart_config={"RESPONSE_TIMEOUT": 0.5}) as client:
         response = await client.post("/v1/chat/completions", json=chat("gpt", stream=True))
     assert sse_payloads(response.text)[-1] == "[DONE]"
-
-
-@asynccontextmanager
-async def served_process(upstream, tmp_path, *, graceful_timeout_s: float, workers: int = 1):
-    """`gateway-trio serve` in its own process (or `workers` of them) against `upstream`: yields
-    the process and its base URL once every worker listens; killed if still running at the end."""
-    config = tmp_path / "gateway.toml"
-    config.write_text(
-        f'[server]\ngraceful_timeout_s = {graceful_timeout_s}\n[database]\nurl = "sqlite:///{tmp_path}/spend.db"\n'
-        f'[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\napi_base = "{upstream.base_url}/v1"\n'
-    )
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0", "--workers", str(workers)],
-        stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        log = b""
-        with trio.fail_after(30):
-            while len(listening := re.findall(rb"Running on (http://127\.0\.0\.1:\d+)", log)) < workers:
-                log += await process.stderr.receive_some()
-        yield process, listening[0].decode()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_sigterm_lets_in_flight_streams_finish(upstream, tmp_path):

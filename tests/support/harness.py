@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import trio
@@ -14,6 +20,8 @@ from gateway_trio.config import GatewayConfig, parse_config
 from gateway_trio.frontend.app import create_app
 from gateway_trio.frontend.serving import hypercorn_config, shutdown_trigger
 from gateway_trio.gateway import Gateway
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_config(**sections: Any) -> GatewayConfig:
@@ -77,3 +85,28 @@ async def eventually(predicate: Any, timeout: float = 5.0) -> Any:
         while not (value := predicate()):
             await trio.sleep(0.01)
         return value
+
+
+@asynccontextmanager
+async def served_process(upstream, tmp_path, *, graceful_timeout_s: float, workers: int = 1):
+    """`gateway-trio serve` in its own process (or `workers` of them) against `upstream`: yields
+    the process and its base URL once every worker listens; killed if still running at the end."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'[server]\ngraceful_timeout_s = {graceful_timeout_s}\n[database]\nurl = "sqlite:///{tmp_path}/spend.db"\n'
+        f'[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\napi_base = "{upstream.base_url}/v1"\n'
+    )
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0", "--workers", str(workers)],
+        stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        log = b""
+        with trio.fail_after(30):
+            while len(listening := re.findall(rb"Running on (http://127\.0\.0\.1:\d+)", log)) < workers:
+                log += await process.stderr.receive_some()
+        yield process, listening[0].decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

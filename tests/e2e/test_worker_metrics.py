@@ -1,0 +1,55 @@
+"""`serve --workers 2`: /metrics is one gateway's view whichever worker answers the scrape."""
+
+import re
+
+import httpx
+import trio
+from harness import chat, served_process
+
+CALLS_SUCCESS = re.compile(r'^gateway_calls_total\{call_type="completion",status="success"\} (\S+)$', re.MULTILINE)
+MAX_TRIES = 400  # fresh connections until both workers answered one; each takes a few ms
+
+
+def chat_successes(text: str) -> float:
+    found = CALLS_SUCCESS.search(text)
+    return float(found.group(1)) if found else 0.0
+
+
+async def one_connection_per_worker(base_url: str) -> dict[int, httpx.AsyncClient]:
+    """A kept-alive client per worker process: a connection stays with the worker that took it."""
+    clients: dict[int, httpx.AsyncClient] = {}
+    for _ in range(MAX_TRIES):
+        client = httpx.AsyncClient(base_url=base_url, timeout=30)
+        pid = (await client.get("/health/readiness")).json()["worker_pid"]
+        if pid in clients:
+            await client.aclose()
+        else:
+            clients[pid] = client
+            if len(clients) == 2:
+                return clients
+    raise AssertionError(f"only one worker took {MAX_TRIES} connections")
+
+
+async def test_every_worker_answers_a_scrape_with_the_calls_of_both(upstream, tmp_path):
+    async with served_process(upstream, tmp_path, graceful_timeout_s=5, workers=2) as (_, base_url):
+        clients = await one_connection_per_worker(base_url)
+        try:
+            first, second = clients.values()
+            for _ in range(3):
+                assert (await first.post("/v1/chat/completions", json=chat("gpt"))).status_code == 200
+            for _ in range(5):
+                assert (await second.post("/v1/chat/completions", json=chat("gpt"))).status_code == 200
+
+            seen: list[float] = []
+            with trio.fail_after(15):  # the other worker's file is at most a second old
+                while not seen or seen[-1] < 8:
+                    for client in (first, second):
+                        seen.append(chat_successes((await client.get("/metrics")).text))
+                    await trio.sleep(0.2)
+            for client in (first, second, first, second):  # once whole, it stays whole
+                seen.append(chat_successes((await client.get("/metrics")).text))
+        finally:
+            for client in clients.values():
+                await client.aclose()
+    assert seen[-4:] == [8, 8, 8, 8]
+    assert seen == sorted(seen)  # never backwards, whichever worker answered
