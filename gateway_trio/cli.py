@@ -123,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     from gateway_trio.control.database import migrate_database
     from gateway_trio.control.schema import SchemaError
     from gateway_trio.frontend import serving as server
+    from gateway_trio.runtime.logs import configure_logging
 
-    server.configure_logging(args.log_level)
+    configure_logging(args.log_level)  # in text until the config says otherwise
     config_path = args.config or os.environ.get("GATEWAY_CONFIG") or str(DEFAULT_CONFIG)
     try:
         # Built before anything listens, so a bad config stops here with one line, in every mode.
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         return fail(error)
     config: GatewayConfig = app.gateway.config  # type: ignore[attr-defined]
+    configure_logging(args.log_level, config.server.log_format)
     try:
         # Once, before any worker starts: a database that cannot be migrated stops here, in one line.
         migrate_database(config.database.url)

@@ -77,6 +77,8 @@ class ServerConfig(_Strict):
     # Also send every x-gateway-* answer header under its x-litellm-* name (LiteLLM's dashboards
     # and tests read those).
     litellm_headers: bool = False
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True  # one line per call (logger `gateway_trio.access`, INFO)
 
     @field_validator("response_id_secret")
     @classmethod

@@ -108,6 +108,7 @@ class Gateway:
             self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend, AdmissionStage(self.control)
         )
         self.pipeline.litellm_headers = config.server.litellm_headers
+        self.pipeline.access_log = config.server.access_log
         self.turnstile = Turnstile()
         stall_s = config.server.event_loop_stall_ms / 1000
         self.stalls = StallWatch(stall_s, user_code=self._user_code()) if stall_s else None

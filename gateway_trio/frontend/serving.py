@@ -18,7 +18,8 @@ import os
 import resource
 import signal
 import socket
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import hypercorn.trio.run
 import trio
@@ -170,12 +171,6 @@ def use_head_deadlines() -> None:
     process (here, and in each worker process by `gateway_trio.frontend.asgi`).
     """
     hypercorn.trio.run.TCPServer = HeadDeadlineTCPServer  # type: ignore[misc]
-
-
-def configure_logging(level: str) -> None:
-    """Logging for `serve`, in the main process and in each worker process alike."""
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
 
 
 def raise_open_file_limit() -> None:

@@ -29,6 +29,7 @@ from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.hooks.inline import HookRefusal, HookSet
 from gateway_trio.hooks.kwargs import call_info, hidden_params
 from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
+from gateway_trio.pipeline.access import log_access
 from gateway_trio.pipeline.admission import AdmissionStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.frames import Frames
@@ -87,6 +88,7 @@ class Pipeline:
     ) -> None:
         self.admission = admission if admission is not None else AdmissionStage(None)
         self.litellm_headers = False  # `[server] litellm_headers`: also LiteLLM's header names
+        self.access_log = False  # `[server] access_log`: a line per call (pipeline/access.py)
         self.dispatcher = dispatcher
         self.hooks = hooks
         self.callbacks = callbacks
@@ -405,6 +407,8 @@ class Pipeline:
         self.admission.settle(call, record)
         self.spend.submit(record)
         self.callbacks.finished(call, record, response, error)
+        if self.access_log:
+            log_access(record, call.route)
 
 
 def estimated_usage(call: Call, chunks: int) -> dict[str, Any]:

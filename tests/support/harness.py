@@ -88,23 +88,32 @@ async def eventually(predicate: Any, timeout: float = 5.0) -> Any:
 
 
 @asynccontextmanager
-async def served_process(upstream, tmp_path, *, graceful_timeout_s: float, workers: int = 1):
+async def served_process(upstream, tmp_path, *, graceful_timeout_s: float, workers: int = 1, server: str = "",
+                         model: str = "", env: dict[str, str] | None = None, log: bytearray | None = None):
     """`gateway-trio serve` in its own process (or `workers` of them) against `upstream`: yields
-    the process and its base URL once every worker listens; killed if still running at the end."""
+    the process and its base URL once every worker listens; killed if still running at the end.
+
+    `server` and `model` are more TOML lines for `[server]` and the one `[[models]]` entry; the
+    stderr read while waiting for the workers is appended to `log` (the rest is the caller's).
+    """
     config = tmp_path / "gateway.toml"
     config.write_text(
-        f'[server]\ngraceful_timeout_s = {graceful_timeout_s}\n[database]\nurl = "sqlite:///{tmp_path}/spend.db"\n'
-        f'[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\napi_base = "{upstream.base_url}/v1"\n'
+        f'[server]\ngraceful_timeout_s = {graceful_timeout_s}\n{server}\n'
+        f'[database]\nurl = "sqlite:///{tmp_path}/spend.db"\n'
+        f'[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\napi_base = "{upstream.base_url}/v1"\n{model}\n'
     )
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0", "--workers", str(workers)],
-        stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     try:
-        log = b""
+        seen = bytearray() if log is None else log
         with trio.fail_after(30):
-            while len(listening := re.findall(rb"Running on (http://127\.0\.0\.1:\d+)", log)) < workers:
-                log += await process.stderr.receive_some()
+            while len(listening := re.findall(rb"Running on (http://127\.0\.0\.1:\d+)", seen)) < workers:
+                chunk = await process.stderr.receive_some()
+                if not chunk:
+                    raise AssertionError(f"serve ended before listening:\n{seen.decode(errors='replace')}")
+                seen += chunk
         yield process, listening[0].decode()
     finally:
         if process.returncode is None:

@@ -141,7 +141,7 @@ def test_serve_stops_at_start_with_one_line_when_the_database_cannot_be_migrated
     db.close()
     config = tmp_path / "gateway.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{path}"\n')
-    monkeypatch.setattr("gateway_trio.frontend.serving.configure_logging", lambda level: None)
+    monkeypatch.setattr("gateway_trio.runtime.logs.configure_logging", lambda level, log_format="text": None)
     assert cli.main(["serve", "--config", str(config)]) == 1
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {config}: database.url: the database is at schema version {LATEST + 7}")
