@@ -121,7 +121,7 @@ class RouterConfig(_Strict):
 # OpenAI-compatible servers also answer to LiteLLM's names for them, so configs port as-is.
 PROVIDERS = frozenset({"openai", "azure", "anthropic", "mock", "hosted_vllm", "lm_studio", "ollama_chat"})
 
-Mode = Literal["chat", "completion", "embedding", "responses", "audio_transcription", "moderation"]
+Mode = Literal["chat", "completion", "embedding", "responses", "audio_transcription", "moderation", "image_generation"]
 
 
 class ModelInfo(_Strict):
@@ -129,6 +129,9 @@ class ModelInfo(_Strict):
     mode: Mode = "chat"
     input_cost_per_token: float | None = Field(None, ge=0)
     output_cost_per_token: float | None = Field(None, ge=0)
+    # Images are priced per image or per pixel (LiteLLM's names); token prices add to them.
+    output_cost_per_image: float | None = Field(None, ge=0)
+    input_cost_per_pixel: float | None = Field(None, ge=0)
     max_input_tokens: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
 
