@@ -106,6 +106,8 @@ class RouterConfig(_Strict):
     context_window_fallbacks: dict[str, list[str]] = {}
     aliases: dict[str, str] = {}
     pre_call_checks: bool = False
+    # LiteLLM's `drop_params`: leave out request fields a provider does not take, rather than fail.
+    drop_params: bool = False
     redis_url: str | None = None
     # The largest upstream reply read whole, and the largest single event of a stream (a
     # Responses stream's last event carries the whole reply); past it the call is a 502.
