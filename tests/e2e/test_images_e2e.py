@@ -272,3 +272,27 @@ async def test_providers_that_draw_no_images_refuse_clearly(upstream):
     assert response.status_code == 400
     assert "image generation" in response.json()["error"]["message"]
     assert upstream.received == []
+
+
+async def test_a_key_budget_reserves_every_image_a_call_asks_for(upstream):
+    key = "sk-images-budget-0123456789abcdef"
+    models = [
+        {
+            "name": "paint",
+            "model": "openai/dall-e-3",
+            "api_base": f"{upstream.base_url}/v1",
+            "info": {"mode": "image_generation", "output_cost_per_image": 0.04},
+        },
+    ]
+    config = make_config(models=models, server={"master_key": MASTER}, keys=[{"key": key, "max_budget": 0.1}])
+    headers = {"authorization": f"Bearer {key}"}
+    async with client_and_gateway(config) as (client, gateway):
+        too_many = await client.post(PATH, json={"model": "paint", "prompt": PROMPT, "n": 3}, headers=headers)
+        assert not upstream.received  # 3 x 0.04 is over the budget before any image is made
+        two = await client.post(PATH, json={"model": "paint", "prompt": PROMPT, "n": 2}, headers=headers)
+        logged = await records(client, gateway, 2)
+        third = await client.post(PATH, json={"model": "paint", "prompt": PROMPT}, headers=headers)
+    assert too_many.status_code == 429, too_many.text
+    assert two.status_code == 200, two.text
+    assert sorted((r["status"], r["cost"]) for r in logged)[1] == ("success", pytest.approx(0.08))
+    assert third.status_code == 429  # 0.08 spent: one more image (0.04) would pass 0.1
