@@ -76,8 +76,8 @@ def import_litellm(source: str, output: str | None) -> int:
     text = f"# Converted from {os.path.basename(source)} by gateway-trio import-litellm\n\n" + dumps(
         conversion.config, subtables={"models": ("info",), "guardrails": ("params",)}
     )
-    for what in conversion.skipped:
-        print(f"skipped: {what}", file=sys.stderr)
+    for line in conversion.report():  # every key not converted, so none is lost silently
+        print(line, file=sys.stderr)
     try:
         parse_config(tomli.loads(text), output or "<output>", resolve_env=False)
     except ConfigError as error:

@@ -108,6 +108,8 @@ class RouterConfig(_Strict):
     context_window_fallbacks: dict[str, list[str]] = {}
     aliases: dict[str, str] = {}
     pre_call_checks: bool = False
+    # LiteLLM's `drop_params`: leave out request fields a provider does not take, rather than fail.
+    drop_params: bool = False
     redis_url: str | None = None
     # The largest upstream reply read whole, and the largest single event of a stream (a
     # Responses stream's last event carries the whole reply); past it the call is a 502.
@@ -123,7 +125,7 @@ class RouterConfig(_Strict):
 # OpenAI-compatible servers also answer to LiteLLM's names for them, so configs port as-is.
 PROVIDERS = frozenset({"openai", "azure", "anthropic", "mock", "hosted_vllm", "lm_studio", "ollama_chat"})
 
-Mode = Literal["chat", "completion", "embedding", "responses", "audio_transcription", "moderation"]
+Mode = Literal["chat", "completion", "embedding", "responses", "audio_transcription", "moderation", "image_generation"]
 
 
 class ModelInfo(_Strict):
@@ -131,6 +133,9 @@ class ModelInfo(_Strict):
     mode: Mode = "chat"
     input_cost_per_token: float | None = Field(None, ge=0)
     output_cost_per_token: float | None = Field(None, ge=0)
+    # Images are priced per image or per pixel (LiteLLM's names); token prices add to them.
+    output_cost_per_image: float | None = Field(None, ge=0)
+    input_cost_per_pixel: float | None = Field(None, ge=0)
     max_input_tokens: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
 

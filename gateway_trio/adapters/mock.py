@@ -48,7 +48,7 @@ class MockUpstream(httpx.AsyncBaseTransport):
     """Answers OpenAI's POST endpoints the way OpenAI does; anything else is a 404.
 
     Chat and text completions echo the last user message (or prompt) unless the deployment
-    sets `mock_response`; embeddings, moderations and transcriptions are deterministic, so
+    sets `mock_response`; embeddings, moderations, transcriptions and images are deterministic, so
     tests can compare answers across calls.
     """
 
@@ -75,6 +75,8 @@ class MockUpstream(httpx.AsyncBaseTransport):
             return self._text_completion(body)
         if route == "embeddings":
             return _embeddings(body)
+        if route == "image_generation":
+            return _images(body)
         return _moderations(body)
 
     def _chat(self, body: dict[str, Any]) -> httpx.Response:
@@ -99,6 +101,7 @@ _ROUTES = (  # by path suffix; chat before its own suffix `/completions`
     ("/embeddings", "embeddings"),
     ("/moderations", "moderation"),
     ("/audio/transcriptions", "transcription"),
+    ("/images/generations", "image_generation"),
 )
 
 
@@ -258,6 +261,29 @@ def _moderations(body: dict[str, Any]) -> httpx.Response:
         results.append({"flagged": flagged, "categories": categories, "category_scores": scores})
     model = str(body.get("model") or "omni-moderation-latest")
     return _json(200, {"id": f"modr-mock-{uuid.uuid4().hex[:24]}", "model": model, "results": results})
+
+
+# A 1x1 transparent PNG: the one image the mock draws, whatever it is asked for.
+_PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
+)).decode()
+
+
+def _images(body: dict[str, Any]) -> httpx.Response:
+    """`n` images (URLs that never resolve, or the PNG above) whose revised prompt is the prompt."""
+    prompt = body.get("prompt")
+    n = body.get("n", 1)
+    if not isinstance(prompt, str) or not prompt:
+        return _error(400, "prompt: must be a non-empty string")
+    if type(n) is not int or not 1 <= n <= 10:
+        return _error(400, "n: must be an integer from 1 to 10")
+    as_base64 = body.get("response_format") == "b64_json"
+    digest = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+    data = [{"revised_prompt": prompt, **({"b64_json": _PNG} if as_base64 else
+                                          {"url": f"https://images.mock.invalid/{digest}-{i}.png"})}
+            for i in range(n)]
+    return _json(200, {"created": int(time.time()), "data": data})
 
 
 def _transcription(content_type: str, payload: bytes) -> httpx.Response:

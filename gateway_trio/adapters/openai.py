@@ -132,6 +132,18 @@ class OpenAIAdapter(AdapterBase):
     def moderation_response(self, payload: bytes, model: str) -> dict[str, Any]:
         return parse_json_reply(payload, "results", "moderation answer")
 
+    # -- image generation --------------------------------------------------------------------
+
+    def image_generation_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        _refuse_stream(stream, "image generation")
+        url = self.endpoint_url(deployment, model, "images/generations")
+        return self._json_request(deployment, url, {**body, "model": model})
+
+    def image_generation_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return parse_json_reply(payload, "data", "image generation answer")
+
     # -- audio transcriptions ----------------------------------------------------------------
 
     def transcription_request(

@@ -9,13 +9,14 @@ from gateway_trio.apis.base import Api
 from gateway_trio.apis.chat import CHAT
 from gateway_trio.apis.completions import COMPLETIONS
 from gateway_trio.apis.embeddings import EMBEDDINGS
+from gateway_trio.apis.images import IMAGES
 from gateway_trio.apis.messages import MESSAGES
 from gateway_trio.apis.moderations import MODERATIONS
 from gateway_trio.apis.pass_through import PASS_THROUGH
 from gateway_trio.apis.responses import RESPONSES
 from gateway_trio.apis.transcriptions import TRANSCRIPTIONS
 
-APIS: list[Api] = [CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RESPONSES, MESSAGES, TRANSCRIPTIONS]
+APIS: list[Api] = [CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RESPONSES, MESSAGES, TRANSCRIPTIONS, IMAGES]
 
-__all__ = ["APIS", "CHAT", "COMPLETIONS", "EMBEDDINGS", "MESSAGES", "MODERATIONS", "PASS_THROUGH", "RESPONSES",
+__all__ = ["APIS", "CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "MESSAGES", "MODERATIONS", "PASS_THROUGH", "RESPONSES",
            "TRANSCRIPTIONS", "Api"]

@@ -104,6 +104,11 @@ class Api:
         """What the adapter translates: the body itself, for most APIs."""
         return call.body
 
+    def reply_usage(self, call: Call, body: Any, usage: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The usage a whole answer is accounted by: the tokens the upstream reported, for
+        most APIs; one priced by something else (images) counts that too."""
+        return usage
+
     # --- texts for guardrails -------------------------------------------------------------
 
     def request_slots(self, body: Any) -> list[Slot]:

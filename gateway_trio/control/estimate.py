@@ -42,6 +42,10 @@ class WorstPrices:
     max_output_tokens: int | None = None  # the largest any deployment declares
     produces_output: bool = True  # False for embeddings and moderations
     priced: bool = False  # some deployment has a known price
+    # Image deployments: each of a call's `n` images may cost this much, and its output bound.
+    makes_images: bool = False
+    per_image: float = 0.0
+    per_pixel: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +60,23 @@ class WorstCase:
 def worst_prices(deployments: Sequence[Deployment], model: str) -> WorstPrices:
     """The worst prices of `deployments` serving the requested `model`."""
     inputs, outputs, bounds, produces, priced = 0.0, 0.0, [], False, False
+    images, per_image, per_pixel = False, 0.0, 0.0
     for deployment in deployments:
+        info = deployment.info
         prices = token_prices(deployment, deployment.upstream_model(model))
         if prices is not None:
             priced = True
             inputs, outputs = max(inputs, prices[0]), max(outputs, prices[1])
-        if deployment.info.max_output_tokens is not None:
-            bounds.append(deployment.info.max_output_tokens)
-        produces = produces or deployment.info.mode not in _NO_OUTPUT_MODES
-    return WorstPrices(inputs, outputs, max(bounds) if bounds else None, produces or not deployments, priced)
+        if info.max_output_tokens is not None:
+            bounds.append(info.max_output_tokens)
+        produces = produces or info.mode not in _NO_OUTPUT_MODES
+        if info.mode == "image_generation":
+            images = True
+            per_image = max(per_image, info.output_cost_per_image or 0.0)
+            per_pixel = max(per_pixel, info.input_cost_per_pixel or 0.0)
+            priced = priced or info.output_cost_per_image is not None or info.input_cost_per_pixel is not None
+    return WorstPrices(inputs, outputs, max(bounds) if bounds else None, produces or not deployments, priced,
+                       images, per_image, per_pixel)
 
 
 def requested_output_tokens(body: Mapping[str, Any]) -> int | None:
@@ -90,7 +102,22 @@ def worst_case(body: Mapping[str, Any], prices: WorstPrices) -> WorstCase:
         output = 0
     else:
         output = requested_output_tokens(body) or prices.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
-    return WorstCase(prompt, prompt + output, prompt * prices.input_per_token + output * prices.output_per_token)
+    cost = prompt * prices.input_per_token + output * prices.output_per_token
+    if prices.makes_images:
+        count, pixels = requested_images(body)
+        output *= count  # each image is an output of its own (gpt-image-* bill it in tokens)
+        cost = prompt * prices.input_per_token + output * prices.output_per_token
+        cost += count * (prices.per_image + pixels * prices.per_pixel)
+    return WorstCase(prompt, prompt + output, cost)
+
+
+def requested_images(body: Mapping[str, Any]) -> tuple[int, int]:
+    """(images, pixels per image) an image call asks for; pixels 0 when its size says none."""
+    n = body.get("n")
+    count = min(n, MAX_CHOICES) if type(n) is int and n > 1 else 1
+    width, _, height = str(body.get("size") or "").partition("x")
+    pixels = int(width) * int(height) if width.isdigit() and height.isdigit() else 0
+    return count, pixels
 
 
 class PriceBook:

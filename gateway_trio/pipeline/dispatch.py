@@ -74,7 +74,7 @@ class Dispatcher:
         event, events, _ = await self.first_event(call)
         events.close()
         assert isinstance(event, Reply)
-        call.usage = event.usage
+        call.usage = call.api.reply_usage(call, event.body, event.usage)
         self.report(call, ok=True)
         return event.body
 

@@ -2,7 +2,9 @@
 
 The table holds public list prices (USD per token) of common OpenAI and Anthropic models;
 a model matches its longest listed prefix, so dated versions (`gpt-4o-mini-2024-07-18`)
-price like their family.  `[models.info]` prices always win.
+price like their family.  `[models.info]` prices always win.  Generated images are priced
+by the deployment's `output_cost_per_image` and `input_cost_per_pixel` (there is no table of
+image prices here), on top of any tokens the answer reports.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ PRICES: dict[str, tuple[float, float]] = {
     "claude-opus-4": (1.5e-5, 7.5e-5),
 }
 _BY_LENGTH = sorted(PRICES, key=len, reverse=True)
+# Keys of the usage of an image answer (`apis.images`): the images made, and their pixels.
+IMAGE_COUNT = "images"
+PIXEL_COUNT = "pixels"
 
 
 def listed_price(model: str) -> tuple[float, float] | None:
@@ -62,9 +67,27 @@ def response_cost(deployment: Deployment | None, usage: dict[str, Any] | None, m
     if prompt is None or completion is None:
         return None
     prices = token_prices(deployment, model)
+    if IMAGE_COUNT in usage:
+        return image_cost(deployment, usage, prompt, completion, prices)
     if prices is None:
         return None
     return prompt * prices[0] + completion * prices[1]
+
+
+def image_cost(
+    deployment: Deployment, usage: dict[str, Any], prompt: int, completion: int,
+    prices: tuple[float, float] | None,
+) -> float | None:
+    """Images by the image and by the pixel, plus the tokens; None when none of it has a price."""
+    info = deployment.info
+    parts: list[float] = []
+    if info.output_cost_per_image is not None:
+        parts.append(usage[IMAGE_COUNT] * info.output_cost_per_image)
+    if info.input_cost_per_pixel is not None and PIXEL_COUNT in usage:
+        parts.append(usage[PIXEL_COUNT] * info.input_cost_per_pixel)
+    if prices is not None:
+        parts.append(prompt * prices[0] + completion * prices[1])
+    return sum(parts) if parts else None
 
 
 def token_prices(deployment: Deployment, model: str | None = None) -> tuple[float, float] | None:

@@ -1,6 +1,7 @@
 """Mock LLM upstream speaking the OpenAI and Anthropic wire formats, on bare trio sockets + h11.
 
-Routes: chat and text completions, embeddings, moderations and audio transcriptions (OpenAI
+Routes: chat and text completions, embeddings, moderations, audio transcriptions and image
+generations (OpenAI
 paths with or without `/v1`, and Azure's `/openai/deployments/{name}/...`), plus Anthropic's
 `/v1/messages`. Used in-process by the end-to-end tests (faults, timing, records of what the gateway sent) and
 as a separate process by the benchmark. No web framework on purpose: the benchmark pushes ~1,000
@@ -371,6 +372,9 @@ class MockUpstream:
         if kind == "responses":
             await _answer_responses(ex, behavior, rec.json, next(self._response_ids))
             return
+        if kind == "images":
+            await _answer_images(ex, behavior, rec.json)
+            return
         problem = _missing_field(kind, rec.json)
         if problem:
             await ex.send_error(400, problem, kind == "messages", param=problem.split("`")[1])
@@ -590,6 +594,55 @@ class MockUpstream:
             await ex.send_json(200, verbose)
             return
         await ex.send_json(200, {"text": text})
+
+
+# -- OpenAI Images API (`POST /v1/images/generations`): `n` images as URLs or base64 -------------
+
+# The smallest valid PNG (1x1, transparent): what every `b64_json` image is.
+MOCK_PNG = base64.b64encode(
+    bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                  "0000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082")
+).decode()
+
+
+async def _answer_images(ex: _Exchange, behavior: Behavior, body: dict[str, Any]) -> None:
+    """Checks what OpenAI checks (a string `prompt`, `n` from 1 to 10, a known format), then
+    answers with `n` images whose `revised_prompt` is the prompt (or `behavior.content`).
+    `gpt-image-*` models report token usage as OpenAI's do; DALL-E models report none."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        await ex.send_error(400, "Missing required parameter `prompt`", False, param="prompt")
+        return
+    n = body.get("n", 1)
+    if type(n) is not int or not 1 <= n <= 10:
+        await ex.send_error(400, "Invalid value for `n`: must be an integer from 1 to 10", False, param="n")
+        return
+    response_format = body.get("response_format", "url")
+    if response_format not in ("url", "b64_json"):
+        await ex.send_error(400, "Invalid value for `response_format`", False, param="response_format")
+        return
+    if behavior.stall_after is not None:
+        await trio.sleep_forever()
+    if behavior.drop_after is not None:
+        await ex.drop()
+        return
+    revised = behavior.content if behavior.content is not None else prompt
+    digest = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+    data = []
+    for index in range(n):
+        image: dict[str, Any] = {"revised_prompt": revised}
+        if response_format == "b64_json":
+            image["b64_json"] = MOCK_PNG
+        else:
+            image["url"] = f"https://images.mock.invalid/{digest}-{index}.png"
+        data.append(image)
+    answer: dict[str, Any] = {"created": int(time.time()), "data": data}
+    model = ex.rec.model or ""
+    if model.startswith("gpt-image"):
+        tokens = count_tokens(prompt)
+        answer["usage"] = {"input_tokens": tokens, "output_tokens": 1056 * n, "total_tokens": tokens + 1056 * n,
+                           "input_tokens_details": {"text_tokens": tokens, "image_tokens": 0}}
+    await ex.send_json(200, answer)
 
 
 # -- OpenAI Responses API (`POST /v1/responses`): a Response object, or its event stream ------
@@ -961,6 +1014,7 @@ _OPENAI_ROUTES = {  # path after `/v1` (or after an Azure deployment) -> kind
     "/moderations": "moderations",
     "/audio/transcriptions": "transcriptions",
     "/responses": "responses",
+    "/images/generations": "images",
 }
 _AZURE_RESPONSES = "/openai/responses"
 

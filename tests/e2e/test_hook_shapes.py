@@ -31,6 +31,7 @@ ROUTES: dict[str, tuple[str, dict[str, Any] | None, bool, str]] = {
     "embeddings": ("/v1/embeddings", {"input": "hello there"}, False, "embeddings"),
     "moderations": ("/v1/moderations", {"input": "hello there"}, False, "moderation"),
     "transcriptions": ("/v1/audio/transcriptions", None, False, "audio_transcription"),
+    "images": ("/v1/images/generations", {"prompt": "hello there"}, False, "image_generation"),
 }
 # Each route on an OpenAI deployment; those an Anthropic deployment serves on one too (messages
 # pass through natively there, the others are translated).
@@ -113,6 +114,9 @@ def native_text(route: str, obj: dict[str, Any]) -> str:
     if route == "moderations":
         assert isinstance(obj["results"], list) and obj["results"]
         return ""
+    if route == "images":
+        assert isinstance(obj["created"], int) and obj["data"][0]["url"]
+        return obj["data"][0]["revised_prompt"]
     assert route == "transcriptions"
     return obj["text"]
 

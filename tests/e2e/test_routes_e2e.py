@@ -19,6 +19,7 @@ ROUTES = {
     "responses": ("/v1/responses", {"input": "hello there"}, True),
     "messages": ("/v1/messages", {"max_tokens": 64, "messages": [{"role": "user", "content": "hello there"}]}, True),
     "transcriptions": ("/v1/audio/transcriptions", None, False),
+    "images": ("/v1/images/generations", {"prompt": "hello there"}, False),
 }
 CASES = [(route, stream) for route, (_, _, streams) in ROUTES.items() for stream in ((False, True) if streams else (False,))]
 
@@ -196,7 +197,7 @@ def with_secret(route, body):
         return {**body, "messages": [{"role": "user", "content": secret}]}
     if route == "chat":
         return {**body, "messages": [{"role": "user", "content": secret}]}
-    key = "prompt" if route == "completions" else "input"
+    key = "prompt" if route in ("completions", "images") else "input"
     return {**body, key: secret}
 
 
@@ -212,7 +213,7 @@ async def test_model_level_pre_call_guardrail_blocks_on_every_route(upstream, ro
     assert not upstream.received
 
 
-@pytest.mark.parametrize(("route", "stream"), [c for c in CASES if c[0] in ("chat", "completions", "responses", "messages")])
+@pytest.mark.parametrize(("route", "stream"), [c for c in CASES if c[0] in ("chat", "completions", "responses", "messages", "images")])
 async def test_model_level_post_call_guardrail_blocks_answers_on_every_route(upstream, route, stream):
     upstream.default = Behavior(content="the answer is SECRET-7 indeed")
     async with client_and_gateway(blocking_config(upstream, "post_call")) as (client, gateway):

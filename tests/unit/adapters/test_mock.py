@@ -114,7 +114,7 @@ async def test_empty_mock_response_and_no_user_message() -> None:
 async def test_other_routes_and_bad_bodies() -> None:
     dep = deployment()
     async with httpx.AsyncClient(transport=adapter.local_transport(dep)) as client:
-        missing = await client.post("http://mock.invalid/v1/images/generations", json={"prompt": "x"})
+        missing = await client.post("http://mock.invalid/v1/audio/speech", json={"input": "x"})
         bad = await client.post("http://mock.invalid/v1/chat/completions", content=b"{nope")
     assert missing.status_code == 404
     assert bad.status_code == 400

@@ -66,3 +66,23 @@ def test_embeddings_reserve_no_output_and_unknown_groups_no_cost() -> None:
     assert worst.tokens == worst.prompt_tokens
     assert book.prices("nope") == WorstPrices()
     assert worst_case({"prompt": "x"}, book.prices("nope")).cost == 0.0
+
+
+def test_image_calls_reserve_every_image_they_ask_for() -> None:
+    book = PriceBook({"paint": [
+        deployment("paint", "openai/dall-e-3", mode="image_generation", output_cost_per_image=0.04),
+        deployment("paint", "openai/dall-e-2", mode="image_generation", input_cost_per_pixel=2e-8),
+    ]})
+    prices = book.prices("paint")
+    assert prices.priced and prices.makes_images
+    worst = worst_case({"prompt": "a cat", "n": 3, "size": "512x512"}, prices)
+    assert worst.cost == pytest.approx(3 * (0.04 + 512 * 512 * 2e-8))
+    assert worst_case({"prompt": "a cat"}, prices).cost == pytest.approx(0.04)  # n defaults to 1
+    # Token-priced image models: the output bound holds for each image.
+    tokens = PriceBook({"g": [deployment("g", "openai/gpt-image-1", mode="image_generation", max_output_tokens=5000,
+                                         output_cost_per_token=4e-5, output_cost_per_image=0.01)]}).prices("g")
+    worst = worst_case({"prompt": "a cat", "n": 2}, tokens)
+    assert worst.tokens == worst.prompt_tokens + 2 * 5000
+    assert worst.cost == pytest.approx(2 * 5000 * 4e-5 + 2 * 0.01)
+    # Chat groups are untouched by any of this.
+    assert not PriceBook({"c": [deployment("c", "openai/gpt-4o")]}).prices("c").makes_images
