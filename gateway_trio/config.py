@@ -79,6 +79,7 @@ class ServerConfig(_Strict):
     litellm_headers: bool = False
     log_format: Literal["text", "json"] = "text"
     access_log: bool = True  # one line per call (logger `gateway_trio.access`, INFO)
+    metrics_public: bool = False  # true: /metrics without the master key (a scraper on a trusted network)
 
     @field_validator("response_id_secret")
     @classmethod

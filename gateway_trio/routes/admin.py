@@ -92,7 +92,10 @@ def admin_routes(gateway: Gateway, workers: WorkerSamples | None = None) -> Blue
         return Response(orjson.dumps(body), 200, content_type=JSON)
 
     @routes.get("/metrics")
+    @errors_as_responses
     async def metrics() -> Response:
+        if not gateway.config.server.metrics_public:
+            await gateway.control.require_master(request.headers, "read metrics")
         return Response(await metrics_text(gateway, workers), 200, content_type=CONTENT_TYPE_LATEST)
 
     @routes.get("/health/readiness")

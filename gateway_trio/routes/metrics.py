@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from gateway_trio.actors.callbacks import CallbackCounters
 from gateway_trio.channels.messages import RouterSnapshot
+from gateway_trio.runtime.logs import dropped_lines
 from gateway_trio.runtime.worker_samples import GaugeMode, WorkerSamples
 from gateway_trio.spend.writer import SpendCounters
 
@@ -37,6 +38,7 @@ class GatewaySnapshot:
     spend: SpendCounters
     invalid_usage: tuple[tuple[str, int], ...]
     router: RouterSnapshot
+    log_lines_dropped: int
 
 
 async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
@@ -52,6 +54,7 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
         spend=gateway.spend.counters(),
         invalid_usage=tuple(sorted((i, p.check_usage.invalid) for i, p in gateway.deployment_actors.items())),
         router=router,
+        log_lines_dropped=dropped_lines(),
     )
 
 
@@ -111,6 +114,10 @@ class SnapshotCollector:
             family = CounterMetricFamily(name, text)
             family.add_metric([], value)
             yield family
+
+        log_drops = CounterMetricFamily("gateway_log_lines_dropped", "Log lines dropped: the queue to stderr was full")
+        log_drops.add_metric([], snapshot.log_lines_dropped)
+        yield log_drops
 
         bad_usage = CounterMetricFamily("gateway_upstream_usage_invalid",
                                         "Upstream replies whose usage held a count that was not a token count",

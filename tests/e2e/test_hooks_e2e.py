@@ -212,7 +212,7 @@ async def test_metrics_count_calls_and_hook_failures(upstream):
     async with client_and_gateway(config, hooks=[hc.Broken()]) as (client, gateway):
         await client.post("/v1/chat/completions", json=chat("gpt"), headers=AUTH)
         await eventually(lambda: sum(gateway.callbacks.failures.values()) >= 2)
-        text = (await client.get("/metrics")).text
+        text = (await client.get("/metrics", headers=AUTH)).text
     assert 'gateway_calls_total{call_type="completion",status="success"} 1.0' in text
     assert 'gateway_hook_failures_total{hook="Broken.async_post_call_success_hook"} 1.0' in text
     assert "gateway_callback_events_dropped_total 0.0" in text

@@ -170,3 +170,17 @@ def test_no_master_key_is_warned_about_by_every_worker(tmp_path):
     warnings = [line for line in seen if NO_KEY_WARNING in line]
     assert len(warnings) == 2, seen
     assert all("WARNING" in line for line in warnings)  # through the configured logging, in each worker
+
+
+@pytest.mark.parametrize("public", [False, True])
+async def test_metrics_need_the_master_key_unless_made_public(public):
+    config = make_config(server={"master_key": "sk-master-metrics-0123456789", "metrics_public": public}, models=[MODEL])
+    async with serving(config) as (base_url, _), httpx.AsyncClient(base_url=base_url) as client:
+        anonymous = await client.get("/metrics")
+        with_master = await client.get("/metrics", headers={"Authorization": "Bearer sk-master-metrics-0123456789"})
+    assert with_master.status_code == 200 and "gateway_calls_total" in with_master.text
+    if public:
+        assert anonymous.status_code == 200
+    else:
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"]["message"]
