@@ -18,6 +18,7 @@ import httpx
 import trio
 
 from gateway_trio.adapters import adapter_for
+from gateway_trio.adapters.base import UpstreamRequest, with_client_headers
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.adapters.usage import UsageCheck, chat_usage
 from gateway_trio.channels.messages import Chunks, DeploymentEvent, Dispatch, Failure, Reply, StreamEnd
@@ -96,7 +97,16 @@ class DeploymentActor:
         """
         with message.cancel_scope, message.reply:
             try:
-                request = self._request(message)
+                spec = self.adapter.request(
+                    message.adapter_method, self.deployment, message.body, message.model, message.stream
+                )
+                if spec.local_answer is not None:  # answered by the adapter: no slot, no upstream
+                    body = self.adapter.response(message.adapter_method, spec.local_answer, message.model)
+                    await hand_over(message.reply, Reply(body, None))
+                    return
+                request = self._request(spec, message.client_headers)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the caller stopped listening
             except Exception as error:  # before the slot: what cannot be sent need not queue
                 await _send_quietly(message, Failure(self.redactor.error(unsendable(error, self.deployment))))
                 return
@@ -160,8 +170,9 @@ class DeploymentActor:
         finally:
             await _aclose_now(response)
 
-    def _request(self, message: Dispatch) -> httpx.Request:
-        spec = self.adapter.request(message.adapter_method, self.deployment, message.body, message.model, message.stream)
+    def _request(self, spec: UpstreamRequest, client_headers: dict[str, str]) -> httpx.Request:
+        if client_headers:
+            spec.headers = with_client_headers(spec.headers, client_headers)
         known = self._urls.get(spec.url)
         if known is None:
             if len(self._urls) >= URL_CACHE_SIZE:

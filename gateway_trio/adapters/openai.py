@@ -7,7 +7,8 @@ chunks are parsed once (to see usage and errors) and forwarded as the upstream s
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -15,6 +16,7 @@ import orjson
 from gateway_trio.adapters.base import AdapterBase, RawBody, SSEDecoder, Upload, UpstreamRequest
 from gateway_trio.adapters.messages_chat import chat_body_from_messages, message_from_completion
 from gateway_trio.adapters.messages_stream import MessagesFromChatStream
+from gateway_trio.adapters.params import CHAT_FROM_MESSAGES, Unhonoured
 from gateway_trio.adapters.replies import (
     client_safe,
     error_text,
@@ -68,6 +70,8 @@ class OpenAIAdapter(AdapterBase):
     """
 
     name = "openai"
+    # Chat passes the client's fields on as they are; only a Messages body loses some on the way.
+    unhonoured: ClassVar[Mapping[str, Unhonoured]] = {"messages": CHAT_FROM_MESSAGES}
 
     # -- chat and text completions ---------------------------------------------------------
 
