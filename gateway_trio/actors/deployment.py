@@ -12,13 +12,13 @@ import email.utils
 import logging
 import math
 import time
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import httpx
 import trio
 
 from gateway_trio.adapters import adapter_for
-from gateway_trio.adapters.base import UpstreamRequest, with_client_headers
+from gateway_trio.adapters.base import NO_TOKENS, UNCOUNTED, UpstreamRequest, with_client_headers
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.adapters.usage import UsageCheck, chat_usage
 from gateway_trio.channels.messages import Chunks, DeploymentEvent, Dispatch, Failure, Reply, StreamEnd
@@ -102,7 +102,7 @@ class DeploymentActor:
                 )
                 if spec.local_answer is not None:  # answered by the adapter: no slot, no upstream
                     body = self.adapter.response(message.adapter_method, spec.local_answer, message.model)
-                    await hand_over(message.reply, Reply(body, None))
+                    await hand_over(message.reply, Reply(body, self._usage(message.adapter_method, body)))
                     return
                 request = self._request(spec, message.client_headers)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -140,8 +140,12 @@ class DeploymentActor:
         )
         if isinstance(body, dict) and too_deep(body):  # it could not be encoded for the client
             raise UpstreamError(f"malformed upstream reply: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        usage = self.check_usage(chat_usage(body.get("usage"))) if isinstance(body, dict) else None
-        await hand_over(message.reply, Reply(body, usage))
+        await hand_over(message.reply, Reply(body, self._usage(message.adapter_method, body)))
+
+    def _usage(self, method: str, body: Any) -> dict[str, Any] | None:
+        if method in UNCOUNTED:
+            return dict(NO_TOKENS)
+        return self.check_usage(chat_usage(body.get("usage"))) if isinstance(body, dict) else None
 
     async def _stream(self, message: Dispatch, request: httpx.Request, clock: trio.CancelScope) -> None:
         """Relay a stream; `clock` (the first-event deadline) stops once the first chunk is out."""

@@ -34,6 +34,7 @@ from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.adapters.params import ANTHROPIC_CHAT, ANTHROPIC_TEXT_COMPLETION, Unhonoured
 from gateway_trio.adapters.replies import client_safe, is_object_list, malformed, upstream_error_message
 from gateway_trio.adapters.responses_stream import ResponsesThroughChat
+from gateway_trio.adapters.token_count import count_answer, count_body
 from gateway_trio.adapters.typed_events import MessagesPassthroughDecoder, passthrough_body
 from gateway_trio.adapters.usage import add_messages_usage, chat_usage_from_messages
 from gateway_trio.deployment import Deployment
@@ -567,16 +568,26 @@ class AnthropicAdapter(ResponsesThroughChat, AdapterBase):
     def messages_stream(self, model: str) -> MessagesPassthroughDecoder:
         return MessagesPassthroughDecoder()
 
+    # -- count_tokens, at Anthropic's own endpoint -------------------------------------------
+
+    def count_tokens_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return self._messages_request(deployment, count_body(body, model), "/count_tokens")
+
+    def count_tokens_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return count_answer(payload)
+
 
     # No embeddings, moderation or transcription methods: Anthropic serves none of them, so
     # the dispatcher refuses those calls with a 400.
 
-    def _messages_request(self, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
+    def _messages_request(self, deployment: Deployment, body: dict[str, Any], endpoint: str = "") -> UpstreamRequest:
         headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
         if deployment.api_key:
             headers["x-api-key"] = deployment.api_key
         headers.update(deployment.headers)
-        return UpstreamRequest("POST", self.messages_url(deployment), headers, orjson.dumps(body))
+        return UpstreamRequest("POST", self.messages_url(deployment) + endpoint, headers, orjson.dumps(body))
 
     def messages_url(self, deployment: Deployment) -> str:
         if not deployment.api_base:

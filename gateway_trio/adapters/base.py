@@ -21,6 +21,9 @@ from gateway_trio.errors import BadRequest
 
 # The adapter methods whose answers may not be JSON: their `_response` methods get the content type.
 RAW_CAPABLE = frozenset({"transcription", "pass_through"})
+# The adapter methods whose answers are no generation (a token count): they use no tokens.
+UNCOUNTED = frozenset({"count_tokens"})
+NO_TOKENS = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 # Characters that end, escape or climb out of a URL path segment, wherever a server decodes them.
 _NOT_IN_SEGMENT = frozenset("/\\?#%")
 
