@@ -30,6 +30,11 @@ class CountTokensApi(MessagesApi):
 
 
 COUNT_TOKENS = CountTokensApi(
-    "count_tokens", "count_tokens", ("/v1/messages/count_tokens", "/messages/count_tokens"),
-    adapter_method="count_tokens", wire=ANTHROPIC, streams=False, x_api_key=True,
+    "count_tokens",
+    "count_tokens",
+    ("/v1/messages/count_tokens", "/messages/count_tokens"),
+    adapter_method="count_tokens",
+    wire=ANTHROPIC,
+    streams=False,
+    x_api_key=True,
 )

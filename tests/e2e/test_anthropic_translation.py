@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
+import openai
 import orjson
+import pydantic
 import pytest
-from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
+import trio
+from harness import chat, client_and_gateway, eventually, make_config, running_gateway, sse_payloads
 
 from gateway_trio.testing import Behavior
 
@@ -21,14 +25,22 @@ ADA = '{"name": "Ada", "born": 1815}'
 
 
 def config_for(upstream: Any, *, router: dict[str, Any] | None = None, claudes: int = 1, **extra: Any):
-    models = [{"name": "claude", "model": "anthropic/claude-sonnet-4", "api_base": upstream.base_url,
-               "api_key": "sk-ant-upstream-secret"} for _ in range(claudes)]
+    models = [
+        {
+            "name": "claude",
+            "model": "anthropic/claude-sonnet-4",
+            "api_base": upstream.base_url,
+            "api_key": "sk-ant-upstream-secret",
+        }
+        for _ in range(claudes)
+    ]
     models.append({"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1"})
     if claudes > 1:  # distinct deployments of one group
         for index, model in enumerate(models[:claudes]):
             model["info"] = {"id": f"claude-{index}"}
-    return make_config(models=models, server={"master_key": MASTER}, router={"retry_backoff_s": 0, **(router or {})},
-                       **extra)
+    return make_config(
+        models=models, server={"master_key": MASTER}, router={"retry_backoff_s": 0, **(router or {})}, **extra
+    )
 
 
 async def spend_records(client: Any, gateway: Any, count: int) -> list[dict[str, Any]]:
@@ -55,8 +67,10 @@ def deltas(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_an_unhonoured_parameter_is_a_400_naming_it_before_anything_is_sent(upstream):
     config = config_for(upstream, claudes=2, router={"allowed_fails": 1, "cooldown_s": 600})
     async with client_and_gateway(config) as (client, gateway):
-        refused = [await client.post("/v1/chat/completions", json=chat("claude", seed=7, logprobs=True), headers=AUTH)
-                   for _ in range(4)]
+        refused = [
+            await client.post("/v1/chat/completions", json=chat("claude", seed=7, logprobs=True), headers=AUTH)
+            for _ in range(4)
+        ]
         snapshot = await gateway.router.snapshot()
         ok = await client.post("/v1/chat/completions", json=chat("claude", n=1, presence_penalty=0), headers=AUTH)
         records = await spend_records(client, gateway, 5)
@@ -75,8 +89,9 @@ async def test_an_unhonoured_parameter_is_a_400_naming_it_before_anything_is_sen
 
 async def test_router_drop_params_drops_them_and_the_spend_record_says_so(upstream):
     async with client_and_gateway(config_for(upstream, router={"drop_params": True})) as (client, gateway):
-        response = await client.post("/v1/chat/completions", json=chat("claude", seed=7, frequency_penalty=0.5),
-                                     headers=AUTH)
+        response = await client.post(
+            "/v1/chat/completions", json=chat("claude", seed=7, frequency_penalty=0.5), headers=AUTH
+        )
         records = await spend_records(client, gateway, 1)
     assert response.status_code == 200, response.text
     sent = upstream.received[0].json
@@ -85,7 +100,7 @@ async def test_router_drop_params_drops_them_and_the_spend_record_says_so(upstre
 
 
 async def test_the_body_drop_params_decides_for_its_call(upstream):
-    async with client_and_gateway(config_for(upstream, router={"drop_params": True})) as (client, gateway):
+    async with client_and_gateway(config_for(upstream, router={"drop_params": True})) as (client, _):
         kept = await client.post("/v1/chat/completions", json=chat("claude", seed=1, drop_params=False), headers=AUTH)
     assert kept.status_code == 400 and kept.json()["error"]["param"] == "seed"
     async with client_and_gateway(config_for(upstream)) as (client, gateway):
@@ -98,7 +113,7 @@ async def test_the_body_drop_params_decides_for_its_call(upstream):
 
 async def test_messages_fields_a_chat_upstream_lacks_are_refused_or_dropped(upstream):
     body = {"model": "gpt", "max_tokens": 50, "top_k": 5, "messages": [{"role": "user", "content": "hi"}]}
-    async with client_and_gateway(config_for(upstream)) as (client, gateway):
+    async with client_and_gateway(config_for(upstream)) as (client, _):
         refused = await client.post("/v1/messages", json=body, headers=AUTH)
         dropped = await client.post("/v1/messages", json={**body, "drop_params": True}, headers=AUTH)
     assert refused.status_code == 400
@@ -128,7 +143,9 @@ async def test_response_format_json_schema_answers_with_the_json_as_content(upst
         chunks = chunks_of(response.text)
         content = "".join(d.get("content") or "" for d in deltas(chunks))
         assert not any(d.get("tool_calls") for d in deltas(chunks))
-        reasons = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+        reasons = [
+            c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]
+        ]
     else:
         choice = response.json()["choices"][0]
         content, reasons = choice["message"]["content"], [choice["finish_reason"]]
@@ -142,10 +159,12 @@ async def test_response_format_json_schema_answers_with_the_json_as_content(upst
 
 async def test_reasoning_effort_thinks_and_answers_with_reasoning_content(upstream):
     async with client_and_gateway(config_for(upstream)) as (client, _):
-        response = await client.post("/v1/chat/completions", json=chat("claude", "2+2?", reasoning_effort="medium"),
-                                     headers=AUTH)
-        streamed = await client.post("/v1/chat/completions",
-                                     json=chat("claude", "2+2?", reasoning_effort="medium", stream=True), headers=AUTH)
+        response = await client.post(
+            "/v1/chat/completions", json=chat("claude", "2+2?", reasoning_effort="medium"), headers=AUTH
+        )
+        streamed = await client.post(
+            "/v1/chat/completions", json=chat("claude", "2+2?", reasoning_effort="medium", stream=True), headers=AUTH
+        )
     assert response.status_code == 200, response.text
     assert upstream.received[0].json["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     message = response.json()["choices"][0]["message"]
@@ -162,11 +181,22 @@ async def test_reasoning_effort_thinks_and_answers_with_reasoning_content(upstre
 async def test_thinking_blocks_sent_back_with_a_tool_call_reach_anthropic_signed(upstream):
     tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
     block = {"type": "thinking", "thinking": "Use the tool.", "signature": "sig-1"}
-    messages = [{"role": "user", "content": "2+2?"},
-                {"role": "assistant", "content": None, "thinking_blocks": [block],
-                 "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "add", "arguments": "{}"}}]},
-                {"role": "tool", "tool_call_id": "toolu_1", "content": "4"}]
-    body = {"model": "claude", "messages": messages, "tools": tools, "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    messages = [
+        {"role": "user", "content": "2+2?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "thinking_blocks": [block],
+            "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "add", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "4"},
+    ]
+    body = {
+        "model": "claude",
+        "messages": messages,
+        "tools": tools,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    }
     async with client_and_gateway(config_for(upstream)) as (client, _):
         response = await client.post("/v1/chat/completions", json=body, headers=AUTH)
     assert response.status_code == 200, response.text
@@ -178,11 +208,16 @@ async def test_thinking_blocks_sent_back_with_a_tool_call_reach_anthropic_signed
 
 async def test_tool_choice_none_keeps_the_tools_a_tool_history_needs(upstream):
     tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
-    messages = [{"role": "user", "content": "2+2?"},
-                {"role": "assistant", "content": None,
-                 "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "add", "arguments": "{}"}}]},
-                {"role": "tool", "tool_call_id": "toolu_1", "content": "4"},
-                {"role": "user", "content": "and now?"}]
+    messages = [
+        {"role": "user", "content": "2+2?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "add", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "4"},
+        {"role": "user", "content": "and now?"},
+    ]
     body = {"model": "claude", "messages": messages, "tools": tools, "tool_choice": "none"}
     async with client_and_gateway(config_for(upstream)) as (client, _):
         response = await client.post("/v1/chat/completions", json=body, headers=AUTH)
@@ -196,8 +231,12 @@ async def test_tool_choice_none_keeps_the_tools_a_tool_history_needs(upstream):
 
 async def test_user_ids_and_anthropic_beta_reach_the_upstream_on_both_routes(upstream):
     beta = {**AUTH, "anthropic-beta": "output-128k-2025-02-19"}
-    messages_body = {"model": "claude", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}],
-                     "metadata": {"user_id": "user-7"}}
+    messages_body = {
+        "model": "claude",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"user_id": "user-7"},
+    }
     async with client_and_gateway(config_for(upstream)) as (client, _):
         passed = await client.post("/v1/messages", json=messages_body, headers=beta)
         translated = await client.post("/v1/messages", json={**messages_body, "model": "gpt"}, headers=beta)
@@ -215,17 +254,22 @@ async def test_user_ids_and_anthropic_beta_reach_the_upstream_on_both_routes(ups
 # --- /v1/messages/count_tokens -------------------------------------------------------------
 
 
-COUNT_BODY = {"model": "claude", "max_tokens": 100, "system": "be brief",
-              "messages": [{"role": "user", "content": "one two three four"}],
-              "tools": [{"name": "add", "input_schema": {"type": "object"}}]}
+COUNT_BODY = {
+    "model": "claude",
+    "max_tokens": 100,
+    "system": "be brief",
+    "messages": [{"role": "user", "content": "one two three four"}],
+    "tools": [{"name": "add", "input_schema": {"type": "object"}}],
+}
 
 
 async def test_count_tokens_is_counted_by_anthropic_and_estimated_elsewhere(upstream):
     keys = [{"key": KEY, "models": ["gpt"]}]
     async with client_and_gateway(config_for(upstream, keys=keys)) as (client, gateway):
         counted = await client.post("/v1/messages/count_tokens", json=COUNT_BODY, headers={"x-api-key": MASTER})
-        estimated = await client.post("/messages/count_tokens", json={**COUNT_BODY, "model": "gpt"},
-                                      headers={"x-api-key": KEY})
+        estimated = await client.post(
+            "/messages/count_tokens", json={**COUNT_BODY, "model": "gpt"}, headers={"x-api-key": KEY}
+        )
         forbidden = await client.post("/v1/messages/count_tokens", json=COUNT_BODY, headers={"x-api-key": KEY})
         unknown = await client.post("/v1/messages/count_tokens", json={**COUNT_BODY, "model": "nope"}, headers=AUTH)
         records = await spend_records(client, gateway, 4)
@@ -242,3 +286,29 @@ async def test_count_tokens_is_counted_by_anthropic_and_estimated_elsewhere(upst
     done = [r for r in records if r["status"] == "success"]
     assert len(done) == 2 and {r["call_type"] for r in records} == {"count_tokens"}
     assert all(r["prompt_tokens"] == 0 and not r["cost"] for r in done)  # a count uses no tokens
+
+
+# --- the official SDKs ----------------------------------------------------------------------
+
+
+async def test_sdks_parse_structured_output_and_count_tokens(upstream):
+    class Person(pydantic.BaseModel):
+        name: str
+        born: int
+
+    upstream.behaviors["claude-sonnet-4"] = Behavior(content=ADA)
+    async with running_gateway(config_for(upstream)) as base_url:
+        chat_client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=MASTER, max_retries=0)
+        claude_client = anthropic.Anthropic(base_url=base_url, api_key=MASTER, max_retries=0)
+        messages = [{"role": "user", "content": "who is Ada?"}]
+        parsed = await trio.to_thread.run_sync(
+            lambda: chat_client.chat.completions.parse(model="claude", messages=messages, response_format=Person)
+        )
+        counted = await trio.to_thread.run_sync(
+            lambda: claude_client.messages.count_tokens(
+                model="claude", messages=messages, extra_headers={"anthropic-beta": "token-counting-2024-11-01"}
+            )
+        )
+    assert parsed.choices[0].message.parsed == Person(name="Ada", born=1815)
+    assert counted.input_tokens == 3
+    assert upstream.received[-1].headers["anthropic-beta"] == "token-counting-2024-11-01"

@@ -20,8 +20,11 @@ from gateway_trio.errors import BadRequest
 
 adapter = AnthropicAdapter()
 USER = [{"role": "user", "content": "Who is Ada?"}]
-SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "born": {"type": "integer"}},
-          "required": ["name", "born"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "born": {"type": "integer"}},
+    "required": ["name", "born"],
+}
 
 
 def deployment() -> Deployment:
@@ -44,25 +47,45 @@ def deltas(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def finish(chunks: list[dict[str, Any]]) -> str | None:
-    return next((c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]),
-                None)
+    return next(
+        (c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]), None
+    )
 
 
-START = {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [],
-                                              "model": "claude-sonnet-4", "usage": {"input_tokens": 9, "output_tokens": 1}}}
+START = {
+    "type": "message_start",
+    "message": {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "model": "claude-sonnet-4",
+        "usage": {"input_tokens": 9, "output_tokens": 1},
+    },
+}
 
 
 def end(stop_reason: str) -> list[dict[str, Any]]:
-    return [{"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": {"output_tokens": 20}},
-            {"type": "message_stop"}]
+    return [
+        {"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": {"output_tokens": 20}},
+        {"type": "message_stop"},
+    ]
 
 
 # --- parameters Anthropic cannot honour ----------------------------------------------------
 
 
 def test_used_params_skips_nulls_and_openai_defaults():
-    body = {"seed": 3, "n": 1, "presence_penalty": 0.0, "frequency_penalty": 0.5, "logprobs": False,
-            "logit_bias": {}, "top_logprobs": None, "temperature": 0.2}
+    body = {
+        "seed": 3,
+        "n": 1,
+        "presence_penalty": 0.0,
+        "frequency_penalty": 0.5,
+        "logprobs": False,
+        "logit_bias": {},
+        "top_logprobs": None,
+        "temperature": 0.2,
+    }
     assert used_params(body, ANTHROPIC_CHAT) == ["seed", "frequency_penalty"]
     assert used_params({"logprobs": True, "n": 2}, ANTHROPIC_CHAT) == ["logprobs", "n"]
 
@@ -71,7 +94,10 @@ def test_adapters_name_what_they_cannot_honour_per_call_type():
     assert adapter.unsupported_params("chat", {"seed": 1, "top_k": 5, "response_format": {"type": "json_object"}}) == [
         "seed"
     ]
-    assert adapter.unsupported_params("text_completion", {"echo": True, "suffix": "x", "best_of": 1}) == ["echo", "suffix"]
+    assert adapter.unsupported_params("text_completion", {"echo": True, "suffix": "x", "best_of": 1}) == [
+        "echo",
+        "suffix",
+    ]
     assert adapter.unsupported_params("messages", {"top_k": 5}) == []  # Anthropic's own format: nothing lost
     openai = PROVIDERS["openai"]
     assert openai.unsupported_params("chat", {"seed": 1}) == []
@@ -83,8 +109,9 @@ def test_adapters_name_what_they_cannot_honour_per_call_type():
 
 
 def test_client_headers_join_the_deployments_own():
-    merged = with_client_headers({"anthropic-beta": "prompt-caching-2024-07-31", "x-api-key": "k"},
-                                 {"anthropic-beta": "output-128k-2025-02-19"})
+    merged = with_client_headers(
+        {"anthropic-beta": "prompt-caching-2024-07-31", "x-api-key": "k"}, {"anthropic-beta": "output-128k-2025-02-19"}
+    )
     assert merged == {"anthropic-beta": "prompt-caching-2024-07-31,output-128k-2025-02-19", "x-api-key": "k"}
     assert with_client_headers({}, {"anthropic-beta": "a"}) == {"anthropic-beta": "a"}
 
@@ -98,8 +125,9 @@ def test_top_k_is_carried_over():
 
 def test_json_schema_becomes_a_forced_tool():
     body = translated(response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": SCHEMA}})
-    assert body["tools"] == [{"name": JSON_TOOL, "description": "Answer with JSON matching this schema (person).",
-                              "input_schema": SCHEMA}]
+    assert body["tools"] == [
+        {"name": JSON_TOOL, "description": "Answer with JSON matching this schema (person).", "input_schema": SCHEMA}
+    ]
     assert body["tool_choice"] == {"type": "tool", "name": JSON_TOOL}
 
 
@@ -116,8 +144,10 @@ def test_json_tool_joins_client_tools_and_is_not_forced_while_thinking():
     assert "tool_choice" not in body  # Anthropic refuses a forced tool while thinking
 
 
-@pytest.mark.parametrize("response_format", [{"type": "yaml"}, {"type": "json_schema"}, "json",
-                                             {"type": "json_schema", "json_schema": {"schema": []}}])
+@pytest.mark.parametrize(
+    "response_format",
+    [{"type": "yaml"}, {"type": "json_schema"}, "json", {"type": "json_schema", "json_schema": {"schema": []}}],
+)
 def test_bad_response_format_is_a_400_naming_it(response_format):
     with pytest.raises(BadRequest) as raised:
         translated(response_format=response_format)
@@ -125,10 +155,15 @@ def test_bad_response_format_is_a_400_naming_it(response_format):
 
 
 def test_json_tool_answer_is_the_content():
-    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4",
-               "content": [{"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL,
-                            "input": {"name": "Ada", "born": 1815}}],
-               "stop_reason": "tool_use", "usage": {"input_tokens": 9, "output_tokens": 12}}
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL, "input": {"name": "Ada", "born": 1815}}],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 9, "output_tokens": 12},
+    }
     answer = adapter.chat_response(orjson.dumps(message), "claude")
     choice = answer["choices"][0]
     assert orjson.loads(choice["message"]["content"]) == {"name": "Ada", "born": 1815}
@@ -137,15 +172,27 @@ def test_json_tool_answer_is_the_content():
 
 
 def test_json_tool_stream_becomes_content_deltas():
-    events = [START,
-              {"type": "content_block_start", "index": 0,
-               "content_block": {"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL, "input": {}}},
-              {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}},
-              {"type": "content_block_delta", "index": 0,
-               "delta": {"type": "input_json_delta", "partial_json": '{"name": "Ada",'}},
-              {"type": "content_block_delta", "index": 0,
-               "delta": {"type": "input_json_delta", "partial_json": ' "born": 1815}'}},
-              {"type": "content_block_stop", "index": 0}, *end("tool_use")]
+    events = [
+        START,
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL, "input": {}},
+        },
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"name": "Ada",'},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": ' "born": 1815}'},
+        },
+        {"type": "content_block_stop", "index": 0},
+        *end("tool_use"),
+    ]
     chunks = stream_chunks(events)
     assert not any("tool_calls" in d for d in deltas(chunks))
     text = "".join(d.get("content") or "" for d in deltas(chunks))
@@ -171,12 +218,15 @@ def test_thinking_is_passed_on_and_wins_over_reasoning_effort():
     assert translated(thinking={"type": "disabled"})["thinking"] == {"type": "disabled"}
 
 
-@pytest.mark.parametrize(("fields", "param"), [
-    ({"reasoning_effort": "extreme"}, "reasoning_effort"),
-    ({"thinking": {"type": "enabled"}}, "thinking"),
-    ({"thinking": "on"}, "thinking"),
-    ({"reasoning_effort": "high", "max_tokens": 1000}, "max_tokens"),
-])
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+        ({"thinking": {"type": "enabled"}}, "thinking"),
+        ({"thinking": "on"}, "thinking"),
+        ({"reasoning_effort": "high", "max_tokens": 1000}, "max_tokens"),
+    ],
+)
 def test_bad_thinking_requests_are_400s_naming_the_field(fields, param):
     with pytest.raises(BadRequest) as raised:
         translated(**fields)
@@ -184,12 +234,21 @@ def test_bad_thinking_requests_are_400s_naming_the_field(fields, param):
 
 
 def test_thinking_blocks_of_the_history_go_back_first_and_signed():
-    messages = [*USER, {"role": "assistant", "content": None,
-                        "thinking_blocks": [{"type": "thinking", "thinking": "Look it up.", "signature": "sig-1"},
-                                            {"type": "redacted_thinking", "data": "opaque"}],
-                        "tool_calls": [{"id": "toolu_1", "type": "function",
-                                        "function": {"name": "lookup", "arguments": '{"q": "Ada"}'}}]},
-                {"role": "tool", "tool_call_id": "toolu_1", "content": "1815"}]
+    messages = [
+        *USER,
+        {
+            "role": "assistant",
+            "content": None,
+            "thinking_blocks": [
+                {"type": "thinking", "thinking": "Look it up.", "signature": "sig-1"},
+                {"type": "redacted_thinking", "data": "opaque"},
+            ],
+            "tool_calls": [
+                {"id": "toolu_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "Ada"}'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "1815"},
+    ]
     tools = [{"type": "function", "function": {"name": "lookup"}}]
     body = orjson.loads(adapter.chat_request(deployment(), {"messages": messages, "tools": tools}, "m", False).content)
     assert body["messages"][1]["content"] == [
@@ -197,11 +256,19 @@ def test_thinking_blocks_of_the_history_go_back_first_and_signed():
         {"type": "redacted_thinking", "data": "opaque"},
         {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "Ada"}},
     ]
-    text_only = [*USER, {"role": "assistant", "content": "Hi",
-                         "thinking_blocks": [{"type": "thinking", "thinking": "t", "signature": "s"}]}]
+    text_only = [
+        *USER,
+        {
+            "role": "assistant",
+            "content": "Hi",
+            "thinking_blocks": [{"type": "thinking", "thinking": "t", "signature": "s"}],
+        },
+    ]
     body = orjson.loads(adapter.chat_request(deployment(), {"messages": text_only}, "m", False).content)
-    assert body["messages"][1]["content"] == [{"type": "thinking", "thinking": "t", "signature": "s"},
-                                              {"type": "text", "text": "Hi"}]
+    assert body["messages"][1]["content"] == [
+        {"type": "thinking", "thinking": "t", "signature": "s"},
+        {"type": "text", "text": "Hi"},
+    ]
 
 
 def test_bad_thinking_blocks_are_400s():
@@ -212,12 +279,20 @@ def test_bad_thinking_blocks_are_400s():
 
 
 def test_thinking_answer_gives_reasoning_content_and_thinking_blocks():
-    blocks = [{"type": "thinking", "thinking": "Ada was born ", "signature": "sig-a"},
-              {"type": "redacted_thinking", "data": "opaque"},
-              {"type": "thinking", "thinking": "in 1815.", "signature": "sig-b"}]
-    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4",
-               "content": [*blocks, {"type": "text", "text": "1815."}], "stop_reason": "end_turn",
-               "usage": {"input_tokens": 9, "output_tokens": 30}}
+    blocks = [
+        {"type": "thinking", "thinking": "Ada was born ", "signature": "sig-a"},
+        {"type": "redacted_thinking", "data": "opaque"},
+        {"type": "thinking", "thinking": "in 1815.", "signature": "sig-b"},
+    ]
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4",
+        "content": [*blocks, {"type": "text", "text": "1815."}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 9, "output_tokens": 30},
+    }
     reply = adapter.chat_response(orjson.dumps(message), "claude")["choices"][0]["message"]
     assert reply["content"] == "1815."
     assert reply["reasoning_content"] == "Ada was born in 1815."
@@ -227,22 +302,27 @@ def test_thinking_answer_gives_reasoning_content_and_thinking_blocks():
 
 
 def test_thinking_stream_gives_reasoning_deltas_then_the_signed_block():
-    events = [START,
-              {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
-              {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Ada was "}},
-              {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "born."}},
-              {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-1"}},
-              {"type": "content_block_stop", "index": 0},
-              {"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "x"}},
-              {"type": "content_block_stop", "index": 1},
-              {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
-              {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "1815."}},
-              {"type": "content_block_stop", "index": 2}, *end("end_turn")]
+    events = [
+        START,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Ada was "}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "born."}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-1"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "x"}},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "1815."}},
+        {"type": "content_block_stop", "index": 2},
+        *end("end_turn"),
+    ]
     got = deltas(stream_chunks(events))
     assert "".join(d.get("reasoning_content") or "" for d in got) == "Ada was born."
     blocks = [b for d in got for b in d.get("thinking_blocks") or ()]
-    assert blocks == [{"type": "thinking", "thinking": "Ada was born.", "signature": "sig-1"},
-                      {"type": "redacted_thinking", "data": "x"}]
+    assert blocks == [
+        {"type": "thinking", "thinking": "Ada was born.", "signature": "sig-1"},
+        {"type": "redacted_thinking", "data": "x"},
+    ]
     assert "".join(d.get("content") or "" for d in got) == "1815."
 
 
@@ -250,9 +330,15 @@ def test_thinking_stream_gives_reasoning_deltas_then_the_signed_block():
 
 
 def test_tool_choice_none_keeps_the_tools_for_a_history_with_tool_calls():
-    messages = [*USER, {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "toolu_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "toolu_1", "content": "1815"}]
+    messages = [
+        *USER,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "1815"},
+    ]
     tools = [{"type": "function", "function": {"name": "lookup"}}]
     body = {"messages": messages, "tools": tools, "tool_choice": "none"}
     sent = orjson.loads(adapter.chat_request(deployment(), body, "m", False).content)
