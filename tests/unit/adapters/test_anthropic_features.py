@@ -14,6 +14,7 @@ from gateway_trio.adapters.anthropic import AnthropicAdapter
 from gateway_trio.adapters.anthropic_json import JSON_TOOL
 from gateway_trio.adapters.base import with_client_headers
 from gateway_trio.adapters.params import ANTHROPIC_CHAT, used_params
+from gateway_trio.apis import CHAT
 from gateway_trio.config import ModelConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest
@@ -344,3 +345,21 @@ def test_tool_choice_none_keeps_the_tools_for_a_history_with_tool_calls():
     sent = orjson.loads(adapter.chat_request(deployment(), body, "m", False).content)
     assert [t["name"] for t in sent["tools"]] == ["lookup"]
     assert sent["tool_choice"] == {"type": "none"}
+
+
+def test_a_thinking_stream_assembles_for_logging_with_its_reasoning():
+    events = [
+        START,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Hmm."}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "s"}},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "4"}},
+        *end("end_turn"),
+    ]
+    assembler = CHAT.assembler()
+    for chunk in stream_chunks(events):
+        assembler.add(orjson.dumps(chunk))
+    message = assembler.result(None)["choices"][0]["message"]
+    assert message["content"] == "4" and message["reasoning_content"] == "Hmm."
+    assert message["thinking_blocks"] == [{"type": "thinking", "thinking": "Hmm.", "signature": "s"}]
