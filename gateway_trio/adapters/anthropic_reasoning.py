@@ -42,6 +42,27 @@ def thinking_param(body: dict[str, Any]) -> dict[str, Any] | None:
     return {"type": "enabled", "budget_tokens": EFFORT_BUDGETS[effort]}
 
 
+def reasoning_effort(thinking: Any) -> str | None:
+    """Chat's `reasoning_effort` for an Anthropic `thinking` (a budget at or over the one each
+    effort maps to, so it round-trips); None for no thinking; raises `BadRequest` if malformed."""
+    if thinking is None:
+        return None
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "disabled":
+        return None
+    if kind == "adaptive":
+        return "medium"
+    budget = thinking.get("budget_tokens") if kind == "enabled" else None
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise BadRequest(
+            "thinking: expected type 'enabled' with an integer budget_tokens, 'adaptive' or 'disabled'",
+            param="thinking",
+        )
+    if budget >= EFFORT_BUDGETS["high"]:
+        return "high"
+    return "medium" if budget >= EFFORT_BUDGETS["medium"] else "low"
+
+
 def thinking_budget(thinking: dict[str, Any] | None) -> int | None:
     if thinking is None or thinking.get("type") != "enabled":
         return None

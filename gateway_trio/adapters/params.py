@@ -54,7 +54,6 @@ ANTHROPIC_TEXT_COMPLETION: Unhonoured = {
 # Anthropic Messages fields a chat-completions upstream (OpenAI, Azure, mock) has none of.
 CHAT_FROM_MESSAGES: Unhonoured = {
     "top_k": (),
-    "thinking": ({"type": "disabled"},),
     "container": (),
     "mcp_servers": ([],),
     "context_management": (),

@@ -103,9 +103,7 @@ def test_adapters_name_what_they_cannot_honour_per_call_type():
     openai = PROVIDERS["openai"]
     assert openai.unsupported_params("chat", {"seed": 1}) == []
     assert openai.unsupported_params("messages", {"top_k": 5, "thinking": {"type": "disabled"}}) == ["top_k"]
-    assert openai.unsupported_params("messages", {"thinking": {"type": "enabled", "budget_tokens": 2000}}) == [
-        "thinking"
-    ]
+    assert openai.unsupported_params("messages", {"thinking": {"type": "enabled", "budget_tokens": 2000}}) == []
     assert adapter.client_headers == frozenset({"anthropic-beta"}) and not openai.client_headers
 
 
@@ -363,3 +361,92 @@ def test_a_thinking_stream_assembles_for_logging_with_its_reasoning():
     message = assembler.result(None)["choices"][0]["message"]
     assert message["content"] == "4" and message["reasoning_content"] == "Hmm."
     assert message["thinking_blocks"] == [{"type": "thinking", "thinking": "Hmm.", "signature": "s"}]
+
+
+# --- /v1/messages on a chat upstream: thinking as reasoning_effort, reasoning as thinking ----
+
+
+def openai_deployment() -> Deployment:
+    return Deployment.from_config(ModelConfig(name="gpt", model="openai/o3", api_base="https://api.openai.com/v1"))
+
+
+@pytest.mark.parametrize(
+    ("thinking", "effort"),
+    [
+        ({"type": "enabled", "budget_tokens": 1024}, "low"),
+        ({"type": "enabled", "budget_tokens": 2048}, "medium"),
+        ({"type": "enabled", "budget_tokens": 10000}, "high"),
+        ({"type": "adaptive"}, "medium"),
+        ({"type": "disabled"}, None),
+    ],
+)
+def test_messages_thinking_becomes_reasoning_effort_on_a_chat_upstream(thinking, effort):
+    body = {"model": "gpt", "max_tokens": 50, "messages": USER, "thinking": thinking}
+    sent = orjson.loads(PROVIDERS["openai"].messages_request(openai_deployment(), body, "o3", False).content)
+    assert sent.get("reasoning_effort") == effort and "thinking" not in sent
+
+
+def test_messages_bad_thinking_is_a_400_on_a_chat_upstream():
+    body = {"model": "gpt", "max_tokens": 50, "messages": USER, "thinking": {"type": "enabled"}}
+    with pytest.raises(BadRequest) as raised:
+        PROVIDERS["openai"].messages_request(openai_deployment(), body, "o3", False)
+    assert raised.value.param == "thinking"
+
+
+def test_a_chat_upstreams_reasoning_comes_back_as_a_thinking_block():
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "o3",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "4", "reasoning_content": "2+2 is 4."},
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14},
+    }
+    message = PROVIDERS["openai"].messages_response(orjson.dumps(completion), "o3")
+    assert message["content"] == [
+        {"type": "thinking", "thinking": "2+2 is 4.", "signature": ""},
+        {"type": "text", "text": "4"},
+    ]
+
+
+def test_a_chat_upstreams_reasoning_streams_as_a_thinking_block():
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        body = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "o3",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return b"data: " + orjson.dumps(body) + b"\n\n"
+
+    raw = b"".join(
+        [
+            chunk({"role": "assistant", "reasoning_content": "2+2 "}),
+            chunk({"reasoning_content": "is 4."}),
+            chunk({"content": "4"}),
+            chunk({}, "stop"),
+            b"data: [DONE]\n\n",
+        ]
+    )
+    events = [orjson.loads(p) for p in PROVIDERS["openai"].messages_stream("o3").feed(raw)]
+    kinds = [(e["type"], e.get("index"), (e.get("delta") or e.get("content_block") or {}).get("type")) for e in events]
+    assert kinds[:8] == [
+        ("message_start", None, None),
+        ("content_block_start", 0, "thinking"),
+        ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, "text"),
+        ("content_block_delta", 1, "text_delta"),
+        ("content_block_stop", 1, None),
+    ]
+    assert "".join(
+        e["delta"]["thinking"] for e in events if e["type"] == "content_block_delta" and e["index"] == 0
+    ) == ("2+2 is 4.")
