@@ -312,3 +312,13 @@ async def test_sdks_parse_structured_output_and_count_tokens(upstream):
     assert parsed.choices[0].message.parsed == Person(name="Ada", born=1815)
     assert counted.input_tokens == 3
     assert upstream.received[-1].headers["anthropic-beta"] == "token-counting-2024-11-01"
+
+
+async def test_legacy_completions_fields_anthropic_lacks_are_refused_too(upstream):
+    body = {"model": "claude", "prompt": "say hi", "max_tokens": 5, "echo": True, "best_of": 1}
+    async with client_and_gateway(config_for(upstream)) as (client, _):
+        refused = await client.post("/v1/completions", json=body, headers=AUTH)
+        plain = await client.post("/v1/completions", json={**body, "echo": False}, headers=AUTH)
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "echo"
+    assert plain.status_code == 200 and plain.json()["choices"][0]["text"] == "say hi"
+    assert len(upstream.received) == 1
