@@ -65,6 +65,7 @@ class Call:
     tenant: Tenant | None = None  # the virtual key's, None for the master key
     end_user: str | None = None  # the body's `user` or the `x-gateway-end-user-id` header
     admission: Admission | None = None  # what the control plane reserved for it, settled at its end
+    drop_params: bool | None = None  # the body's `drop_params`: None leaves it to `[router] drop_params`
 
     @property
     def call_type(self) -> str:

@@ -109,7 +109,9 @@ class RouterConfig(_Strict):
     context_window_fallbacks: dict[str, list[str]] = {}
     aliases: dict[str, str] = {}
     pre_call_checks: bool = False
-    # LiteLLM's `drop_params`: leave out request fields a provider does not take, rather than fail.
+    # A parameter the chosen provider cannot honour (`seed` to Anthropic, say) is a 400 naming
+    # it; true: it is dropped instead and named in the spend record.  A body's own
+    # `drop_params` decides for its call.
     drop_params: bool = False
     redis_url: str | None = None
     # The largest upstream reply read whole, and the largest single event of a stream (a

@@ -12,12 +12,13 @@ import email.utils
 import logging
 import math
 import time
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import httpx
 import trio
 
 from gateway_trio.adapters import adapter_for
+from gateway_trio.adapters.base import NO_TOKENS, UNCOUNTED, UpstreamRequest, with_client_headers
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
 from gateway_trio.adapters.usage import UsageCheck, chat_usage
 from gateway_trio.channels.messages import Chunks, DeploymentEvent, Dispatch, Failure, Reply, StreamEnd
@@ -96,7 +97,16 @@ class DeploymentActor:
         """
         with message.cancel_scope, message.reply:
             try:
-                request = self._request(message)
+                spec = self.adapter.request(
+                    message.adapter_method, self.deployment, message.body, message.model, message.stream
+                )
+                if spec.local_answer is not None:  # answered by the adapter: no slot, no upstream
+                    body = self.adapter.response(message.adapter_method, spec.local_answer, message.model)
+                    await hand_over(message.reply, Reply(body, self._usage(message.adapter_method, body)))
+                    return
+                request = self._request(spec, message.client_headers)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the caller stopped listening
             except Exception as error:  # before the slot: what cannot be sent need not queue
                 await _send_quietly(message, Failure(self.redactor.error(unsendable(error, self.deployment))))
                 return
@@ -130,8 +140,12 @@ class DeploymentActor:
         )
         if isinstance(body, dict) and too_deep(body):  # it could not be encoded for the client
             raise UpstreamError(f"malformed upstream reply: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        usage = self.check_usage(chat_usage(body.get("usage"))) if isinstance(body, dict) else None
-        await hand_over(message.reply, Reply(body, usage))
+        await hand_over(message.reply, Reply(body, self._usage(message.adapter_method, body)))
+
+    def _usage(self, method: str, body: Any) -> dict[str, Any] | None:
+        if method in UNCOUNTED:
+            return dict(NO_TOKENS)
+        return self.check_usage(chat_usage(body.get("usage"))) if isinstance(body, dict) else None
 
     async def _stream(self, message: Dispatch, request: httpx.Request, clock: trio.CancelScope) -> None:
         """Relay a stream; `clock` (the first-event deadline) stops once the first chunk is out."""
@@ -160,8 +174,9 @@ class DeploymentActor:
         finally:
             await _aclose_now(response)
 
-    def _request(self, message: Dispatch) -> httpx.Request:
-        spec = self.adapter.request(message.adapter_method, self.deployment, message.body, message.model, message.stream)
+    def _request(self, spec: UpstreamRequest, client_headers: dict[str, str]) -> httpx.Request:
+        if client_headers:
+            spec.headers = with_client_headers(spec.headers, client_headers)
         known = self._urls.get(spec.url)
         if known is None:
             if len(self._urls) >= URL_CACHE_SIZE:

@@ -4,25 +4,37 @@ Requests are rewritten field by field (system prompt, content blocks, tools); an
 rebuilt as `chat.completion` dicts, and the event stream as `chat.completion.chunk` payloads,
 so that everything past the adapter sees one wire format.  Legacy text completions ride on the
 same translation: the prompt becomes one user message and the answer's text the completion.
-Parameters Anthropic has no use for are dropped rather than refused, as clients send OpenAI
-defaults without thinking.
+Structured output (`response_format`) and extended thinking have modules of their own
+(anthropic_json, anthropic_reasoning).  Parameters Anthropic cannot honour are named in
+`unhonoured` (adapters/params.py), which the pipeline refuses or drops, never this module
+silently; OpenAI's defaults (`n: 1`, zero penalties) ask for nothing and pass.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import httpx
 import orjson
 
+from gateway_trio.adapters.anthropic_json import JSON_TOOL, add_json_tool, json_answer, json_tool
+from gateway_trio.adapters.anthropic_reasoning import (
+    THINKING_BLOCKS,
+    add_reasoning,
+    history_blocks,
+    thinking_budget,
+    thinking_param,
+)
 from gateway_trio.adapters.base import AdapterBase, SSEDecoder, UpstreamRequest
 from gateway_trio.adapters.chat_chunks import chunk_envelope
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
+from gateway_trio.adapters.params import ANTHROPIC_CHAT, ANTHROPIC_TEXT_COMPLETION, Unhonoured
 from gateway_trio.adapters.replies import client_safe, is_object_list, malformed, upstream_error_message
 from gateway_trio.adapters.responses_stream import ResponsesThroughChat
+from gateway_trio.adapters.token_count import count_answer, count_body
 from gateway_trio.adapters.typed_events import MessagesPassthroughDecoder, passthrough_body
 from gateway_trio.adapters.usage import add_messages_usage, chat_usage_from_messages
 from gateway_trio.deployment import Deployment
@@ -40,7 +52,7 @@ FINISH_REASONS = {
     "refusal": "content_filter",
 }
 
-TOOL_CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"}}
+TOOL_CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
 
 
 # --- request: OpenAI chat body -> Messages body -------------------------------------------
@@ -56,8 +68,16 @@ def messages_body(body: dict[str, Any], model: str, stream: bool) -> dict[str, A
             out["system"] = system
         else:
             out["system"] = "\n\n".join(block["text"] for block in system)
+    thinking = thinking_param(body)
+    budget = thinking_budget(thinking)
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    out["max_tokens"] = max_tokens if isinstance(max_tokens, int) else DEFAULT_MAX_TOKENS
+    # Thinking counts against max_tokens: the default leaves the answer its usual room.
+    out["max_tokens"] = max_tokens if isinstance(max_tokens, int) else DEFAULT_MAX_TOKENS + (budget or 0)
+    if budget is not None and out["max_tokens"] <= budget:
+        field = "max_completion_tokens" if body.get("max_completion_tokens") else "max_tokens"
+        raise BadRequest(f"{field}: must be greater than the thinking budget ({budget} tokens)", param=field)
+    if thinking is not None:
+        out["thinking"] = thinking
     if (n := body.get("n")) is not None and n != 1:
         raise BadRequest("n: anthropic returns exactly one choice", param="n")
     stop = body.get("stop")
@@ -65,7 +85,7 @@ def messages_body(body: dict[str, Any], model: str, stream: bool) -> dict[str, A
         out["stop_sequences"] = [stop]
     elif isinstance(stop, list) and stop:
         out["stop_sequences"] = stop
-    for key in ("temperature", "top_p"):
+    for key in ("temperature", "top_p", "top_k"):  # top_k: Anthropic's own, sent through chat clients' extra body
         if body.get(key) is not None:
             out[key] = body[key]
     if stream:
@@ -73,6 +93,9 @@ def messages_body(body: dict[str, Any], model: str, stream: bool) -> dict[str, A
     if isinstance(body.get("user"), str):
         out["metadata"] = {"user_id": body["user"]}
     _add_tools(out, body)
+    tool = json_tool(body.get("response_format"))
+    if tool is not None:
+        add_json_tool(out, tool, thinking=budget is not None)
     return out
 
 
@@ -186,9 +209,10 @@ def _image_block(url: str, where: str) -> dict[str, Any]:
 def _assistant_content(message: dict[str, Any], where: str) -> str | list[dict[str, Any]] | None:
     content = message.get("content")
     tool_calls = message.get("tool_calls") or []
-    if not tool_calls:
+    # The turn's thinking goes back first, signed as it came: Anthropic checks it.
+    blocks: list[dict[str, Any]] = history_blocks(message, where)
+    if not tool_calls and not blocks:
         return _content(content, f"{where}.content") if content else None
-    blocks: list[dict[str, Any]] = []
     if isinstance(content, str) and content:
         blocks.append({"type": "text", "text": content})
     elif isinstance(content, list):
@@ -214,9 +238,10 @@ def _tool_use(call: Any, where: str) -> dict[str, Any]:
 
 
 def _add_tools(out: dict[str, Any], body: dict[str, Any]) -> None:
+    # `tool_choice: "none"` keeps the tools: a history with tool calls needs them defined.
     choice = body.get("tool_choice")
     tools = body.get("tools")
-    if not tools or choice == "none":
+    if not tools:
         return
     if not isinstance(tools, list):
         raise BadRequest("tools: must be a list", param="tools")
@@ -238,7 +263,7 @@ def _add_tools(out: dict[str, Any], body: dict[str, Any]) -> None:
         return
     out["tools"] = translated
     anthropic_choice = _tool_choice(choice)
-    if body.get("parallel_tool_calls") is False:
+    if body.get("parallel_tool_calls") is False and choice != "none":
         anthropic_choice = {**(anthropic_choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if anthropic_choice:
         out["tool_choice"] = anthropic_choice
@@ -279,16 +304,22 @@ def load_message(payload: bytes) -> dict[str, Any]:
 
 
 def completion_from_message(message: dict[str, Any], model: str) -> dict[str, Any]:
-    texts, tool_calls = _reply_parts(message)
+    texts, tool_calls, thinking = _reply_parts(message)
+    reason = finish_reason(message.get("stop_reason")) or "stop"
+    structured = json_answer(tool_calls)
+    if structured is not None:  # asked for through response_format: the JSON is the answer
+        texts, tool_calls = [structured], []
+        reason = "stop" if reason == "tool_calls" else reason
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if tool_calls:
         reply["tool_calls"] = tool_calls
-    choice = {"index": 0, "message": reply, "finish_reason": finish_reason(message.get("stop_reason")) or "stop"}
+    add_reasoning(reply, thinking)
+    choice = {"index": 0, "message": reply, "finish_reason": reason}
     return _answer(message, model, "chat.completion", _new_id, choice)
 
 
 def text_completion_from_message(message: dict[str, Any], model: str) -> dict[str, Any]:
-    texts, _ = _reply_parts(message)
+    texts, _, _ = _reply_parts(message)
     choice = {
         "text": "".join(texts),
         "index": 0,
@@ -312,13 +343,14 @@ def _answer(
     }
 
 
-def _reply_parts(message: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The text blocks and (OpenAI-shaped) tool calls of an answer, in order."""
+def _reply_parts(message: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The text blocks, (OpenAI-shaped) tool calls and thinking blocks of an answer, in order."""
     blocks = message.get("content")
     if not isinstance(blocks, list):
         raise malformed("no 'content' in the Anthropic message")
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []
     for block in blocks:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
@@ -328,7 +360,9 @@ def _reply_parts(message: dict[str, Any]) -> tuple[list[str], list[dict[str, Any
             tool_calls.append(
                 {"id": block.get("id"), "type": "function", "function": {"name": block.get("name"), "arguments": arguments}}
             )
-    return texts, tool_calls
+        elif kind in THINKING_BLOCKS:
+            thinking.append(block)
+    return texts, tool_calls, thinking
 
 
 def _new_id() -> str:
@@ -361,6 +395,8 @@ class AnthropicStreamDecoder(SSEDecoder):
         self._raw_usage: dict[str, Any] = {}
         # OpenAI numbers tool calls 0, 1, ...; Anthropic numbers all content blocks.
         self._tool_index: dict[int, int] = {}
+        self._json_blocks: set[int] = set()  # blocks of the response_format tool: content
+        self._thinking: dict[int, list[str]] = {}  # thinking text so far, per block
 
     def feed_into(self, data: bytes, out: list[bytes]) -> None:
         for _name, payload in self._parser.feed(data):
@@ -389,6 +425,8 @@ class AnthropicStreamDecoder(SSEDecoder):
         if kind == "message_delta":
             self._record_usage(event.get("usage"))
             reason = finish_reason((event.get("delta") or {}).get("stop_reason"))
+            if reason == "tool_calls" and self._json_blocks and not self._tool_index:
+                reason = "stop"  # the structured answer was the tool's input
             return self._chunk({}, reason)
         if kind == "message_stop":
             self.done = True
@@ -400,7 +438,16 @@ class AnthropicStreamDecoder(SSEDecoder):
 
     def _block_start(self, event: dict[str, Any]) -> bytes | None:
         block = event.get("content_block") or {}
-        if block.get("type") == "tool_use":
+        kind = block.get("type")
+        if kind == "tool_use" and block.get("name") == JSON_TOOL:
+            self._json_blocks.add(event.get("index", -1))
+            return None
+        if kind == "redacted_thinking":
+            return self._chunk({"thinking_blocks": [block]})
+        if kind == "thinking":
+            self._thinking[event.get("index", -1)] = [block.get("thinking") or ""]
+            return None
+        if kind == "tool_use":
             tool_index = len(self._tool_index)
             self._tool_index[event.get("index", tool_index)] = tool_index
             call = {
@@ -423,9 +470,21 @@ class AnthropicStreamDecoder(SSEDecoder):
             partial = delta.get("partial_json")
             if not partial:
                 return None
-            tool_index = self._tool_index.get(event.get("index", -1), 0)
+            index = event.get("index", -1)
+            if index in self._json_blocks:
+                return self._chunk({"content": partial})
+            tool_index = self._tool_index.get(index, 0)
             return self._chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": partial}}]})
-        return None  # thinking and signature deltas have no chat-completions counterpart
+        if kind == "thinking_delta":
+            text = delta.get("thinking") or ""
+            self._thinking.setdefault(event.get("index", -1), []).append(text)
+            return self._chunk({"reasoning_content": text}) if text else None
+        if kind == "signature_delta":
+            # The block is whole once signed: it goes out as one, ready to be sent back.
+            thinking = "".join(self._thinking.pop(event.get("index", -1), ()))
+            block = {"type": "thinking", "thinking": thinking, "signature": delta.get("signature")}
+            return self._chunk({"thinking_blocks": [block]})
+        return None
 
     def _record_usage(self, usage: Any) -> None:
         if usage is not None:
@@ -466,6 +525,8 @@ class AnthropicAdapter(ResponsesThroughChat, AdapterBase):
     """Anthropic's `/v1/messages`, spoken as OpenAI chat and text completions."""
 
     name = "anthropic"
+    client_headers = frozenset({"anthropic-beta"})  # beta features the client opts into
+    unhonoured: ClassVar[Mapping[str, Unhonoured]] = {"chat": ANTHROPIC_CHAT, "text_completion": ANTHROPIC_TEXT_COMPLETION}
 
     def chat_request(
         self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
@@ -507,16 +568,26 @@ class AnthropicAdapter(ResponsesThroughChat, AdapterBase):
     def messages_stream(self, model: str) -> MessagesPassthroughDecoder:
         return MessagesPassthroughDecoder()
 
+    # -- count_tokens, at Anthropic's own endpoint -------------------------------------------
+
+    def count_tokens_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return self._messages_request(deployment, count_body(body, model), "/count_tokens")
+
+    def count_tokens_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return count_answer(payload)
+
 
     # No embeddings, moderation or transcription methods: Anthropic serves none of them, so
     # the dispatcher refuses those calls with a 400.
 
-    def _messages_request(self, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
+    def _messages_request(self, deployment: Deployment, body: dict[str, Any], endpoint: str = "") -> UpstreamRequest:
         headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
         if deployment.api_key:
             headers["x-api-key"] = deployment.api_key
         headers.update(deployment.headers)
-        return UpstreamRequest("POST", self.messages_url(deployment), headers, orjson.dumps(body))
+        return UpstreamRequest("POST", self.messages_url(deployment) + endpoint, headers, orjson.dumps(body))
 
     def messages_url(self, deployment: Deployment) -> str:
         if not deployment.api_base:

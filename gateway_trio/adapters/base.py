@@ -9,16 +9,21 @@ with `httpx.MockTransport` and the real wire formats.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
+from gateway_trio.adapters.params import Unhonoured, used_params
 from gateway_trio.adapters.sse import SSEParser
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest
 
 # The adapter methods whose answers may not be JSON: their `_response` methods get the content type.
 RAW_CAPABLE = frozenset({"transcription", "pass_through"})
+# The adapter methods whose answers are no generation (a token count): they use no tokens.
+UNCOUNTED = frozenset({"count_tokens"})
+NO_TOKENS = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 # Characters that end, escape or climb out of a URL path segment, wherever a server decodes them.
 _NOT_IN_SEGMENT = frozenset("/\\?#%")
 
@@ -45,6 +50,23 @@ class UpstreamRequest:
     content: bytes = b""
     # Transport-level extras (timeouts etc.) stay out: the deployment actor owns those.
     extensions: dict[str, Any] = field(default_factory=dict)
+    # The answer itself, when the adapter can give it without the network (a token-count
+    # estimate for a provider that has no counting endpoint): nothing is sent.
+    local_answer: bytes | None = None
+
+
+def with_client_headers(headers: dict[str, str], client: Mapping[str, str]) -> dict[str, str]:
+    """`headers` plus the client's; a name both set carries both values, comma-joined (a
+    deployment's own `anthropic-beta` features and the client's alike)."""
+    merged = dict(headers)
+    lowered = {name.lower(): name for name in merged}
+    for name, value in client.items():
+        present = lowered.get(name)
+        if present is None:
+            merged[name] = value
+        elif value not in merged[present].split(","):
+            merged[present] = f"{merged[present]},{value}"
+    return merged
 
 
 @dataclass(slots=True)
@@ -139,6 +161,12 @@ class Adapter(Protocol):
     def error_message(self, status: int, payload: bytes) -> str:
         """A short client-safe description of an upstream error answer."""
 
+    # Client request headers (lower-case) the provider's API reads, passed on as sent.
+    client_headers: frozenset[str]
+
+    def unsupported_params(self, method: str, body: Mapping[str, Any]) -> list[str]:
+        """The fields of `body` this provider cannot honour for call type `method`."""
+
 
 class AdapterBase:
     """Dispatch by call type to the `<prefix>_request/_response/_stream` methods an adapter has.
@@ -148,6 +176,13 @@ class AdapterBase:
     """
 
     name: str = "base"
+    client_headers: frozenset[str] = frozenset()
+    # adapter method -> the request fields the provider cannot honour (see adapters/params.py)
+    unhonoured: ClassVar[Mapping[str, Unhonoured]] = {}
+
+    def unsupported_params(self, method: str, body: Mapping[str, Any]) -> list[str]:
+        table = self.unhonoured.get(method)
+        return used_params(body, table) if table else []
 
     def _method(self, method: str, suffix: str) -> Any:
         """`<method>_<suffix>`: an API names the adapter methods that serve it (`chat_request`)."""

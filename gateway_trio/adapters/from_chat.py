@@ -4,6 +4,8 @@ They wrap the provider's own chat decoder, so errors, usage and the end of the s
 exactly as on a chat call.  The base walks each chat chunk; a subclass opens its format in
 `_start` (on the first chunk, or at the end if none came), turns text and tool-call deltas into
 its own events (`_push`), and closes its format in `_end`, once the chat stream is done.
+A thinking model's `reasoning_content` deltas go to `_reasoning`, which formats without a
+place for them leave alone.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class FromChatStream(Decoder):
             if choice.get("index", 0) != 0:
                 continue  # the other formats carry one answer; n > 1 was not asked for
             delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content")
+            if isinstance(reasoning, str) and reasoning:
+                self._reasoning(reasoning)
             text = delta.get("content") or delta.get("refusal")
             if isinstance(text, str) and text:
                 self._text(text)
@@ -73,6 +78,9 @@ class FromChatStream(Decoder):
 
     def _text(self, text: str) -> None:
         raise NotImplementedError
+
+    def _reasoning(self, text: str) -> None:
+        """A piece of the model's reasoning: dropped unless the format can show it."""
 
     def _tool_call(self, call: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -2,8 +2,10 @@
 
 The reverse of anthropic.py: a Messages body becomes a chat body, and the `chat.completion`
 becomes a Message.  Content the chat format cannot carry (documents, server tools) is refused
-with a 400 naming the field rather than silently dropped; sampling knobs chat lacks (`top_k`,
-`thinking`) are dropped, as clients send them by habit.
+with a 400 naming the field rather than silently dropped; fields chat lacks (`top_k`, ...) are
+named in adapters/params.py, which the pipeline refuses or drops.  `thinking` becomes
+`reasoning_effort` (as LiteLLM translates it for other models), and the chat upstream's
+`reasoning_content` comes back as a thinking block.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from gateway_trio.adapters.anthropic_reasoning import reasoning_effort
 from gateway_trio.adapters.chat_chunks import first_choice
 from gateway_trio.adapters.depth import too_deep
 from gateway_trio.adapters.tools import chat_function_tool, chat_tools
@@ -53,6 +56,9 @@ def chat_body_from_messages(body: dict[str, Any]) -> dict[str, Any]:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
+    effort = reasoning_effort(body.get("thinking"))
+    if effort is not None:
+        out["reasoning_effort"] = effort
     _add_tools(out, body)
     return out
 
@@ -228,6 +234,10 @@ def tool_input(arguments: Any) -> Any:
 def message_from_completion(completion: dict[str, Any], model: str) -> dict[str, Any]:
     choice, reply = first_choice(completion)
     content: list[dict[str, Any]] = []
+    reasoning = reply.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        # A chat upstream signs nothing; a client sending the block back is not checked here.
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     text = reply.get("content") or reply.get("refusal")
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})

@@ -21,7 +21,8 @@ class MessagesFromChatStream(FromChatStream):
     def __init__(self, chat: StreamDecoder, model: str) -> None:
         super().__init__(chat, model)
         self._next_index = 0
-        self._open: tuple[str, int] | None = None  # ("text", -1) or ("tool", chat tool index)
+        # ("text", -1), ("thinking", -1) or ("tool", chat tool index)
+        self._open: tuple[str, int] | None = None
         self._tool_blocks: dict[int, int] = {}  # chat tool-call index -> content block index
 
     def _start(self, chunk: dict[str, Any]) -> None:
@@ -46,6 +47,13 @@ class MessagesFromChatStream(FromChatStream):
         else:
             index = self._next_index - 1
         self._push({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}})
+
+    def _reasoning(self, text: str) -> None:
+        if self._open is None or self._open[0] != "thinking":
+            index = self._open_block(("thinking", -1), {"type": "thinking", "thinking": "", "signature": ""})
+        else:
+            index = self._next_index - 1
+        self._push({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": text}})
 
     def _tool_call(self, call: dict[str, Any]) -> None:
         tool = call.get("index", 0)

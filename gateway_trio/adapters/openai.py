@@ -7,7 +7,8 @@ chunks are parsed once (to see usage and errors) and forwarded as the upstream s
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -15,6 +16,8 @@ import orjson
 from gateway_trio.adapters.base import AdapterBase, RawBody, SSEDecoder, Upload, UpstreamRequest
 from gateway_trio.adapters.messages_chat import chat_body_from_messages, message_from_completion
 from gateway_trio.adapters.messages_stream import MessagesFromChatStream
+from gateway_trio.adapters.params import CHAT_FROM_MESSAGES, Unhonoured
+from gateway_trio.adapters.token_count import count_answer, estimated_answer
 from gateway_trio.adapters.replies import (
     client_safe,
     error_text,
@@ -68,6 +71,8 @@ class OpenAIAdapter(AdapterBase):
     """
 
     name = "openai"
+    # Chat passes the client's fields on as they are; only a Messages body loses some on the way.
+    unhonoured: ClassVar[Mapping[str, Unhonoured]] = {"messages": CHAT_FROM_MESSAGES}
 
     # -- chat and text completions ---------------------------------------------------------
 
@@ -197,6 +202,16 @@ class OpenAIAdapter(AdapterBase):
 
     def messages_stream(self, model: str) -> MessagesFromChatStream:
         return MessagesFromChatStream(self.chat_stream(model), model)
+
+    # -- count_tokens: no such endpoint here, so an estimate, answered without the network ----
+
+    def count_tokens_request(
+        self, deployment: Deployment, body: dict[str, Any], model: str, stream: bool
+    ) -> UpstreamRequest:
+        return UpstreamRequest("POST", "", {}, local_answer=estimated_answer(body))
+
+    def count_tokens_response(self, payload: bytes, model: str) -> dict[str, Any]:
+        return count_answer(payload)
 
     # -- shared pieces -----------------------------------------------------------------------
 

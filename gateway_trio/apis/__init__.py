@@ -8,6 +8,7 @@ method of its object, so nothing outside this package asks which API a call came
 from gateway_trio.apis.base import Api
 from gateway_trio.apis.chat import CHAT
 from gateway_trio.apis.completions import COMPLETIONS
+from gateway_trio.apis.count_tokens import COUNT_TOKENS
 from gateway_trio.apis.embeddings import EMBEDDINGS
 from gateway_trio.apis.images import IMAGES
 from gateway_trio.apis.messages import MESSAGES
@@ -16,7 +17,8 @@ from gateway_trio.apis.pass_through import PASS_THROUGH
 from gateway_trio.apis.responses import RESPONSES
 from gateway_trio.apis.transcriptions import TRANSCRIPTIONS
 
-APIS: list[Api] = [CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RESPONSES, MESSAGES, TRANSCRIPTIONS, IMAGES]
+APIS: list[Api] = [CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RESPONSES, MESSAGES, COUNT_TOKENS, TRANSCRIPTIONS,
+                   IMAGES]
 
-__all__ = ["APIS", "CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "MESSAGES", "MODERATIONS", "PASS_THROUGH", "RESPONSES",
-           "TRANSCRIPTIONS", "Api"]
+__all__ = ["APIS", "CHAT", "COMPLETIONS", "COUNT_TOKENS", "EMBEDDINGS", "IMAGES", "MESSAGES", "MODERATIONS",
+           "PASS_THROUGH", "RESPONSES", "TRANSCRIPTIONS", "Api"]

@@ -98,6 +98,7 @@ class Api:
             stream = include_usage = False
         call = Call(self, model if model is not None else checks.require_model(body), body, stream, include_usage)
         checks.call_options(call)
+        checks.take_drop_params(call)
         return call
 
     def upstream_body(self, call: Call) -> Any:

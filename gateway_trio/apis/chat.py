@@ -69,7 +69,8 @@ class ChatApi(Api):
 
 
 class ChatAssembler(ChoicesAssembler):
-    """A `chat.completion` rebuilt from its chunks: text, tool calls and finish reason per choice."""
+    """A `chat.completion` rebuilt from its chunks: text, tool calls and finish reason per choice,
+    and the reasoning (`reasoning_content`, `thinking_blocks`) of a model that thinks."""
 
     object_name = "chat.completion"
 
@@ -78,6 +79,8 @@ class ChatAssembler(ChoicesAssembler):
         self.text: dict[int, list[str]] = {}
         self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}
         self.roles: dict[int, str] = {}
+        self.reasoning: dict[int, list[str]] = {}
+        self.thinking_blocks: dict[int, list[Any]] = {}
 
     def add_choice(self, index: int, choice: dict[str, Any]) -> None:
         delta = choice.get("delta") or {}
@@ -85,6 +88,10 @@ class ChatAssembler(ChoicesAssembler):
             self.roles[index] = delta["role"]
         if delta.get("content"):
             self.text.setdefault(index, []).append(delta["content"])
+        if delta.get("reasoning_content"):
+            self.reasoning.setdefault(index, []).append(delta["reasoning_content"])
+        if delta.get("thinking_blocks"):
+            self.thinking_blocks.setdefault(index, []).extend(delta["thinking_blocks"])
         for call in delta.get("tool_calls") or ():
             slot = self.tool_calls.setdefault(index, {}).setdefault(
                 call.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
@@ -100,6 +107,10 @@ class ChatAssembler(ChoicesAssembler):
         calls = self.tool_calls.get(index)
         if calls:
             message["tool_calls"] = [calls[i] for i in sorted(calls)]
+        if index in self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning[index])
+        if index in self.thinking_blocks:
+            message["thinking_blocks"] = self.thinking_blocks[index]
         return {"index": index, "message": message, "finish_reason": self.finish_reasons.get(index)}
 
 

@@ -101,6 +101,17 @@ def call_options(call: Call) -> None:
     call.body = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
 
 
+def take_drop_params(call: Call) -> None:
+    """Move LiteLLM's `drop_params` from the body to the call: it is the gateway's to obey."""
+    if "drop_params" not in call.body:
+        return
+    value = call.body["drop_params"]
+    if value is not None and not isinstance(value, bool):
+        raise BadRequest("'drop_params' must be a boolean", param="drop_params")
+    call.drop_params = value
+    call.body = {k: v for k, v in call.body.items() if k != "drop_params"}
+
+
 def require_field(body: dict[str, Any], name: str, kinds: tuple[type, ...], what: str) -> Any:
     """`body[name]`, which must be one of `kinds` (and, if a string or list, not empty)."""
     value = body.get(name)

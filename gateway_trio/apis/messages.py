@@ -33,6 +33,15 @@ class MessagesApi(Api):
             raise BadRequest("'max_tokens' must be an integer", param="max_tokens")
         return self.new_call(content)
 
+    def upstream_body(self, call: Call) -> Any:
+        """The body with Anthropic's `metadata.user_id` back in it: the gateway took `metadata`
+        as its own (tags, guardrails), but that one field is the upstream's (and becomes a chat
+        upstream's `user`)."""
+        user_id = call.metadata.get("user_id")
+        if isinstance(user_id, str):
+            return {**call.body, "metadata": {"user_id": user_id}}
+        return call.body
+
     def request_slots(self, body: Any) -> list[Slot]:
         if not isinstance(body, dict):
             return []

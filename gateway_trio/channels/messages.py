@@ -87,6 +87,8 @@ class Dispatch:
     cancel_scope: trio.CancelScope
     first_event_within: float = math.inf
     sent: trio.Event = field(default_factory=trio.Event)
+    # Client headers the provider reads (`anthropic-beta`), added to what the adapter builds.
+    client_headers: dict[str, str] = field(default_factory=dict)
 
 
 # --- from a deployment actor -----------------------------------------------------------------

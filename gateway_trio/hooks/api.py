@@ -15,7 +15,7 @@ from typing import Any, AsyncGenerator, AsyncIterator, Literal
 # `Api.call_type` of `gateway_trio.apis`, where what differs between the APIs is decided.
 CallType = Literal[
     "completion", "text_completion", "embeddings", "moderation", "responses",
-    "anthropic_messages", "audio_transcription", "image_generation", "pass_through_endpoint",
+    "anthropic_messages", "count_tokens", "audio_transcription", "image_generation", "pass_through_endpoint",
 ]
 
 

@@ -34,6 +34,7 @@ from gateway_trio.errors import (
     is_retryable,
 )
 from gateway_trio.guardrails.stage import GuardrailStage
+from gateway_trio.pipeline.provider_fit import fit_to_provider
 from gateway_trio.pipeline.stream import CHUNK_BUFFER, Stream
 from gateway_trio.runtime import turns
 
@@ -172,11 +173,14 @@ class Dispatcher:
                 call.body = await self.guardrails.check_body(call, "pre_call", call.body, response=False)
             during = self.guardrails.active(call, "during_call") if self.guardrails else []
             model = deployment.upstream_model(call.model)
+            # Refused here, before anything is sent, when the provider cannot honour a parameter.
+            body, client_headers = fit_to_provider(call, deployment, self.config.drop_params)
             self.callbacks.pre_api_call(call)
             # `wait` is the upstream's, counted by the deployment actor from the moment it sends; here,
             # queued for a slot or not, only the whole request's deadline applies.
-            api = call.api
-            dispatch = Dispatch(api.adapter_method, api.upstream_body(call), model, call.stream, reply, scope, wait)
+            dispatch = Dispatch(
+                call.api.adapter_method, body, model, call.stream, reply, scope, wait, client_headers=client_headers
+            )
             # The dispatch seam: the call waits on the upstream off its turn, and takes it again
             # to turn the answer into the client's response.
             async with turns.off_turn():

@@ -3,7 +3,7 @@
 Routes: chat and text completions, embeddings, moderations, audio transcriptions and image
 generations (OpenAI
 paths with or without `/v1`, and Azure's `/openai/deployments/{name}/...`), plus Anthropic's
-`/v1/messages`. Used in-process by the end-to-end tests (faults, timing, records of what the gateway sent) and
+`/v1/messages` (extended thinking, forced tool use, and `/v1/messages/count_tokens` too). Used in-process by the end-to-end tests (faults, timing, records of what the gateway sent) and
 as a separate process by the benchmark. No web framework on purpose: the benchmark pushes ~1,000
 concurrent streams through it on two cores, so a connection costs one task, one h11.Connection
 and a few small objects, and SSE lines are built from pre-encoded byte templates.
@@ -337,7 +337,7 @@ class MockUpstream:
     async def _respond(self, ex: _Exchange) -> None:
         rec = ex.rec
         route = _route(rec.method, rec.path)
-        anthropic_shape = rec.path in ("/v1/messages", "/messages")
+        anthropic_shape = rec.path.startswith(("/v1/messages", "/messages"))
         if route is None:
             await ex.send_error(404, f"Unknown route {rec.method} {rec.path}", anthropic_shape)
             return
@@ -375,7 +375,12 @@ class MockUpstream:
         if kind == "images":
             await _answer_images(ex, behavior, rec.json)
             return
+        if kind == "count_tokens":
+            await _answer_count_tokens(ex, rec.json)
+            return
         problem = _missing_field(kind, rec.json)
+        if problem is None and kind == "messages":
+            problem = anthropic_problem(rec.json)
         if problem:
             await ex.send_error(400, problem, kind == "messages", param=problem.split("`")[1])
             return
@@ -395,6 +400,8 @@ class MockUpstream:
                 await ex.send_json(200, self._openai_text_completion(model, "".join(pieces), usage))
             else:
                 await ex.send_json(200, self._openai_completion(model, "".join(pieces), usage))
+        elif (blocks := anthropic_blocks(behavior, rec.json, "".join(pieces))) is not None:
+            await self._answer_anthropic_blocks(ex, behavior, model, blocks, usage, rec.stream)
         elif rec.stream:
             await self._stream_anthropic(ex, behavior, model, pieces, usage)
         else:
@@ -531,6 +538,35 @@ class MockUpstream:
         )
         await ex.finish()
 
+    async def _answer_anthropic_blocks(
+        self, ex: _Exchange, behavior: Behavior, model: str, blocks: list[dict[str, Any]], usage: tuple[int, int],
+        stream: bool,
+    ) -> None:
+        """An answer of thinking and/or tool-use blocks (see `anthropic_blocks`), whole or as
+        Anthropic streams it: thinking_delta then signature_delta, input_json_delta in pieces."""
+        reason = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+        message = {
+            "id": f"msg_mock{next(self._response_ids)}", "type": "message", "role": "assistant", "model": model,
+            "content": blocks, "stop_reason": reason, "stop_sequence": None,
+            "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+        }
+        if not stream:
+            await ex.send_json(200, message)
+            return
+        start = {**message, "content": [], "stop_reason": None, "usage": {"input_tokens": usage[0], "output_tokens": 1}}
+        events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
+        for index, block in enumerate(blocks):
+            events.extend(_block_events(index, block))
+        events.append({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None},
+                       "usage": {"output_tokens": usage[1]}})
+        events.append({"type": "message_stop"})
+        ex.start_stream()
+        for number, event in enumerate(events):
+            if number:
+                await ex.pause(behavior.chunk_delay_s)
+            ex.event(b"event: %s\ndata: %s\n\n" % (event["type"].encode(), orjson.dumps(event)))
+        await ex.finish()
+
     async def _answer_embeddings(self, ex: _Exchange, body: dict[str, Any]) -> None:
         raw = body.get("input")
         if raw is None:
@@ -646,6 +682,107 @@ async def _answer_images(ex: _Exchange, behavior: Behavior, body: dict[str, Any]
 
 
 # -- OpenAI Responses API (`POST /v1/responses`): a Response object, or its event stream ------
+
+
+# -- Anthropic: extended thinking, forced tools, token counts --------------------------------
+
+
+def anthropic_problem(body: dict[str, Any]) -> str | None:
+    """What the real Messages API refuses of the requests the gateway translates: tool blocks
+    without tools, a forced tool while thinking, a thinking budget max_tokens leaves no room for."""
+    has_tools = bool(body.get("tools"))
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") in ("tool_use", "tool_result") and not has_tools:
+                return "Requests which include `tool_use` or `tool_result` blocks must define `tools`."
+            if isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature"):
+                return "`messages`: each thinking block needs its `signature`."
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") in ("tool", "any"):
+            return "Thinking may not be enabled when `tool_choice` forces tool use."
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024 or budget >= body.get("max_tokens", 0):
+            return "`thinking.budget_tokens` must be at least 1024 and less than `max_tokens`."
+    return None
+
+
+def anthropic_blocks(behavior: Behavior, body: dict[str, Any], text: str) -> list[dict[str, Any]] | None:
+    """The content of an answer that thinks (`thinking` enabled) or must call a tool
+    (`tool_choice` of type tool or any); None for a plain text answer.
+
+    A forced tool's input is `behavior.content` when that is a JSON object, else `{"text": ...}`.
+    """
+    thinking = body.get("thinking")
+    thinks = isinstance(thinking, dict) and thinking.get("type") == "enabled"
+    choice = body.get("tool_choice")
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict) and isinstance(t.get("name"), str)]
+    forced = None
+    if isinstance(choice, dict) and tools:
+        if choice.get("type") == "tool":
+            forced = choice.get("name")
+        elif choice.get("type") == "any":
+            forced = tools[0]["name"]
+    if not thinks and forced is None:
+        return None
+    blocks: list[dict[str, Any]] = []
+    if thinks:
+        reasoning = f"The user wrote: {text}"
+        signature = hashlib.sha256(reasoning.encode()).hexdigest()[:32]
+        blocks.append({"type": "thinking", "thinking": reasoning, "signature": f"mock-sig-{signature}"})
+    if forced is None:
+        blocks.append({"type": "text", "text": text})
+        return blocks
+    try:
+        tool_input = orjson.loads(behavior.content) if behavior.content else None
+    except orjson.JSONDecodeError:
+        tool_input = None
+    if not isinstance(tool_input, dict):
+        tool_input = {"text": text}
+    blocks.append({"type": "tool_use", "id": f"toolu_mock{len(text)}", "name": forced, "input": tool_input})
+    return blocks
+
+
+def _block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
+    kind = block["type"]
+    if kind == "thinking":
+        opened = {"type": "thinking", "thinking": ""}
+        thought = block["thinking"]
+        half = len(thought) // 2
+        deltas = [{"type": "thinking_delta", "thinking": thought[:half]},
+                  {"type": "thinking_delta", "thinking": thought[half:]},
+                  {"type": "signature_delta", "signature": block["signature"]}]
+    elif kind == "tool_use":
+        opened = {**block, "input": {}}
+        arguments = orjson.dumps(block["input"]).decode()
+        third = max(1, len(arguments) // 3)
+        parts = ["", arguments[:third], arguments[third:2 * third], arguments[2 * third:]]
+        deltas = [{"type": "input_json_delta", "partial_json": part} for part in parts]
+    else:
+        opened = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": block["text"]}]
+    return [{"type": "content_block_start", "index": index, "content_block": opened},
+            *({"type": "content_block_delta", "index": index, "delta": delta} for delta in deltas),
+            {"type": "content_block_stop", "index": index}]
+
+
+async def _answer_count_tokens(ex: _Exchange, body: dict[str, Any]) -> None:
+    """`{"input_tokens": n}`: the prompt's words, plus the words of the tools' JSON."""
+    if not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
+        await ex.send_error(400, "`model` and `messages` are required", True)
+        return
+    unknown = sorted(set(body) - COUNT_TOKENS_FIELDS)
+    if unknown:  # the real endpoint refuses fields it does not take
+        await ex.send_error(400, f"{unknown[0]}: Extra inputs are not permitted", True)
+        return
+    tools = body.get("tools")
+    extra = count_tokens(orjson.dumps(tools).decode().replace(",", " ")) if tools else 0
+    await ex.send_json(200, {"input_tokens": _prompt_tokens(body) + extra})
+
+
+COUNT_TOKENS_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"})
 
 
 async def _answer_responses(ex: _Exchange, behavior: Behavior, body: dict[str, Any], number: int) -> None:
@@ -994,6 +1131,8 @@ def _route(method: str, path: str) -> tuple[str, str | None] | None:
         return None
     if path in ("/v1/messages", "/messages"):
         return "messages", None
+    if path in ("/v1/messages/count_tokens", "/messages/count_tokens"):
+        return "count_tokens", None
     if kind := _OPENAI_ROUTES.get(path.removeprefix("/v1")):
         return kind, None
     if path == _AZURE_RESPONSES:

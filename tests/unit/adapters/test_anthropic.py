@@ -243,8 +243,10 @@ def test_tool_choice(choice: Any, expected: Any) -> None:
     assert len(body["tools"]) == 2
 
 
-def test_tool_choice_none_omits_tools_and_parallel_flag() -> None:
-    assert "tools" not in translated({**OPENAI_BODY, "tool_choice": "none"})
+def test_tool_choice_none_keeps_tools_and_parallel_flag() -> None:
+    # The history holds tool calls: Anthropic needs the tools defined, and "none" to call none.
+    kept = translated({**OPENAI_BODY, "tool_choice": "none", "parallel_tool_calls": False})
+    assert len(kept["tools"]) == 2 and kept["tool_choice"] == {"type": "none"}
     body = translated({**OPENAI_BODY, "tool_choice": None, "parallel_tool_calls": False})
     assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
 
