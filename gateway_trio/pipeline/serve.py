@@ -30,6 +30,7 @@ from gateway_trio.hooks.inline import HookRefusal, HookSet
 from gateway_trio.hooks.kwargs import call_info, hidden_params
 from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.pipeline.admission import AdmissionStage
+from gateway_trio.pipeline.conversations import ConversationStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.frames import Frames
 from gateway_trio.pipeline.headers import gateway_headers, with_litellm_names
@@ -84,8 +85,10 @@ class Pipeline:
         guardrails: GuardrailStage,
         spend: SpendWriter,
         admission: AdmissionStage | None = None,
+        conversations: ConversationStage | None = None,
     ) -> None:
         self.admission = admission if admission is not None else AdmissionStage(None)
+        self.conversations = conversations if conversations is not None else ConversationStage(None)
         self.litellm_headers = False  # `[server] litellm_headers`: also LiteLLM's header names
         self.dispatcher = dispatcher
         self.hooks = hooks
@@ -112,6 +115,7 @@ class Pipeline:
 
     async def _serve(self, call: Call) -> Answer:
         try:
+            await self.conversations.resume(call)
             await self.admission.admit(call)
             if self.hooks.pre_call:
                 await self._pre_call(call)
@@ -236,7 +240,8 @@ class Pipeline:
     # --- streams ------------------------------------------------------------------------
 
     async def _frames(self, call: Call, stream: Stream) -> AsyncIterator[bytes]:
-        assembler = call.api.assembler() if self.callbacks.wants_responses else None
+        wants_response = self.callbacks.wants_responses or self.conversations.wants_answer(call)
+        assembler = call.api.assembler() if wants_response else None
         guard = self.guardrails.stream_guard(call) if self.guardrails else None
         self.shutdown.add(stream)
         try:
@@ -404,6 +409,8 @@ class Pipeline:
         record = spend_record(call, status, error)
         self.admission.settle(call, record)
         self.spend.submit(record)
+        if status == "success" and response is not None:
+            self.conversations.keep(call, response)
         self.callbacks.finished(call, record, response, error)
 
 
