@@ -109,7 +109,12 @@ class Gateway:
         # The Responses conversations kept for deployments served through chat (`[responses]`).
         self.conversations = ConversationStore(config.responses, self.database)
         self.pipeline = Pipeline(
-            self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend, AdmissionStage(self.control),
+            self.dispatcher,
+            self.hooks,
+            self.callbacks,
+            self.guardrails,
+            self.spend,
+            AdmissionStage(self.control),
             ConversationStage(self.conversations),
         )
         self.pipeline.litellm_headers = config.server.litellm_headers

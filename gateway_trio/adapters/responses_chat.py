@@ -51,8 +51,11 @@ def chat_body_from_responses(body: dict[str, Any]) -> dict[str, Any]:
 
 def previous_response_not_found(response_id: Any) -> BadRequest:
     """OpenAI's answer to a `previous_response_id` it has no response for."""
-    return BadRequest(f"Previous response with id {str(response_id)[:200]!r} not found.",
-                      param="previous_response_id", code="previous_response_not_found")
+    return BadRequest(
+        f"Previous response with id {str(response_id)[:200]!r} not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )
 
 
 def _input(raw: Any) -> list[dict[str, Any]]:

@@ -48,7 +48,8 @@ class ResponsesApi(Api):
 
     def configured(self, config: GatewayConfig) -> Api:
         return self.with_changes(
-            wire=ResponsesWire(response_ids(config)), kept_by_gateway=kept_by_gateway(config),
+            wire=ResponsesWire(response_ids(config)),
+            kept_by_gateway=kept_by_gateway(config),
             stores=config.responses.store,
         )
 
@@ -85,8 +86,12 @@ class ResponsesApi(Api):
 
     def keeps(self, call: Call) -> bool:
         deployment = call.deployment
-        return (self.stores and deployment is not None and deployment.id in self.kept_by_gateway
-                and call.body.get("store") is not False)
+        return (
+            self.stores
+            and deployment is not None
+            and deployment.id in self.kept_by_gateway
+            and call.body.get("store") is not False
+        )
 
     def kept_items(self, call: Call, response: dict[str, Any]) -> tuple[str, list[Any]] | None:
         response_id, output = response.get("id"), response.get("output")

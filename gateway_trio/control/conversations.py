@@ -42,6 +42,7 @@ RECENT_ENTRIES = 4096  # rows the in-memory cache holds at most...
 RECENT_BYTES = 64 << 20  # ...and bytes of items, whichever is reached first
 MAX_PENDING = 4096  # rows waiting for the writer; past it a row is kept in memory only (counted)
 PRUNE_INTERVAL_S = 60.0
+WRITE_RETRY_S = 1.0  # after a failed write, the wait before the next try
 PRUNE_BATCH = 1000  # rows over the cap removed per statement
 
 _COLUMNS = (
@@ -235,14 +236,15 @@ class ConversationStore:
         """The writer: writes what is pending in batches, and prunes every `PRUNE_INTERVAL_S`."""
         task_status.started()
         while True:
-            with trio.move_on_after(PRUNE_INTERVAL_S):
-                await self._wake.receive()
+            if not self.pending:  # rows a failed write left are retried without a new wake
+                with trio.move_on_after(PRUNE_INTERVAL_S):
+                    await self._wake.receive()
             try:
                 await self.flush()
             except Exception as error:  # noqa: BLE001 - whatever the driver raises: the rows stay pending
                 self.write_failures += 1
                 log.warning("stored responses not written yet (%s: %s); retrying", type(error).__name__, error)
-                await trio.sleep(1.0)
+                await trio.sleep(WRITE_RETRY_S)
 
     async def flush(self) -> None:
         """Write every pending row now, and prune when due (the writer's step; at shutdown, the last)."""

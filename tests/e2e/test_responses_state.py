@@ -18,17 +18,34 @@ CHAT_ONLY = "chat-only-1"
 
 def config_for(upstream, *, database=None, **responses):
     models = [
-        {"name": "claude", "model": "anthropic/claude-3-5-sonnet", "api_base": upstream.base_url,
-         "api_key": "sk-ant-upstream-secret", "info": {"id": "claude-1"}},
+        {
+            "name": "claude",
+            "model": "anthropic/claude-3-5-sonnet",
+            "api_base": upstream.base_url,
+            "api_key": "sk-ant-upstream-secret",
+            "info": {"id": "claude-1"},
+        },
         # An OpenAI-compatible server with chat completions only: served through chat, as the mock provider is.
-        {"name": "chatonly", "model": "mock/small-model", "api_base": f"{upstream.base_url}/v1",
-         "info": {"id": CHAT_ONLY}},
-        {"name": "native", "model": "openai/gpt-native", "api_base": f"{upstream.base_url}/v1",
-         "info": {"id": "native-1"}},
+        {
+            "name": "chatonly",
+            "model": "mock/small-model",
+            "api_base": f"{upstream.base_url}/v1",
+            "info": {"id": CHAT_ONLY},
+        },
+        {
+            "name": "native",
+            "model": "openai/gpt-native",
+            "api_base": f"{upstream.base_url}/v1",
+            "info": {"id": "native-1"},
+        },
     ]
-    return make_config(models=models, server={"master_key": MASTER, "response_id_secret": SECRET},
-                       router={"num_retries": 0}, responses=responses,
-                       database=database or {"url": "sqlite:///:memory:"})
+    return make_config(
+        models=models,
+        server={"master_key": MASTER, "response_id_secret": SECRET},
+        router={"num_retries": 0},
+        responses=responses,
+        database=database or {"url": "sqlite:///:memory:"},
+    )
 
 
 def gateway_for(upstream, **options):
@@ -71,7 +88,10 @@ def assert_not_found(answer: httpx.Response, response_id: str) -> None:
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
     assert (error["code"], error["param"], error["type"]) == (
-        "previous_response_not_found", "previous_response_id", "invalid_request_error")
+        "previous_response_not_found",
+        "previous_response_id",
+        "invalid_request_error",
+    )
     assert error["message"] == f"Previous response with id {response_id!r} not found."
 
 
@@ -79,19 +99,24 @@ def assert_not_found(answer: httpx.Response, response_id: str) -> None:
 @pytest.mark.parametrize("model", ["claude", "chatonly"])
 async def test_a_chain_of_follow_ups_carries_the_whole_conversation(upstream, model, stream):
     async with gateway_for(upstream) as (client, _):
-        first = response_of(await respond(client, model, "first question", stream=stream,
-                                          instructions="be brief", store=True), stream)
-        second = response_of(await respond(client, model, "second question", previous=first["id"], stream=stream),
-                             stream)
+        first = response_of(
+            await respond(client, model, "first question", stream=stream, instructions="be brief", store=True), stream
+        )
+        second = response_of(
+            await respond(client, model, "second question", previous=first["id"], stream=stream), stream
+        )
         assert second["id"] != first["id"]
-        third = response_of(await respond(client, model, "third question", previous=second["id"], stream=stream),
-                            stream)
+        third = response_of(
+            await respond(client, model, "third question", previous=second["id"], stream=stream), stream
+        )
         sent = upstream.received[-1].json
         assert "previous_response_id" not in sent and "store" not in sent  # the upstream knows neither
         # The instructions of the first call are not carried over (as OpenAI does not); the rest is.
         assert conversation_sent(upstream) == [
-            ("user", "first question"), ("assistant", output_text(first)),
-            ("user", "second question"), ("assistant", output_text(second)),
+            ("user", "first question"),
+            ("assistant", output_text(first)),
+            ("user", "second question"),
+            ("assistant", output_text(second)),
             ("user", "third question"),
         ]
         assert output_text(first) and output_text(third)
@@ -103,7 +128,11 @@ async def test_a_follow_up_may_switch_between_streaming_and_not(upstream):
         first = response_of(await respond(client, "claude", "streamed first", stream=True), True)
         second = response_of(await respond(client, "claude", "then plain", previous=first["id"]), False)
         await respond(client, "claude", "streamed again", previous=second["id"], stream=True)
-        assert [text for _, text in conversation_sent(upstream)][::2] == ["streamed first", "then plain", "streamed again"]
+        assert [text for _, text in conversation_sent(upstream)][::2] == [
+            "streamed first",
+            "then plain",
+            "streamed again",
+        ]
 
 
 async def test_store_false_keeps_nothing_and_its_follow_up_is_not_found(upstream):
@@ -112,8 +141,9 @@ async def test_store_false_keeps_nothing_and_its_follow_up_is_not_found(upstream
         assert "store" not in upstream.received[-1].json
         assert_not_found(await respond(client, "chatonly", "more", previous=unstored["id"]), unstored["id"])
         for stream in (False, True):
-            assert_not_found(await respond(client, "chatonly", "more", previous=unstored["id"], stream=stream),
-                             unstored["id"])
+            assert_not_found(
+                await respond(client, "chatonly", "more", previous=unstored["id"], stream=stream), unstored["id"]
+            )
         # A call that continues a stored one with store false continues it, and is not stored itself.
         kept = response_of(await respond(client, "chatonly", "keep me"), False)
         passing = response_of(await respond(client, "chatonly", "passing", previous=kept["id"], store=False), False)
