@@ -43,6 +43,9 @@ RECENT_BYTES = 64 << 20  # ...and bytes of items, whichever is reached first
 MAX_PENDING = 4096  # rows waiting for the writer; past it a row is kept in memory only (counted)
 PRUNE_INTERVAL_S = 60.0
 WRITE_RETRY_S = 1.0  # after a failed write, the wait before the next try
+# A miss is read once more after this long: with several workers, the answer a follow-up
+# continues may have been given by another one whose writer is a few milliseconds behind.
+MISS_REREAD_S = 0.1
 PRUNE_BATCH = 1000  # rows over the cap removed per statement
 
 _COLUMNS = (
@@ -226,6 +229,9 @@ class ConversationStore:
             self.recent.move_to_end(response_id)
         if state is None and self.database.is_open:
             state = await self._in_thread(select_row, response_id)
+            if state is None:
+                await trio.sleep(MISS_REREAD_S)
+                state = await self._in_thread(select_row, response_id)
             if state is not None:
                 self._remember(state)
         if state is None or state.expires_at <= self.clock() or not reader.may_read(state.owner):

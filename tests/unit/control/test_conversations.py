@@ -135,3 +135,23 @@ async def test_a_failing_database_keeps_the_rows_pending_until_it_is_back(databa
         nursery.cancel_scope.cancel()
     assert calls[:2] == [1, 1] and store.write_failures == 1
     assert rows(database) == ["resp_1"] and not store.pending
+
+
+async def test_a_miss_is_read_once_more_for_a_write_another_worker_is_finishing(database, monkeypatch):
+    other = store_of(database)  # another worker's store, over the same database
+    state = other.stored("resp_elsewhere", None, None, ALICE, items("hi"))
+    real = conversations.select_row
+    reads = []
+
+    def select_then_land(db, response_id):
+        reads.append(response_id)
+        found = real(db, response_id)
+        if len(reads) == 1:
+            conversations.insert_rows(db, [state])  # the other worker's write lands just after the first read
+        return found
+
+    monkeypatch.setattr(conversations, "select_row", select_then_land)
+    store = store_of(database)
+    assert (await store.recall("resp_elsewhere", ALICE)).items == items("hi")
+    assert reads == ["resp_elsewhere", "resp_elsewhere"]
+    assert await store.recall("resp_never", ALICE) is None
