@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RECENT_ENTRIES = 4096  # rows the in-memory cache holds at most...
-RECENT_BYTES = 64 << 20  # ...and bytes of items, whichever is reached first
+RECENT_BYTES = 64 << 20  # ...and bytes of JSON, whichever is reached first
 MAX_PENDING = 4096  # rows waiting for the writer; past it a row is kept in memory only (counted)
 PRUNE_INTERVAL_S = 60.0
 WRITE_RETRY_S = 1.0  # after a failed write, the wait before the next try
@@ -55,6 +55,7 @@ _COLUMNS = (
     "api_key_hash",
     "team_id",
     "items",
+    "response",
     "size_bytes",
     "created_at",
     "expires_at",
@@ -64,6 +65,7 @@ _INSERT = (
     "ON CONFLICT (response_id) DO NOTHING"
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM response_states WHERE response_id = ?"
+_DELETE = "DELETE FROM response_states WHERE response_id = ?"
 _DELETE_EXPIRED = "DELETE FROM response_states WHERE expires_at <= ?"
 _COUNT = "SELECT count(*) FROM response_states"
 _OLDEST = "SELECT response_id FROM response_states ORDER BY created_at, response_id LIMIT ?"
@@ -92,15 +94,21 @@ class Owner:
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
-    """One stored response: `items` is the JSON array of the conversation's Responses items."""
+    """One stored response: `items` is the JSON array of the conversation's Responses items,
+    `response` the Response object the client was given (JSON; for `GET /v1/responses/{id}`)."""
 
     response_id: str
     model_group: str | None
     deployment_id: str | None
     owner: Owner
     items: bytes
+    response: bytes
     created_at: float
     expires_at: float
+
+    @property
+    def size(self) -> int:
+        return len(self.items) + len(self.response)
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -110,20 +118,22 @@ class StoredResponse:
             self.owner.api_key_hash,
             self.owner.team_id,
             self.items.decode(),
-            len(self.items),
+            self.response.decode(),
+            self.size,
             self.created_at,
             self.expires_at,
         )
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> StoredResponse:
-        response_id, model_group, deployment_id, key_hash, team_id, items, _, created_at, expires_at = row
+        response_id, model_group, deployment_id, key_hash, team_id, items, response, _, created_at, expires_at = row
         return cls(
             response_id,
             model_group,
             deployment_id,
             Owner(key_hash, team_id),
             items.encode(),
+            response.encode(),
             float(created_at),
             float(expires_at),
         )
@@ -145,6 +155,16 @@ def insert_rows(db: sqlite3.Connection, states: Iterable[StoredResponse]) -> Non
 def select_row(db: sqlite3.Connection, response_id: str) -> StoredResponse | None:
     row = db.execute(_SELECT, (response_id,)).fetchone()
     return StoredResponse.from_row(row) if row is not None else None
+
+
+def delete_row(db: sqlite3.Connection, response_id: str) -> None:
+    db.execute(BEGIN_WRITE)
+    try:
+        db.execute(_DELETE, (response_id,))
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def prune_rows(db: sqlite3.Connection, now: float, max_rows: int) -> list[str]:
@@ -195,20 +215,27 @@ class ConversationStore:
         self.write_failures = 0
 
     def stored(
-        self, response_id: str, model_group: str | None, deployment_id: str | None, owner: Owner, items: bytes
+        self,
+        response_id: str,
+        model_group: str | None,
+        deployment_id: str | None,
+        owner: Owner,
+        items: bytes,
+        response: bytes = b"{}",
     ) -> StoredResponse:
         now = self.clock()
-        return StoredResponse(response_id, model_group, deployment_id, owner, items, now, now + self.config.store_ttl_s)
+        expires_at = now + self.config.store_ttl_s
+        return StoredResponse(response_id, model_group, deployment_id, owner, items, response, now, expires_at)
 
     def keep(self, state: StoredResponse) -> bool:
         """Keep `state` now (for a follow-up that comes at once) and have it written; False if
         it is larger than `max_stored_kb`.  Synchronous: the pipeline calls it at a call's end."""
-        if len(state.items) > self.config.max_stored_bytes:
+        if state.size > self.config.max_stored_bytes:
             self.too_large += 1
             log.warning(
                 "response %s not stored: its conversation is %d bytes, over [responses] max_stored_kb",
                 state.response_id,
-                len(state.items),
+                state.size,
             )
             return False
         self._remember(state)
@@ -237,6 +264,16 @@ class ConversationStore:
         if state is None or state.expires_at <= self.clock() or not reader.may_read(state.owner):
             return None
         return state
+
+    async def delete(self, response_id: str, reader: Owner) -> bool:
+        """Delete the stored response if `reader` may read it (`DELETE /v1/responses/{id}`); whether it did."""
+        if await self.recall(response_id, reader) is None:
+            return False
+        self.pending.pop(response_id, None)
+        self._forget(response_id)
+        if self.database.is_open:
+            await self._in_thread(delete_row, response_id)
+        return True
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The writer: writes what is pending in batches, and prunes every `PRUNE_INTERVAL_S`."""
@@ -278,15 +315,15 @@ class ConversationStore:
     def _remember(self, state: StoredResponse) -> None:
         self._forget(state.response_id)
         self.recent[state.response_id] = state
-        self._recent_bytes += len(state.items)
+        self._recent_bytes += state.size
         while len(self.recent) > RECENT_ENTRIES or self._recent_bytes > RECENT_BYTES:
             _, oldest = self.recent.popitem(last=False)
-            self._recent_bytes -= len(oldest.items)
+            self._recent_bytes -= oldest.size
 
     def _forget(self, response_id: str) -> None:
         old = self.recent.pop(response_id, None)
         if old is not None:
-            self._recent_bytes -= len(old.items)
+            self._recent_bytes -= old.size
 
     async def _in_thread(self, statement: Callable[..., T], *args: Any) -> T:
         connection = self.database.connection

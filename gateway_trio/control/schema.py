@@ -198,8 +198,9 @@ CREATE TABLE key_model_spend (
 
 # --- version 3: Responses API state for deployments served through chat -----------------------
 # One row per stored response: the whole conversation up to and including it (input items, then
-# output items, as Responses items in JSON), so a follow-up reads one row.  `response_id` is the
-# id the client was given; `api_key_hash` / `team_id` say who may continue it.
+# output items, as Responses items in JSON), so a follow-up reads one row, and the Response object
+# itself (for `GET /v1/responses/{id}`).  `response_id` is the id the client was given;
+# `api_key_hash` / `team_id` say who may continue it; `size_bytes` is items plus response.
 
 _V3_RESPONSE_STATES = """
 CREATE TABLE response_states (
@@ -209,6 +210,7 @@ CREATE TABLE response_states (
     api_key_hash TEXT,
     team_id TEXT,
     items TEXT NOT NULL,
+    response TEXT NOT NULL,
     size_bytes BIGINT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
     expires_at DOUBLE PRECISION NOT NULL

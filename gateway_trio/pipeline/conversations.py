@@ -52,11 +52,12 @@ class ConversationStage:
         response_id, items = kept
         deployment = call.deployment
         try:
-            encoded = orjson.dumps(items)
-        except TypeError as error:  # an item a hook replaced with something not JSON: not stored
+            encoded, answer = orjson.dumps(items), orjson.dumps(response)
+        except TypeError as error:  # something a hook put in that is not JSON: not stored
             log.warning("response %s not stored: %s", response_id, error)
             return
+        owner = Owner.of(call.tenant)
         state = self.store.stored(
-            response_id, call.model_group, deployment.id if deployment else None, Owner.of(call.tenant), encoded
+            response_id, call.model_group, deployment.id if deployment else None, owner, encoded, answer
         )
         self.store.keep(state)

@@ -226,3 +226,34 @@ async def test_native_responses_deployments_keep_their_own_state(upstream):
 async def test_an_id_the_gateway_never_issued_is_not_found_on_a_chat_deployment(upstream):
     async with gateway_for(upstream) as (client, _):
         assert_not_found(await respond(client, "claude", "more", previous="resp_made_up"), "resp_made_up")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_a_kept_response_can_be_retrieved_and_deleted_by_its_key(upstream, stream):
+    async with gateway_for(upstream) as (client, _):
+        alice, bob = await new_key(client), await new_key(client)
+        made = response_of(await respond(client, "claude", "keep this", headers=alice, stream=stream), stream)
+        got = await client.get(f"/v1/responses/{made['id']}", headers=alice)
+        assert got.status_code == 200 and got.json() == made  # what the client was given, streamed or not
+        assert (await client.get(f"/responses/{made['id']}", headers=alice)).json() == made
+        for other in (bob, AUTH):
+            refused = await client.get(f"/v1/responses/{made['id']}", headers=other)
+            assert refused.status_code == 404 and refused.json()["error"]["param"] == "response_id"
+            assert (await client.delete(f"/v1/responses/{made['id']}", headers=other)).status_code == 404
+        assert (await client.get(f"/v1/responses/{made['id']}")).status_code == 401
+
+        deleted = await client.delete(f"/v1/responses/{made['id']}", headers=alice)
+        assert deleted.json() == {"id": made["id"], "object": "response", "deleted": True}
+        assert (await client.get(f"/v1/responses/{made['id']}", headers=alice)).status_code == 404
+        assert (await client.delete(f"/v1/responses/{made['id']}", headers=alice)).status_code == 404
+        assert_not_found(await respond(client, "claude", "more", previous=made["id"], headers=alice), made["id"])
+
+
+async def test_a_deleted_response_is_gone_from_the_database_too(upstream, tmp_path):
+    database = {"url": f"sqlite:///{tmp_path / 'gateway.db'}"}
+    async with gateway_for(upstream, database=database) as (client, gateway):
+        made = response_of(await respond(client, "chatonly", "short"), False)
+        await gateway.conversations.flush()
+        assert (await client.delete(f"/v1/responses/{made['id']}", headers=AUTH)).status_code == 200
+    async with gateway_for(upstream, database=database) as (client, _):
+        assert (await client.get(f"/v1/responses/{made['id']}", headers=AUTH)).status_code == 404
