@@ -170,7 +170,7 @@ class Gateway:
         take within one hook timeout (the rest is dropped and counted)."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.spend.flush)
-            nursery.start_soon(self.conversations.flush)
+            nursery.start_soon(self.conversations.drain)
             nursery.start_soon(self.callbacks.drain, self.config.hooks.timeout_s)
         await self.guardrails.aclose()
         await self.database.aclose()

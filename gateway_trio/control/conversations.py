@@ -302,6 +302,15 @@ class ConversationStore:
         if self.clock() - self._last_prune >= PRUNE_INTERVAL_S:
             await self.prune()
 
+    async def drain(self) -> None:
+        """At shutdown: write what is pending; a database that fails now loses those rows, logged."""
+        try:
+            await self.flush()
+        except Exception as error:  # noqa: BLE001 - the shutdown goes on whatever the driver raised
+            log.warning(
+                "%d stored responses not written at shutdown (%s: %s)", len(self.pending), type(error).__name__, error
+            )
+
     async def prune(self) -> None:
         """Remove what expired, and the oldest rows past `max_stored` (from memory too)."""
         now = self.clock()

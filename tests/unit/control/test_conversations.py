@@ -155,3 +155,14 @@ async def test_a_miss_is_read_once_more_for_a_write_another_worker_is_finishing(
     assert (await store.recall("resp_elsewhere", ALICE)).items == items("hi")
     assert reads == ["resp_elsewhere", "resp_elsewhere"]
     assert await store.recall("resp_never", ALICE) is None
+
+
+async def test_draining_at_shutdown_survives_a_failing_database(database, monkeypatch, caplog):
+    def failing(db, states):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(conversations, "insert_rows", failing)
+    store = store_of(database)
+    store.keep(store.stored("resp_1", None, None, ALICE, items("hi")))
+    await store.drain()  # logged, not raised: the shutdown goes on
+    assert list(store.pending) == ["resp_1"] and "not written at shutdown" in caplog.text
