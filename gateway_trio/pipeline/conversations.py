@@ -18,6 +18,7 @@ import orjson
 from gateway_trio.adapters.responses_chat import previous_response_not_found
 from gateway_trio.calls import Call
 from gateway_trio.control.conversations import ConversationStore, Owner
+from gateway_trio.errors import GatewayError
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +27,20 @@ class ConversationStage:
     def __init__(self, store: ConversationStore | None) -> None:
         self.store = store
 
-    async def resume(self, call: Call) -> None:
-        """Put the stored conversation `call` continues before its input; 400 (OpenAI's "not
-        found") when there is none this caller may continue: never stored (`store: false`),
-        expired, pruned, or another key's."""
+    async def resume(self, call: Call) -> GatewayError | None:
+        """Put the stored conversation `call` continues before its input; or the 400 (OpenAI's
+        "not found") to refuse it with when there is none this caller may continue: never
+        stored (`store: false`), expired, pruned, or another key's.  Returned, not raised: the
+        pipeline raises it after admission, so a key's 401/403/429 comes first and the refused
+        call's record names the key."""
         response_id = call.api.stored_response_id(call)
         if response_id is None:
-            return
+            return None
         state = await self.store.recall(response_id, Owner.of(call.tenant)) if self.store is not None else None
         if state is None:
-            raise previous_response_not_found(response_id)
+            return previous_response_not_found(response_id)
         call.api.resume(call, orjson.loads(state.items))
+        return None
 
     def wants_answer(self, call: Call) -> bool:
         """Whether the call's answer is to be kept (a stream then assembles it)."""

@@ -115,8 +115,11 @@ class Pipeline:
 
     async def _serve(self, call: Call) -> Answer:
         try:
-            await self.conversations.resume(call)
+            # Before admission, so its reservation counts the whole conversation; its refusal after.
+            missing = await self.conversations.resume(call)
             await self.admission.admit(call)
+            if missing is not None:
+                raise missing
             if self.hooks.pre_call:
                 await self._pre_call(call)
             self.guardrails.check_requested(call)

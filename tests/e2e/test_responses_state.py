@@ -257,3 +257,23 @@ async def test_a_deleted_response_is_gone_from_the_database_too(upstream, tmp_pa
         assert (await client.delete(f"/v1/responses/{made['id']}", headers=AUTH)).status_code == 200
     async with gateway_for(upstream, database=database) as (client, _):
         assert (await client.get(f"/v1/responses/{made['id']}", headers=AUTH)).status_code == 404
+
+
+async def test_a_refused_follow_up_names_its_key_and_the_keys_own_refusals_come_first(upstream):
+    async with gateway_for(upstream) as (client, gateway):
+        made = await client.post("/key/generate", json={"key_alias": "carol"}, headers=AUTH)
+        secret = made.json()["key"]
+        carol = {"authorization": f"Bearer {secret}"}
+        first = response_of(await respond(client, "claude", "hello", headers=carol), False)
+        unstored = response_of(await respond(client, "claude", "hello", headers=carol, store=False), False)
+        refused = await respond(client, "claude", "more", previous=unstored["id"], headers=carol)
+        assert_not_found(refused, unstored["id"])
+        await gateway.spend.flush()
+        records = await client.get(
+            "/spend/logs", params={"call_id": refused.headers["x-gateway-call-id"]}, headers=AUTH
+        )
+        assert [(r["key_alias"], r["status"]) for r in records.json()] == [("carol", "failure")]
+
+        assert (await client.post("/key/block", json={"key": secret}, headers=AUTH)).status_code == 200
+        blocked = await respond(client, "claude", "more", previous=first["id"], headers=carol)
+        assert blocked.status_code == 401 and blocked.json()["error"]["code"] == "key_blocked"
