@@ -5,7 +5,7 @@ Which calls continue or are kept, and how, is the call's API's to say (`Api.stor
 `resume`, `keeps`, `kept_items`: today the Responses API on deployments served through chat);
 the rows are `control.conversations`'.  It runs before admission, so the reservation, the
 context-window checks and every hook and guardrail see the whole conversation the upstream
-will be sent.
+will be sent; a follow-up it cannot resume is refused just after admission.
 """
 
 from __future__ import annotations
