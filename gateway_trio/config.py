@@ -175,6 +175,25 @@ class ModelConfig(_Strict):
 GuardrailMode = Literal["pre_call", "during_call", "post_call", "logging_only"]
 
 
+class ResponsesConfig(_Strict):
+    """`[responses]`: the conversation state the gateway keeps for deployments without a
+    Responses API of their own, so `previous_response_id` works on every deployment.
+
+    OpenAI keeps a stored response 30 days; so does the gateway by default.  A conversation
+    whose stored items exceed `max_stored_kb` is not kept (its follow-up is told it is not
+    found); past `max_stored` rows the oldest are pruned.
+    """
+
+    store: bool = True  # false: nothing is kept (a body's `store: false` does so per call)
+    store_ttl_s: float = Field(30 * 24 * 3600, gt=0)
+    max_stored_kb: float = Field(1024, gt=0)
+    max_stored: int = Field(100_000, ge=1)
+
+    @property
+    def max_stored_bytes(self) -> int:
+        return int(self.max_stored_kb * 1024)
+
+
 class GuardrailConfig(_Strict):
     name: str
     guardrail: str
@@ -310,6 +329,7 @@ class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     router: RouterConfig = RouterConfig()
+    responses: ResponsesConfig = ResponsesConfig()
     models: list[ModelConfig] = []
     guardrails: list[GuardrailConfig] = []
     hooks: HooksConfig = HooksConfig()

@@ -17,6 +17,7 @@ from gateway_trio.actors.router import RouterActor
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
 from gateway_trio.control.admin import Admin
+from gateway_trio.control.conversations import ConversationStore
 from gateway_trio.control.database import SharedDatabase
 from gateway_trio.control.estimate import PriceBook
 from gateway_trio.control.plane import ControlPlane
@@ -28,6 +29,7 @@ from gateway_trio.hooks import CustomLogger
 from gateway_trio.hooks.inline import HookSet, hook_name
 from gateway_trio.hooks.loader import allow_imports_beside, load_actor, load_function, load_hook, one_line
 from gateway_trio.pipeline.admission import AdmissionStage
+from gateway_trio.pipeline.conversations import ConversationStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.serve import Pipeline
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
@@ -104,8 +106,16 @@ class Gateway:
             config.router, self.router, self.deployment_actors, self.callbacks, self.guardrails
         )
         self.control = ControlPlane(self.authenticate, PriceBook(self.router.groups), resolve=self.router.resolve)
+        # The Responses conversations kept for deployments served through chat (`[responses]`).
+        self.conversations = ConversationStore(config.responses, self.database)
         self.pipeline = Pipeline(
-            self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend, AdmissionStage(self.control)
+            self.dispatcher,
+            self.hooks,
+            self.callbacks,
+            self.guardrails,
+            self.spend,
+            AdmissionStage(self.control),
+            ConversationStage(self.conversations),
         )
         self.pipeline.litellm_headers = config.server.litellm_headers
         self.pipeline.access_log = config.server.access_log
@@ -127,6 +137,7 @@ class Gateway:
             await nursery.start(self.control.run, store, self.config)
             self.admin = Admin(store, clock=time.time, changed=self.control.changed)
             await nursery.start(self.spend.run)
+            await nursery.start(self.conversations.run)
             await nursery.start(self.callbacks.run)
             await nursery.start(self.router.run)
             for actor in self.deployment_actors.values():
@@ -160,6 +171,7 @@ class Gateway:
         take within one hook timeout (the rest is dropped and counted)."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.spend.flush)
+            nursery.start_soon(self.conversations.drain)
             nursery.start_soon(self.callbacks.drain, self.config.hooks.timeout_s)
         await self.guardrails.aclose()
         await self.database.aclose()

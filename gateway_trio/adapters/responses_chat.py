@@ -2,9 +2,11 @@
 
 A Responses body becomes a chat body, which the provider's own chat translation then takes
 on (for Anthropic: on to a Messages body), and the `chat.completion` comes back as a Response
-object.  What needs OpenAI's server-side state or tools (`previous_response_id`, stored items,
-web search, file search, ...) is refused with a 400 naming the field: answering without it
-would silently be a different answer.
+object.  The conversation a `previous_response_id` names is the gateway's to put in the input
+(`control.conversations` keeps it); one still here is none the gateway stored, so it is "not
+found", as OpenAI says of an unknown id.  What needs OpenAI's server-side tools (web search,
+file search, ...) is refused with a 400 naming the field: answering without it would silently
+be a different answer.  `store` and other Responses-only fields never reach the chat body.
 """
 
 from __future__ import annotations
@@ -28,11 +30,9 @@ INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_
 
 def chat_body_from_responses(body: dict[str, Any]) -> dict[str, Any]:
     """The chat body for a Responses body; the adapter's chat_request then sets model and stream."""
-    if body.get("previous_response_id"):
-        raise BadRequest(
-            "previous_response_id: this deployment keeps no conversation state; send the full input",
-            param="previous_response_id",
-        )
+    previous = body.get("previous_response_id")
+    if previous:
+        raise previous_response_not_found(previous)
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
     if isinstance(instructions, str) and instructions:
@@ -47,6 +47,15 @@ def chat_body_from_responses(body: dict[str, Any]) -> dict[str, Any]:
     _add_tools(out, body)
     _add_text_format(out, body.get("text"))
     return out
+
+
+def previous_response_not_found(response_id: Any) -> BadRequest:
+    """OpenAI's answer to a `previous_response_id` it has no response for."""
+    return BadRequest(
+        f"Previous response with id {str(response_id)[:200]!r} not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )
 
 
 def _input(raw: Any) -> list[dict[str, Any]]:

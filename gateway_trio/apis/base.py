@@ -147,3 +147,20 @@ class Api:
     def refusal_chunks(self, call: Call, text: str) -> list[bytes] | None:
         """The same refusal as a stream's chunk payloads, or None: refused with a 400."""
         return None
+
+    # --- conversation state the gateway keeps (the Responses API's, for chat-only deployments) ---
+
+    def stored_response_id(self, call: Call) -> str | None:
+        """The id of the stored conversation this call continues, or None."""
+        return None
+
+    def resume(self, call: Call, items: list[Any]) -> None:
+        """Put the stored conversation's `items` before the call's own input."""
+
+    def keeps(self, call: Call) -> bool:
+        """Whether the gateway stores this call's answer (to be continued later)."""
+        return False
+
+    def kept_items(self, call: Call, response: dict[str, Any]) -> tuple[str, list[Any]] | None:
+        """(the response id, the conversation's items) to store after a success, or None."""
+        return None

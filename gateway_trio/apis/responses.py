@@ -1,5 +1,7 @@
 """OpenAI's Responses API (`/v1/responses`): typed events, and response ids that name their
 deployment, signed by the gateway, so a follow-up (`previous_response_id`) finds its way back.
+For deployments served through chat (they keep no state), the gateway keeps the conversation
+(`control.conversations`); this API says which calls continue one and what each answer adds.
 
 Its stream is assembled into the final `response` object (what `response.completed` carries)
 for logging hooks; its closing events repeat the whole text, so a post-call guardrail at the
@@ -12,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from gateway_trio.adapters import adapter_for
+from gateway_trio.adapters.responses_stream import ResponsesThroughChat
 from gateway_trio.apis.base import Api
 from gateway_trio.apis.checks import require_field, require_model
 from gateway_trio.apis.slots import Slot, string_slots
@@ -25,6 +29,7 @@ from gateway_trio.apis.wires import (
 )
 from gateway_trio.calls import Call
 from gateway_trio.config import GatewayConfig
+from gateway_trio.deployment import Deployment
 from gateway_trio.errors import BadRequest
 
 CLOSING_EVENTS = frozenset({
@@ -37,9 +42,16 @@ ASSEMBLED_EVENTS = frozenset({*RESPONSE_EVENTS, b"response.output_item.done"})
 
 class ResponsesApi(Api):
     wire: ResponsesWire
+    # Deployments served through chat, whose conversations the gateway keeps; and whether it does.
+    kept_by_gateway: frozenset[str] = frozenset()
+    stores: bool = False
 
     def configured(self, config: GatewayConfig) -> Api:
-        return self.with_changes(wire=ResponsesWire(response_ids(config)))
+        return self.with_changes(
+            wire=ResponsesWire(response_ids(config)),
+            kept_by_gateway=kept_by_gateway(config),
+            stores=config.responses.store,
+        )
 
     def parse(self, content: Any) -> Call:
         require_model(content)
@@ -52,10 +64,41 @@ class ResponsesApi(Api):
             decoded = self.wire.ids.decode(previous)
             if decoded is not None:
                 # A follow-up goes back to the deployment that holds the conversation (if it is one
-                # of the group called: the router sees to that), with the upstream's own id restored.
+                # of the group called: the router sees to that), with the upstream's own id restored;
+                # one the gateway keeps stays as the client sent it, its stored key (`resume`).
                 call.pinned_deployment, upstream_id = decoded
-                call.body = {**call.body, "previous_response_id": upstream_id}
+                if call.pinned_deployment not in self.kept_by_gateway:
+                    call.body = {**call.body, "previous_response_id": upstream_id}
         return call
+
+    # --- the conversations the gateway keeps for deployments served through chat ----------
+
+    def stored_response_id(self, call: Call) -> str | None:
+        previous = call.body.get("previous_response_id")
+        if call.pinned_deployment in self.kept_by_gateway and isinstance(previous, str):
+            return previous
+        return None
+
+    def resume(self, call: Call, items: list[Any]) -> None:
+        body = {key: value for key, value in call.body.items() if key != "previous_response_id"}
+        body["input"] = [*items, *input_items(call.body.get("input"))]
+        call.body = body
+
+    def keeps(self, call: Call) -> bool:
+        deployment = call.deployment
+        return (
+            self.stores
+            and deployment is not None
+            and deployment.id in self.kept_by_gateway
+            and call.body.get("store") is not False
+        )
+
+    def kept_items(self, call: Call, response: dict[str, Any]) -> tuple[str, list[Any]] | None:
+        response_id, output = response.get("id"), response.get("output")
+        if not self.keeps(call) or not isinstance(response_id, str) or not isinstance(output, list):
+            return None
+        # Instructions are not part of it: OpenAI does not carry them over to a follow-up either.
+        return response_id, [*input_items(call.body.get("input")), *output]
 
     def request_slots(self, body: Any) -> list[Slot]:
         if not isinstance(body, dict):
@@ -131,6 +174,19 @@ class ResponseAssembler:
         if self.items and not self.response.get("output"):
             return {**self.response, "output": self.items}
         return self.response
+
+
+def input_items(raw: Any) -> list[Any]:
+    """A body's `input` as a list of items (a string is one user message)."""
+    if isinstance(raw, str):
+        return [{"type": "message", "role": "user", "content": raw}]
+    return list(raw) if isinstance(raw, list) else []
+
+
+def kept_by_gateway(config: GatewayConfig) -> frozenset[str]:
+    """The ids of the deployments that serve Responses through chat: they keep no state, the gateway does."""
+    deployments = [Deployment.from_config(model) for model in config.models]
+    return frozenset(d.id for d in deployments if isinstance(adapter_for(d.provider), ResponsesThroughChat))
 
 
 def response_ids(config: GatewayConfig) -> ResponseIds:

@@ -196,6 +196,26 @@ CREATE TABLE key_model_spend (
     PRIMARY KEY (token, model)
 )"""
 
+# --- version 3: Responses API state for deployments served through chat -----------------------
+# One row per stored response: the whole conversation up to and including it (input items, then
+# output items, as Responses items in JSON), so a follow-up reads one row, and the Response object
+# itself (for `GET /v1/responses/{id}`).  `response_id` is the id the client was given;
+# `api_key_hash` / `team_id` say who may continue it; `size_bytes` is items plus response.
+
+_V3_RESPONSE_STATES = """
+CREATE TABLE response_states (
+    response_id TEXT PRIMARY KEY,
+    model_group TEXT,
+    deployment_id TEXT,
+    api_key_hash TEXT,
+    team_id TEXT,
+    items TEXT NOT NULL,
+    response TEXT NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -226,6 +246,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             _V2_USERS,
             _V2_END_USERS,
             _V2_KEY_MODEL_SPEND,
+        ),
+    ),
+    Migration(
+        3,
+        "Responses API state of answers served through chat",
+        (
+            _V3_RESPONSE_STATES,
+            "CREATE INDEX ix_response_states_expires_at ON response_states (expires_at)",
+            "CREATE INDEX ix_response_states_created_at ON response_states (created_at)",
         ),
     ),
 )

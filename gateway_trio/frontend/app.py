@@ -26,6 +26,7 @@ from gateway_trio.routes.keys import key_routes
 from gateway_trio.routes.llm import METHODS as PASS_THROUGH_METHODS
 from gateway_trio.routes.llm import llm_routes
 from gateway_trio.routes.metrics import GAUGE_MODES, metric_families
+from gateway_trio.routes.responses import response_routes
 from gateway_trio.routes.spend import spend_routes
 from gateway_trio.routes.teams import team_routes
 from gateway_trio.routes.users import user_routes
@@ -73,6 +74,7 @@ def create_app(
             await gateway.drain()
 
     app.register_blueprint(llm_routes(gateway))
+    app.register_blueprint(response_routes(gateway))
     app.register_blueprint(admin_routes(gateway, workers))
     app.register_blueprint(spend_routes(gateway))
     app.register_blueprint(key_routes(gateway))

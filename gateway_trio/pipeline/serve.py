@@ -31,6 +31,7 @@ from gateway_trio.hooks.kwargs import call_info, hidden_params
 from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.pipeline.access import log_access
 from gateway_trio.pipeline.admission import AdmissionStage
+from gateway_trio.pipeline.conversations import ConversationStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.frames import Frames
 from gateway_trio.pipeline.headers import gateway_headers, with_litellm_names
@@ -85,8 +86,10 @@ class Pipeline:
         guardrails: GuardrailStage,
         spend: SpendWriter,
         admission: AdmissionStage | None = None,
+        conversations: ConversationStage | None = None,
     ) -> None:
         self.admission = admission if admission is not None else AdmissionStage(None)
+        self.conversations = conversations if conversations is not None else ConversationStage(None)
         self.litellm_headers = False  # `[server] litellm_headers`: also LiteLLM's header names
         self.access_log = False  # `[server] access_log`: a line per call (pipeline/access.py)
         self.dispatcher = dispatcher
@@ -114,7 +117,11 @@ class Pipeline:
 
     async def _serve(self, call: Call) -> Answer:
         try:
+            # Before admission, so its reservation counts the whole conversation; its refusal after.
+            missing = await self.conversations.resume(call)
             await self.admission.admit(call)
+            if missing is not None:
+                raise missing
             if self.hooks.pre_call:
                 await self._pre_call(call)
             self.guardrails.check_requested(call)
@@ -238,7 +245,8 @@ class Pipeline:
     # --- streams ------------------------------------------------------------------------
 
     async def _frames(self, call: Call, stream: Stream) -> AsyncIterator[bytes]:
-        assembler = call.api.assembler() if self.callbacks.wants_responses else None
+        wants_response = self.callbacks.wants_responses or self.conversations.wants_answer(call)
+        assembler = call.api.assembler() if wants_response else None
         guard = self.guardrails.stream_guard(call) if self.guardrails else None
         self.shutdown.add(stream)
         try:
@@ -406,6 +414,8 @@ class Pipeline:
         record = spend_record(call, status, error)
         self.admission.settle(call, record)
         self.spend.submit(record)
+        if status == "success" and response is not None:
+            self.conversations.keep(call, response)
         self.callbacks.finished(call, record, response, error)
         if self.access_log:
             log_access(record, call.route)

@@ -149,7 +149,7 @@ async def test_a_database_of_the_previous_release_is_migrated_and_its_records_ke
     assert [r["call_id"] for r in records][-1] == "old-call" and len(records) == 2
     assert {"team_id", "user_id", "end_user"} <= set(records[0])
     with sqlite3.connect(path) as db:
-        assert [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+        assert [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
 
 
 async def test_spend_logs_takes_litellms_filter_names_and_refuses_unknown_filters(upstream):

@@ -33,6 +33,7 @@ CREATE INDEX IF NOT EXISTS ix_spend_logs_api_key_hash ON spend_logs (api_key_has
 """
 
 V2_TABLES = {"spend_logs", "schema_version", "keys", "teams", "users", "end_users", "key_model_spend"}
+V3_TABLES = V2_TABLES | {"response_states"}
 
 
 def tables(db: sqlite3.Connection) -> set[str]:
@@ -49,8 +50,8 @@ def versions(db: sqlite3.Connection) -> list[int]:
 
 def test_an_empty_database_gets_every_version(tmp_path: Path) -> None:
     db = open_sqlite(str(tmp_path / "new.db"))
-    assert tables(db) == V2_TABLES
-    assert versions(db) == list(range(1, LATEST + 1)) and LATEST == 2
+    assert tables(db) == V3_TABLES
+    assert versions(db) == list(range(1, LATEST + 1)) and LATEST == 3
     assert {"team_id", "user_id", "end_user"} <= set(columns(db, "spend_logs"))
     for table in ("keys", "teams", "users", "end_users", "key_model_spend"):
         assert {"spend", "budget_reset_at"} <= set(columns(db, table)), table
@@ -67,7 +68,7 @@ def test_a_database_of_the_previous_release_keeps_its_spend_rows(tmp_path: Path)
         )
     old.close()
     db = open_database(f"sqlite:///{path}")
-    assert versions(db) == [1, 2]
+    assert versions(db) == [1, 2, 3]
     row = db.execute("SELECT call_id, api_key_hash, model_group, cost, team_id, end_user FROM spend_logs").fetchall()
     assert row == [("call-1", "a" * 64, "gpt", 0.5, None, None)]
     db.close()
@@ -89,8 +90,8 @@ def test_a_failing_step_changes_nothing_and_names_its_version(tmp_path: Path) ->
     assert "half" not in tables(db)
     assert "team_id" not in columns(db, "spend_logs")  # not half-migrated
     assert db.execute("SELECT call_id FROM spend_logs").fetchall() == [("kept",)]
-    assert migrate(db) == LATEST  # the real step 2 then runs
-    assert versions(db) == [1, 2]
+    assert migrate(db) == LATEST  # the real steps 2 and 3 then run
+    assert versions(db) == [1, 2, 3]
     db.close()
 
 
@@ -99,7 +100,7 @@ def test_running_again_is_a_no_op(tmp_path: Path) -> None:
     open_sqlite(path).close()
     db = open_sqlite(path)
     assert migrate(db) == LATEST
-    assert versions(db) == [1, 2]
+    assert versions(db) == [1, 2, 3]
     db.close()
 
 
