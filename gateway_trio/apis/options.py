@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from gateway_trio.apis.checks import MAX_MODEL_CHARS
-from gateway_trio.calls import Call, Overrides
+from gateway_trio.calls import NO_OVERRIDES, Call, Overrides
 from gateway_trio.errors import BadRequest
 
 # The routing options of `Overrides`, by body field.
@@ -58,7 +58,12 @@ FORM_FLAGS = frozenset({"caching", "drop_params"})
 
 
 def take_options(call: Call) -> None:
-    """Move the gateway's own fields from the call's body to the call (a new body without them)."""
+    """Move the gateway's own fields from the call's body to the call (a new body without them).
+
+    Added to what the call already holds, so it also serves a body a pre-call hook returned
+    (LiteLLM's hooks may set `mock_response`, `fallbacks` or `metadata` in `data`): what that
+    body sets wins, tags and metadata are merged, and still nothing of it goes upstream.
+    """
     body = call.body
     if body.keys().isdisjoint(GATEWAY_FIELDS):
         return
@@ -81,11 +86,15 @@ def take_options(call: Call) -> None:
         kept["caching"] = _flag(body["caching"], "caching")
     if "drop_params" in body:
         call.drop_params = _flag(body["drop_params"], "drop_params")
-    call.metadata = kept
-    call.tags = tags
-    call.requested_guardrails = guardrails
+    call.metadata = {**call.metadata, **kept} if call.metadata else kept
+    call.tags = _joined(call.tags, tags)
+    call.requested_guardrails = _joined(call.requested_guardrails, guardrails)
     if not body.keys().isdisjoint(ROUTING_FIELDS):
-        call.overrides = routing_overrides(body)
+        asked = routing_overrides(body)
+        if call.overrides is not NO_OVERRIDES:
+            set_here = {f.name: getattr(asked, f.name) for f in dataclasses.fields(asked)}
+            asked = dataclasses.replace(call.overrides, **{k: v for k, v in set_here.items() if v is not None})
+        call.overrides = asked
     call.body = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
 
 

@@ -19,6 +19,7 @@ from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.actors.deployment import DeploymentActor, internal_error
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.adapters.usage import reported_tokens
+from gateway_trio.apis.options import GATEWAY_FIELDS, take_options
 from gateway_trio.apis.tokens import estimate_tokens
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import DeploymentEvent, Dispatch, Failure, Outcome, Reply
@@ -99,6 +100,8 @@ class Dispatcher:
         self, call: Call
     ) -> tuple[DeploymentEvent, trio.MemoryReceiveChannel[DeploymentEvent], trio.CancelScope]:
         """Route, dispatch, retry and fall back until an attempt yields its first event."""
+        if isinstance(call.body, dict) and not call.body.keys().isdisjoint(GATEWAY_FIELDS):
+            take_options(call)  # a pre-call hook put some in: they are ours, not the upstream's
         deadline = self.deadline(call)
         # An unknown model has no group: it is never echoed as one (headers, records, metrics);
         # the router answers it with a 404.

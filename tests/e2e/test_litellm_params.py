@@ -58,7 +58,7 @@ ROUTES = [
 CASES = [(path, body, model, stream) for path, body, model, streams in ROUTES for stream in (False, True)[: 1 + streams]]
 
 
-def config_for(upstream: MockUpstream, **router: Any):
+def config_for(upstream: MockUpstream, hooks: dict[str, Any] | None = None, **router: Any):
     base = upstream.base_url
     models = [
         {"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{base}/v1", "api_key": "sk-upstream-secret",
@@ -68,7 +68,7 @@ def config_for(upstream: MockUpstream, **router: Any):
         {"name": "claude", "model": "anthropic/claude-3-5-sonnet", "api_base": base, "api_key": "sk-ant-secret"},
     ]
     return make_config(server={"master_key": MASTER}, models=models, keys=[{"key": KEY, "models": ["gpt"]}],
-                       router={"retry_backoff_s": 0, **router})
+                       router={"retry_backoff_s": 0, **router}, hooks=hooks or {})
 
 
 @pytest.fixture
@@ -150,6 +150,18 @@ async def test_transcription_form_fields_are_interpreted_not_forwarded(strict):
     assert answer.json()["text"].startswith("transcribed")
     assert set(strict.received[0].json["fields"]) == {"model", "response_format"}
     assert record["tags"] == ["a", "b", "c"]
+
+
+async def test_parameters_a_pre_call_hook_sets_are_interpreted_too(strict):
+    config = config_for(strict, hooks={"callbacks": ["litellm_param_hooks:handler"]})
+    async with client_and_gateway(config) as (client, gateway):
+        sent = await client.post("/v1/chat/completions", json=chat("gpt", tags=["client"]), headers=AUTH)
+        mocked = await client.post("/v1/chat/completions", json=chat("gpt", "mock me"), headers=AUTH)
+        assert sent.status_code == 200 and mocked.status_code == 200, (sent.text, mocked.text)
+        record = await record_of(client, gateway, sent)
+    assert len(strict.received) == 1 and not sent_fields(strict) & GATEWAY_ONLY
+    assert mocked.json()["choices"][0]["message"]["content"] == "mocked by a hook"
+    assert record["tags"] == ["client", "from-hook"] and record["metadata"]["hooked"] is True
 
 
 # --- mock_response ------------------------------------------------------------------------------------
