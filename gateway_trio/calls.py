@@ -47,6 +47,9 @@ class Overrides:
     timeout_s: float | None = None  # the whole request's deadline (never past the router's)
     stream_timeout_s: float | None = None  # the wait for a stream's first chunk (never past the config's)
     mock_response: str | None = None  # answer with this text, without calling the upstream
+    # LiteLLM's `mock_testing_fallbacks` / `mock_testing_context_fallbacks`: the requested group
+    # fails ("error" or "context_window") without being called, so its fallbacks can be tested.
+    mock_failure: str | None = None
 
 
 NO_OVERRIDES = Overrides()  # shared: most calls set none

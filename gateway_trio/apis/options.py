@@ -25,7 +25,16 @@ from gateway_trio.calls import NO_OVERRIDES, Call, Overrides
 from gateway_trio.errors import BadRequest
 
 # The routing options of `Overrides`, by body field.
-ROUTING_FIELDS = ("fallbacks", "context_window_fallbacks", "num_retries", "timeout", "stream_timeout", "mock_response")
+ROUTING_FIELDS = (
+    "fallbacks",
+    "context_window_fallbacks",
+    "num_retries",
+    "timeout",
+    "stream_timeout",
+    "mock_response",
+    "mock_testing_fallbacks",
+    "mock_testing_context_fallbacks",
+)
 # Every body field the gateway consumes: none of them is sent upstream.
 GATEWAY_FIELDS = frozenset(
     {
@@ -108,6 +117,7 @@ def routing_overrides(body: Mapping[str, Any]) -> Overrides:
         timeout_s=_seconds(body.get("timeout"), "timeout"),
         stream_timeout_s=_seconds(body.get("stream_timeout"), "stream_timeout"),
         mock_response=_mock_text(body.get("mock_response")),
+        mock_failure=_mock_failure(body),
     )
 
 
@@ -234,6 +244,15 @@ def _retries(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BadRequest(f"'{name}' must be a non-negative integer", param=name)
     return min(value, MAX_NUM_RETRIES)
+
+
+def _mock_failure(body: Mapping[str, Any]) -> str | None:
+    """Which failure LiteLLM's `mock_testing_*` flags ask of the requested group, if any."""
+    failure = None
+    for name, kind in (("mock_testing_fallbacks", "error"), ("mock_testing_context_fallbacks", "context_window")):
+        if name in body and _flag(body[name], name):
+            failure = failure or kind
+    return failure
 
 
 def _mock_text(value: Any) -> str | None:

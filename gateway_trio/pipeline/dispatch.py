@@ -124,6 +124,8 @@ class Dispatcher:
                 call.attempted_fallbacks += 1
                 log.info("call %s falls back to %s", call.call_id, group)
             try:
+                if index == 0 and overrides.mock_failure is not None:
+                    raise mocked.failure(overrides.mock_failure, group)
                 return await self._try_group(call, group, input_tokens, deadline)
             except GatewayError as error:
                 last_error = error

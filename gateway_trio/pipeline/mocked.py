@@ -19,7 +19,7 @@ from gateway_trio.adapters.usage import chat_usage
 from gateway_trio.channels.messages import Chunks, DeploymentEvent, Dispatch, Failure, Reply, StreamEnd
 from gateway_trio.config import ModelInfo
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import BadRequest, GatewayError
+from gateway_trio.errors import BadRequest, GatewayError, UpstreamError
 
 ADAPTER = MockAdapter()
 # What the mock adapter builds its requests for: no key, no headers of a real deployment.
@@ -43,6 +43,17 @@ MOCK_DEPLOYMENT = Deployment(
     guardrails=(),
     info=ModelInfo(),
 )
+
+
+def failure(kind: str, group: str) -> UpstreamError:
+    """The failure a `mock_testing_*` request asks of its group, in place of calling it: a
+    server error, or a context-window refusal, which the group's fallbacks then answer."""
+    if kind == "context_window":
+        return UpstreamError(
+            f"mock_testing_context_fallbacks: {group!r} answered as if the prompt exceeded its maximum context length",
+            upstream_status=400,
+        )
+    return UpstreamError(f"mock_testing_fallbacks: {group!r} answered as if it had failed", upstream_status=500)
 
 
 async def answer(dispatch: Dispatch, text: str) -> None:

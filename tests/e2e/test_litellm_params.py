@@ -42,7 +42,8 @@ LITELLM_HEADERS = {
     "x-litellm-tags": "header-one, header-two",
     "x-gateway-timeout": "25",
 }
-GATEWAY_ONLY = set(LITELLM_BODY) | {"mock_response", "user_config"}
+GATEWAY_ONLY = set(LITELLM_BODY) | {"mock_response", "user_config", "mock_testing_fallbacks",
+                                    "mock_testing_context_fallbacks"}
 
 ANTHROPIC_BODY = {"max_tokens": 32, "messages": [{"role": "user", "content": "hi there"}]}
 # (path, body without model, the model group, whether it streams)
@@ -242,6 +243,19 @@ async def test_request_context_window_fallbacks(upstream):
     assert without.status_code == 400
 
 
+async def test_mock_testing_flags_fail_the_requested_group_without_calling_it(strict):
+    async with client_and_gateway(config_for(strict)) as (client, _):
+        failed_over = await client.post("/v1/chat/completions", headers=AUTH, json=chat(
+            "gpt", mock_testing_fallbacks=True, fallbacks=["backup"]))
+        widened = await client.post("/v1/chat/completions", headers=AUTH, json=chat(
+            "gpt", mock_testing_context_fallbacks=True, context_window_fallbacks=["third"]))
+        alone = await client.post("/v1/chat/completions", headers=AUTH, json=chat("gpt", mock_testing_fallbacks=True))
+    assert failed_over.status_code == 200 and failed_over.headers["x-gateway-attempted-fallbacks"] == "1"
+    assert widened.status_code == 200 and widened.headers["x-gateway-attempted-fallbacks"] == "1"
+    assert alone.status_code == 502 and "mock_testing_fallbacks" in alone.json()["error"]["message"]
+    assert [r.model for r in strict.received] == ["backup", "third"]
+
+
 @pytest.mark.parametrize(("body", "headers", "attempts"), [
     ({"num_retries": 0}, {}, 1),
     ({}, {"x-litellm-num-retries": "1"}, 2),
@@ -302,6 +316,7 @@ async def test_stream_timeout_header_bounds_the_first_chunk(upstream):
     ("cache", "no-cache", "cache"),
     ("caching", "yes", "caching"),
     ("drop_params", "true", "drop_params"),
+    ("mock_testing_fallbacks", "yes", "mock_testing_fallbacks"),
     ("litellm_metadata", ["x"], "litellm_metadata"),
     ("litellm_metadata", {"tags": "x"}, "litellm_metadata.tags"),
     ("user_config", {"model_list": []}, "user_config"),
