@@ -103,6 +103,9 @@ async def test_the_strict_mock_refuses_what_real_apis_refuse(strict):
         openai = await http.post("/v1/chat/completions", json=chat("m", fallbacks=["x"]))
         anthropic = await http.post("/v1/messages", json={"model": "c", **ANTHROPIC_BODY, "num_retries": 2})
         fine = await http.post("/v1/chat/completions", json=chat("m", temperature=0.2, user="u"))
+        form = await http.post("/v1/audio/transcriptions", data={"model": "w", "timeout": "3"},
+                               files={"file": ("a.wav", b"RIFF")})
+    assert form.status_code == 400 and form.json()["error"]["message"].endswith("supplied: timeout")
     assert openai.status_code == 400
     assert openai.json()["error"]["message"] == "Unrecognized request argument supplied: fallbacks"
     assert anthropic.status_code == 400
