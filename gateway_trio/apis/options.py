@@ -63,7 +63,7 @@ HEADER_NAMES = frozenset(name for _, *names in HEADERS for name in names)
 FORM_JSON = frozenset({"metadata", "litellm_metadata", "cache"})
 FORM_LISTS = frozenset({"fallbacks", "context_window_fallbacks", "tags", "guardrails"})
 FORM_NUMBERS = frozenset({"num_retries", "timeout", "stream_timeout"})
-FORM_FLAGS = frozenset({"caching", "drop_params"})
+FORM_FLAGS = frozenset({"caching", "drop_params", "mock_testing_fallbacks", "mock_testing_context_fallbacks"})
 
 
 def take_options(call: Call) -> None:
