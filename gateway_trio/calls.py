@@ -35,6 +35,26 @@ def public_headers(headers: Any) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
 
 
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """LiteLLM's per-request routing parameters (`fallbacks`, `num_retries`, `timeout`, ... in the
+    body, `x-gateway-*` / `x-litellm-*` headers), read once when the request is parsed: what
+    dispatch uses instead of the router's settings, within them.  None: not set by the request."""
+
+    fallbacks: tuple[str, ...] | None = None  # model groups tried after the requested one
+    context_window_fallbacks: tuple[str, ...] | None = None  # after it answers "context too long"
+    num_retries: int | None = None
+    timeout_s: float | None = None  # the whole request's deadline (never past the router's)
+    stream_timeout_s: float | None = None  # the wait for a stream's first chunk (never past the config's)
+    mock_response: str | None = None  # answer with this text, without calling the upstream
+    # LiteLLM's `mock_testing_fallbacks` / `mock_testing_context_fallbacks`: the requested group
+    # fails ("error" or "context_window") without being called, so its fallbacks can be tested.
+    mock_failure: str | None = None
+
+
+NO_OVERRIDES = Overrides()  # shared: most calls set none
+
+
 @dataclass(slots=True)
 class Call:
     api: Api  # the client API it came in on: everything that differs between routes
@@ -65,7 +85,8 @@ class Call:
     tenant: Tenant | None = None  # the virtual key's, None for the master key
     end_user: str | None = None  # the body's `user` or the `x-gateway-end-user-id` header
     admission: Admission | None = None  # what the control plane reserved for it, settled at its end
-    drop_params: bool | None = None  # the body's `drop_params`: None leaves it to `[router] drop_params`
+    overrides: Overrides = NO_OVERRIDES  # LiteLLM's per-request parameters (body and headers)
+    drop_params: bool | None = None  # the body's `drop_params` (None: not sent); the adapters decide
 
     @property
     def call_type(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gateway_trio.adapters.base import Upload
-from gateway_trio.apis import checks
+from gateway_trio.apis import checks, options
 from gateway_trio.apis.slots import Slot, field_slots
 from gateway_trio.apis.wires import OPENAI, Wire
 from gateway_trio.calls import Call
@@ -97,8 +97,7 @@ class Api:
                 raise BadRequest(f"'stream' is not supported on {self.call_type} requests", param="stream")
             stream = include_usage = False
         call = Call(self, model if model is not None else checks.require_model(body), body, stream, include_usage)
-        checks.call_options(call)
-        checks.take_drop_params(call)
+        options.take_options(call)
         return call
 
     def upstream_body(self, call: Call) -> Any:

@@ -1,5 +1,6 @@
 """The checks every API's parser shares: a JSON object of bounded depth, no field that would
-choose the upstream, a model name safe to route on, the stream flags, the gateway's own fields.
+choose the upstream, a model name safe to route on, the stream flags (the gateway's own
+fields are `options`').
 
 Checks are plain code rather than a pydantic model per request: they run on every call, and
 they must name the offending field in the error.
@@ -12,15 +13,13 @@ from typing import Any, Mapping
 import orjson
 
 from gateway_trio.adapters.depth import MAX_JSON_DEPTH, too_deep
-from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest
 
-# Nothing a client sends may change where the upstream call goes or what credentials it uses.
-FORBIDDEN_FIELDS = ("api_base", "api_key", "base_url", "extra_headers")
+# Nothing a client sends may change where the upstream call goes or what credentials it uses
+# (LiteLLM's `user_config` is a whole router of the client's own: deployments, bases and keys).
+FORBIDDEN_FIELDS = ("api_base", "api_key", "base_url", "extra_headers", "user_config")
 # Model names travel into headers, logs and upstream URLs: at most this long, printable only.
 MAX_MODEL_CHARS = 256
-# Fields the gateway itself consumes (LiteLLM's names); they are not sent upstream.
-GATEWAY_FIELDS = ("guardrails", "metadata", "tags")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -80,36 +79,6 @@ def stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
     if not isinstance(include_usage, bool):
         raise BadRequest("'stream_options.include_usage' must be a boolean", param="stream_options.include_usage")
     return stream, stream and include_usage
-
-
-def call_options(call: Call) -> None:
-    """Move the gateway's own fields (metadata, tags, guardrails) from the body to the call."""
-    body = call.body
-    if not any(name in body for name in GATEWAY_FIELDS):
-        return
-    metadata = body.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise BadRequest("'metadata' must be an object", param="metadata")
-    tags = body.get("tags", metadata.get("tags")) or []
-    guardrails = body.get("guardrails", metadata.get("guardrails")) or []
-    for name, value in (("tags", tags), ("guardrails", guardrails)):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise BadRequest(f"'{name}' must be an array of strings", param=name)
-    call.metadata = {k: v for k, v in metadata.items() if k not in ("tags", "guardrails")}
-    call.tags = tags
-    call.requested_guardrails = guardrails
-    call.body = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
-
-
-def take_drop_params(call: Call) -> None:
-    """Move LiteLLM's `drop_params` from the body to the call: it is the gateway's to obey."""
-    if "drop_params" not in call.body:
-        return
-    value = call.body["drop_params"]
-    if value is not None and not isinstance(value, bool):
-        raise BadRequest("'drop_params' must be a boolean", param="drop_params")
-    call.drop_params = value
-    call.body = {k: v for k, v in call.body.items() if k != "drop_params"}
 
 
 def require_field(body: dict[str, Any], name: str, kinds: tuple[type, ...], what: str) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 from gateway_trio.adapters.base import Upload
 from gateway_trio.apis.base import Api, Form
 from gateway_trio.apis.checks import check_model, refuse_upstream_fields
+from gateway_trio.apis.options import form_values, take_options
 from gateway_trio.apis.slots import Slot
 from gateway_trio.calls import Call
 from gateway_trio.errors import BadRequest
@@ -23,7 +24,9 @@ class TranscriptionsApi(Api):
         if content.upload is None:
             raise BadRequest("'file' is required: send the audio as a multipart file field", param="file")
         model = check_model(content.fields.get("model"))
-        return Call(self, model, {**content.fields, "file": content.upload})
+        call = Call(self, model, {**form_values(content.fields), "file": content.upload})
+        take_options(call)  # LiteLLM's fields, as in a JSON body (read from strings)
+        return call
 
     def upstream_body(self, call: Call) -> Any:
         upload = call.body.get("file")

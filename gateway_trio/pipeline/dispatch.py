@@ -19,13 +19,17 @@ from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.actors.deployment import DeploymentActor, internal_error
 from gateway_trio.actors.router import RouterActor
 from gateway_trio.adapters.usage import reported_tokens
+from gateway_trio.apis.options import GATEWAY_FIELDS, take_options
 from gateway_trio.apis.tokens import estimate_tokens
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import DeploymentEvent, Dispatch, Failure, Outcome, Reply
 from gateway_trio.config import RouterConfig
+from gateway_trio.control.admission import allows_model
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import (
+    BadRequest,
     DeploymentBusy,
+    Forbidden,
     GatewayError,
     InternalError,
     NoDeployment,
@@ -34,6 +38,7 @@ from gateway_trio.errors import (
     is_retryable,
 )
 from gateway_trio.guardrails.stage import GuardrailStage
+from gateway_trio.pipeline import mocked
 from gateway_trio.pipeline.provider_fit import fit_to_provider
 from gateway_trio.pipeline.stream import CHUNK_BUFFER, Stream
 from gateway_trio.runtime import turns
@@ -85,19 +90,33 @@ class Dispatcher:
         return Stream(self, call, event, events, scope, self.deadline(call))
 
     def deadline(self, call: Call) -> float:
-        return call.started_at + self.config.timeout_s
+        return call.started_at + self.timeout_s(call)
+
+    def timeout_s(self, call: Call) -> float:
+        """The whole request's time: the router's, or less if the request asks (never more)."""
+        asked = call.overrides.timeout_s
+        return self.config.timeout_s if asked is None else min(asked, self.config.timeout_s)
 
     async def first_event(
         self, call: Call
     ) -> tuple[DeploymentEvent, trio.MemoryReceiveChannel[DeploymentEvent], trio.CancelScope]:
         """Route, dispatch, retry and fall back until an attempt yields its first event."""
+        if isinstance(call.body, dict) and not call.body.keys().isdisjoint(GATEWAY_FIELDS):
+            take_options(call)  # a pre-call hook put some in: they are ours, not the upstream's
         deadline = self.deadline(call)
         # An unknown model has no group: it is never echoed as one (headers, records, metrics);
         # the router answers it with a 404.
         call.model_group = self.router.resolve(call.model)
         group = call.model_group or call.model
         input_tokens = estimate_tokens(call.body) if self.counts_tokens else 0
-        candidates = [group, *self.config.fallbacks.get(group, [])]
+        overrides = call.overrides
+        fallbacks = self.config.fallbacks.get(group, [])
+        if overrides.fallbacks is not None:  # the request's own replace the router's
+            fallbacks = self._requested_groups(call, overrides.fallbacks, "fallbacks")
+        window_fallbacks = None
+        if overrides.context_window_fallbacks is not None:
+            window_fallbacks = self._requested_groups(call, overrides.context_window_fallbacks, "context_window_fallbacks")
+        candidates = [group, *fallbacks]
         last_error: GatewayError | None = None
         index = 0
         while index < len(candidates):
@@ -106,17 +125,41 @@ class Dispatcher:
                 call.attempted_fallbacks += 1
                 log.info("call %s falls back to %s", call.call_id, group)
             try:
+                if index == 0 and overrides.mock_failure is not None:
+                    raise mocked.failure(overrides.mock_failure, group)
                 return await self._try_group(call, group, input_tokens, deadline)
             except GatewayError as error:
                 last_error = error
                 if is_context_window_error(error):
-                    extra = [g for g in self.config.context_window_fallbacks.get(group, []) if g not in candidates]
+                    if index == 0 and window_fallbacks is not None:
+                        wider = window_fallbacks
+                    else:
+                        wider = self.config.context_window_fallbacks.get(group, [])
+                    extra = [g for g in wider if g not in candidates]
                     candidates[index + 1:index + 1] = extra
                 elif not (is_retryable(error) or isinstance(error, NoDeployment)):
                     raise
             index += 1
         assert last_error is not None
         raise last_error
+
+    def _requested_groups(self, call: Call, names: tuple[str, ...], field: str) -> list[str]:
+        """The model groups a request's fallbacks name, after its key's aliases; refused with a
+        403 where the key may not use one (a fallback is no way around `models`), a 400 where
+        one is not served here."""
+        tenant = call.tenant
+        groups = []
+        for name in names:
+            group = name
+            if tenant is not None:
+                if not allows_model(tenant, name):
+                    raise Forbidden(f"'{field}' names model {name!r}, which key {tenant.key.key_name} may not use",
+                                    param=field, code="key_model_access_denied")
+                group = tenant.key.aliases.get(name, name)
+            if self.router.resolve(group) is None:
+                raise BadRequest(f"'{field}' names model {name!r}, which is not served here", param=field)
+            groups.append(group)
+        return groups
 
     async def _try_group(
         self, call: Call, group: str, input_tokens: int, deadline: float
@@ -134,7 +177,9 @@ class Dispatcher:
                 # body): an internal error, and the router still hears the attempt has ended.
                 error = raised if isinstance(raised, GatewayError) else internal_error(raised, deployment)
                 self.report(call, ok=False, counts_as_failure=is_retryable(error), error=error)
-                retries = deployment.num_retries if deployment.num_retries is not None else self.config.num_retries
+                retries = call.overrides.num_retries
+                if retries is None:
+                    retries = deployment.num_retries if deployment.num_retries is not None else self.config.num_retries
                 if attempt >= retries or not is_retryable(error):
                     if error is raised:
                         raise
@@ -163,8 +208,11 @@ class Dispatcher:
         scope = trio.CancelScope(deadline=deadline)
         if call.stream:
             wait = deployment.stream_timeout_s or self.config.stream_timeout_s
+            if call.overrides.stream_timeout_s is not None:
+                wait = min(wait, call.overrides.stream_timeout_s)
         else:
             wait = deployment.timeout_s or self.config.timeout_s
+        mock_text = call.overrides.mock_response
         dispatched_at = trio.current_time()
         try:
             if self.guardrails:
@@ -184,7 +232,11 @@ class Dispatcher:
             # The dispatch seam: the call waits on the upstream off its turn, and takes it again
             # to turn the answer into the client's response.
             async with turns.off_turn():
-                await self.deployment_actors[deployment.id].dispatch(dispatch)
+                if mock_text is None:
+                    await self.deployment_actors[deployment.id].dispatch(dispatch)
+                else:  # answered here, without the upstream; the record says so
+                    call.metadata["mock_response"] = True
+                    await mocked.answer(dispatch, mock_text)
                 with trio.move_on_at(deadline) as waiting:
                     if during:
                         event = await self._first_event_guarded(call, events)
@@ -213,10 +265,10 @@ class Dispatcher:
         """
         if sent:
             what = "first chunk" if call.stream else "answer"
-            return UpstreamTimeout(f"no {what} from the upstream within the request's deadline ({self.config.timeout_s:g} s)")
+            return UpstreamTimeout(f"no {what} from the upstream within the request's deadline ({self.timeout_s(call):g} s)")
         return DeploymentBusy(
             f"no free slot on deployment {deployment.id} of {deployment.group!r} (max_parallel_requests = "
-            f"{deployment.max_parallel_requests}) within the request's deadline ({self.config.timeout_s:g} s)",
+            f"{deployment.max_parallel_requests}) within the request's deadline ({self.timeout_s(call):g} s)",
             retry_after=BUSY_RETRY_AFTER_S,
         )
 

@@ -15,6 +15,7 @@ from gateway_trio.adapters.base import Upload
 from gateway_trio.adapters.pass_through import PassThroughRequest
 from gateway_trio.apis.base import Api, Form
 from gateway_trio.apis.checks import parse_json_object
+from gateway_trio.apis.options import apply_headers
 from gateway_trio.apis.pass_through import Relayed
 from gateway_trio.calls import public_headers
 from gateway_trio.config import PassThroughConfig
@@ -66,13 +67,14 @@ def llm_routes(gateway: Gateway) -> Blueprint:
             try:
                 user, tenant = await caller(request.headers, allow_x_api_key=api.x_api_key)
                 call = api.parse(await content())
+                call.request_headers = public_headers(request.headers)
+                apply_headers(call)  # x-gateway-timeout and kin, checked like the body
             except GatewayError as error:
                 return Response(api.wire.error_body(error), error.status, error.headers(),
                                 content_type="application/json")
             call.user = user
             call.tenant = tenant
             call.route = request.path
-            call.request_headers = public_headers(request.headers)
             return to_response(await pipeline.serve(call))
         return serve
 

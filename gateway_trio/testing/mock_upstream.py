@@ -161,8 +161,11 @@ class _Ticker:
 class MockUpstream:
     """An HTTP/1.1 server answering like OpenAI, Azure OpenAI and Anthropic, with scripted faults."""
 
-    def __init__(self, default: Behavior | None = None, *, record: bool = True) -> None:
+    def __init__(self, default: Behavior | None = None, *, record: bool = True, strict: bool = False) -> None:
         self.default = default if default is not None else Behavior()
+        # Strict: refuse any body field the real API does not document, as OpenAI does (see
+        # `unrecognized_field`); so tests prove the gateway forwards nothing of its own.
+        self.strict = strict
         self.behaviors: dict[str, Behavior] = {}
         self.record = record
         self.received: list[Received] = []
@@ -353,6 +356,8 @@ class MockUpstream:
             return
         if not isinstance(rec.json, dict):
             await ex.send_error(400, "Request body must be a JSON object", kind == "messages")
+            return
+        if self.strict and await _refuse_unrecognized(ex, kind, rec.json):
             return
         behavior = self.behavior_for(rec.model)
         if delay := behavior.header_delay_s:
@@ -1167,6 +1172,64 @@ def _azure_deployment(path: str) -> str | None:
     return path[len(_AZURE_PREFIX) :].partition("/")[0] or None
 
 
+# -- strict mode: the request fields each API documents; anything else is refused ----------------
+
+_OPENAI_SAMPLING = frozenset({
+    "model", "frequency_penalty", "logit_bias", "logprobs", "max_tokens", "n", "presence_penalty", "seed", "stop",
+    "stream", "stream_options", "temperature", "top_p", "user",
+})
+DOCUMENTED_FIELDS: dict[str, frozenset[str]] = {
+    "chat": _OPENAI_SAMPLING | {
+        "messages", "audio", "function_call", "functions", "max_completion_tokens", "metadata", "modalities",
+        "parallel_tool_calls", "prediction", "prompt_cache_key", "prompt_cache_retention", "reasoning_effort",
+        "response_format", "safety_identifier", "service_tier", "store", "tool_choice", "tools", "top_logprobs",
+        "verbosity", "web_search_options",
+    },
+    "completions": _OPENAI_SAMPLING | {"prompt", "best_of", "echo", "suffix"},
+    "embeddings": frozenset({"model", "input", "dimensions", "encoding_format", "user"}),
+    "moderations": frozenset({"model", "input"}),
+    "responses": frozenset({
+        "model", "background", "conversation", "include", "input", "instructions", "max_output_tokens",
+        "max_tool_calls", "metadata", "parallel_tool_calls", "previous_response_id", "prompt", "prompt_cache_key",
+        "prompt_cache_retention", "reasoning", "safety_identifier", "service_tier", "store", "stream",
+        "stream_options", "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation",
+        "user",
+    }),
+    "transcriptions": frozenset({
+        "model", "file", "chunking_strategy", "include", "include[]", "known_speaker_names",
+        "known_speaker_references", "language", "prompt", "response_format", "stream", "temperature",
+        "timestamp_granularities", "timestamp_granularities[]",
+    }),
+    "messages": frozenset({
+        "model", "messages", "max_tokens", "container", "context_management", "mcp_servers", "metadata",
+        "service_tier", "stop_sequences", "stream", "system", "temperature", "thinking", "tool_choice", "tools",
+        "top_k", "top_p",
+    }),
+}
+
+
+def unrecognized_field(kind: str, body: dict[str, Any]) -> str | None:
+    """The first top-level field of `body` the `kind` API does not document (a form's fields for
+    transcriptions), or None."""
+    documented = DOCUMENTED_FIELDS.get(kind)
+    if documented is None:
+        return None
+    fields = body.get("fields", {}) if kind == "transcriptions" else body
+    return next((name for name in fields if name not in documented), None)
+
+
+async def _refuse_unrecognized(ex: _Exchange, kind: str, body: dict[str, Any]) -> bool:
+    """Answer 400 as the real API does to an undocumented field; whether it did."""
+    name = unrecognized_field(kind, body)
+    if name is None:
+        return False
+    if kind == "messages":
+        await ex.send_error(400, f"{name}: Extra inputs are not permitted", True)
+    else:
+        await ex.send_error(400, f"Unrecognized request argument supplied: {name}", False)
+    return True
+
+
 def _missing_field(kind: str, body: dict[str, Any]) -> str | None:
     """Reject what the real API rejects, so gateway translation bugs show up in tests."""
     if kind == "completions":
@@ -1334,7 +1397,7 @@ async def _main(args: argparse.Namespace) -> None:
         chunk_delay_s=args.chunk_delay_s,
         content=args.content,
     )
-    mock = MockUpstream(behavior, record=False)
+    mock = MockUpstream(behavior, record=False, strict=args.strict)
     async with trio.open_nursery() as nursery:
         await nursery.start(mock.serve, args.host, args.port)
         if args.port_file:  # before the banner: whoever saw the banner may read the file
@@ -1364,6 +1427,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-delay-s", type=float, default=None)
     parser.add_argument("--content", default=None, help="reply text (default: echo the last user message)")
     parser.add_argument("--status", type=int, default=None, help="answer every request with this error status")
+    parser.add_argument("--strict", action="store_true", help="refuse body fields the real API does not document")
     args = parser.parse_args(argv)
     quiet_garbage_collector()
     try:
