@@ -28,7 +28,7 @@ import trio
 from gateway_trio.apis.slots import Slot, read, write
 from gateway_trio.calls import Call
 from gateway_trio.config import GuardrailConfig
-from gateway_trio.errors import BadRequest, GatewayError, GuardrailBlocked
+from gateway_trio.errors import BadRequest, GatewayError, GuardrailBlocked, is_retryable
 from gateway_trio.guardrails.base import CustomGuardrail, blocked
 from gateway_trio.hooks import DualCache
 from gateway_trio.hooks.inline import GUARDRAIL_METHODS, MODE_METHODS, bind, overrides, rejection
@@ -308,13 +308,19 @@ class GuardrailStage:
         """What checks the call while the upstream works on it: the plain callbacks'
         `async_moderation_hook`s (once per call, not per attempt), then the during-call
         guardrails.  A rejection raises; the caller cancels the upstream call."""
-        if self.moderation is not None and not call.moderated:
-            call.moderated = True
-            try:
-                await self.moderation.run_moderation(private_copy(call.body), call.user, call.call_type)
-            except Exception as error:
-                raise rejection(error) from error
-        await self.check_body(call, "during_call", call.body, response=False)
+        try:
+            if self.moderation is not None and not call.moderated:
+                call.moderated = True
+                try:
+                    await self.moderation.run_moderation(private_copy(call.body), call.user, call.call_type)
+                except Exception as error:
+                    raise rejection(error) from error
+            await self.check_body(call, "during_call", call.body, response=False)
+        except GatewayError as error:
+            last = final(error)
+            if last is error:
+                raise
+            raise last from error
 
     # --- streams ----------------------------------------------------------------------
 
@@ -350,10 +356,19 @@ def verdict(guardrail: Guardrail, error: Exception) -> GatewayError:
     """The client's error for what a guardrail's hook method raised: a GatewayError as it is,
     an HTTPException-style one with its `status_code`, anything else a guardrail block."""
     if isinstance(error, GatewayError):
-        return error
+        return final(error)
     if isinstance(getattr(error, "status_code", None), int):
         return rejection(error)
     return blocked(guardrail.name, str(error) or type(error).__name__)
+
+
+def final(error: GatewayError) -> GatewayError:
+    """A hook's verdict as the call's last word: one worded as an upstream's failure (a
+    timeout, a 5xx) keeps its status and message, but is never retried nor counted against
+    the deployment the call was on."""
+    if not is_retryable(error):
+        return error
+    return GatewayError(error.message, status=error.status, code=error.code)
 
 
 def record(call: Call, guardrail: Guardrail, mode: str, status: str, started: float, clock: float,
