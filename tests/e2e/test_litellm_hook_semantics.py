@@ -341,3 +341,30 @@ async def test_the_master_key_is_rerouted_too(upstream):
     async with client_and_gateway(config_for(upstream), hooks=[lg.Rerouter()]) as (client, _):
         response = await client.post("/v1/chat/completions", json=chat("gpt", "reroute-return"), headers=bearer())
     assert response.status_code == 200 and response.headers["x-gateway-model-group"] == "other-group"
+
+
+# --- model-level: merged after routing, on the deployment that names them ---------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_deployments_hook_method_guardrails_run_only_on_its_calls(upstream, stream):
+    base = f"{upstream.base_url}/v1"
+    models = [
+        {"name": "guarded", "model": "openai/guarded-model", "api_base": base, "guardrails": ["m-pre", "m-during"]},
+        {"name": "open", "model": "openai/open-model", "api_base": base},
+    ]
+    rules = [guardrail("m-pre", "pre_call", default_on=False), guardrail("m-during", "during_call", default_on=False)]
+    config = make_config(server={"master_key": MASTER}, models=models, guardrails=rules, router={"num_retries": 0})
+    async with client_and_gateway(config) as (client, gateway):
+        guarded = await client.post("/v1/chat/completions", json=chat("guarded", stream=stream), headers=bearer())
+        record = await record_of(client, gateway, guarded)
+        unguarded = await client.post("/v1/chat/completions", json=chat("open", stream=stream), headers=bearer())
+        blocked = await client.post(
+            "/v1/chat/completions", json=chat("guarded", "reject-during", stream=stream), headers=bearer()
+        )
+    assert guarded.status_code == 200 == unguarded.status_code
+    assert guarded.headers["x-gateway-applied-guardrails"] == "m-pre,m-during"
+    assert "x-gateway-applied-guardrails" not in unguarded.headers
+    assert runs_of(record) == [("m-pre", "pre_call", "success"), ("m-during", "during_call", "success")]
+    assert blocked.status_code == 400 and "moderation says no" in blocked.json()["error"]["message"]
+    assert lg.RUNS == [("m-pre", "async_pre_call_hook"), ("m-during", "async_moderation_hook")] * 2
