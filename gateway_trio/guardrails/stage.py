@@ -169,10 +169,11 @@ class GuardrailStage:
 
     def applied_names(self, call: Call) -> list[str]:
         """For `x-gateway-applied-guardrails`: what ran (not what declined to), and on a stream
-        the post-call ones that will run on it before its end."""
+        the post-call ones that will run on it before its end (the header leaves first): those
+        whose `should_run_guardrail` says yes, or fails (a failed run is a run)."""
         names = [run.name for run in call.guardrail_runs if run.status != "not_run"]
         if call.stream:
-            names += [g.name for g in self.active(call, "post_call", stream=True)]
+            names += [g.name for g in self.active(call, "post_call", stream=True) if will_run(g, call, "post_call")]
         return list(dict.fromkeys(names))
 
     def checks_during(self, call: Call) -> bool:
@@ -350,6 +351,14 @@ def should_run(guardrail: Guardrail, call: Call, mode: str) -> bool:
         detail = f"{type(error).__name__}: {error}"[:300]
         log.warning("guardrail %s failed: %s", guardrail.name, detail)
         raise _FailedRun(detail, blocked(guardrail.name, "the guardrail failed (fail closed)")) from None
+
+
+def will_run(guardrail: Guardrail, call: Call, mode: str) -> bool:
+    """Whether the guardrail's run in `mode` will be a run (`should_run` yes, or failing)."""
+    try:
+        return should_run(guardrail, call, mode)
+    except _FailedRun:
+        return True
 
 
 def verdict(guardrail: Guardrail, error: Exception) -> GatewayError:
