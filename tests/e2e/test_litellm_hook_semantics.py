@@ -276,6 +276,7 @@ async def test_a_raising_success_hook_rejects_every_answer(upstream):
     assert "reject-post" not in responses[0].text  # the rejected answer never left
     assert fine.status_code == 200
     assert record["status"] == "failure" and "the answer is not allowed" in record["error"]
+    assert record["completion_tokens"] > 0  # the upstream did answer: its tokens are counted
     assert len(records) == 17 and sorted(r["status"] for r in records) == ["failure"] * 16 + ["success"]
 
 
