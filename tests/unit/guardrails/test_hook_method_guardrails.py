@@ -157,3 +157,23 @@ async def test_moderation_hooks_a_timeout_is_counted_and_a_raise_is_the_verdict(
     assert not is_retryable(rejected.value)
     assert hooks.failures["Hanging.async_moderation_hook"] == 1
     assert not stage.checks_during(call)  # once per call: a retry does not moderate again
+
+
+class OldStyle(CustomLogger):
+    """LiteLLM's older documented form: `async_moderation_hook(self, data)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    async def async_moderation_hook(self, data):
+        self.seen.append(data)
+
+
+async def test_an_old_style_moderation_hook_gets_only_data_a_copy_of_the_request():
+    hook = OldStyle()
+    stage = GuardrailStage([])
+    stage.attach(HookSet([hook]))
+    call = chat_call("check me")
+    await stage.check_during(call)
+    assert hook.seen == [call.body] and hook.seen[0] is not call.body
