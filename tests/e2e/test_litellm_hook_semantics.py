@@ -362,3 +362,20 @@ async def test_a_deployments_hook_method_guardrails_run_only_on_its_calls(upstre
     assert runs_of(record) == [("m-pre", "pre_call", "success"), ("m-during", "during_call", "success")]
     assert blocked.status_code == 400 and "moderation says no" in blocked.json()["error"]["message"]
     assert lg.RUNS == [("m-pre", "async_pre_call_hook"), ("m-during", "async_moderation_hook")] * 2
+
+
+@pytest.mark.parametrize("text", ["calm words", "reject-post words"])
+async def test_stream_hooks_of_a_guardrail_see_anthropic_events_on_messages(upstream, text):
+    rules = [guardrail("g-post", "post_call")]
+    body = {"model": "gpt", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": text}]}
+    async with client_and_gateway(config_for(upstream, rules)) as (client, gateway):
+        response = await client.post("/v1/messages", json=body, headers=bearer())
+        record = await record_of(client, gateway, response)
+    assert lg.RUNS == [("g-post", "async_post_call_streaming_iterator_hook")]
+    events = [orjson.loads(p) for p in sse_payloads(response.text)]
+    if "reject" in text:
+        assert events[-1]["type"] == "error" and "post-call says no" in events[-1]["error"]["message"]
+        assert runs_of(record) == [("g-post", "post_call", "blocked")]
+    else:
+        assert events[-1]["type"] == "message_stop"
+        assert runs_of(record) == [("g-post", "post_call", "success")] and record["status"] == "success"
