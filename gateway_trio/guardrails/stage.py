@@ -17,10 +17,12 @@ the upstream works on the call (`check_during`).
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 STREAM_PARAMS = ("stream_mode", "sample_every", "buffer_max_chars")
 STREAM_MODES = ("end", "buffer", "sample")
+# The detail of a run cut off before its verdict (the client left, the deadline came, or a
+# concurrent during-call check rejected the call first).
+CANCELLED = "cancelled before its verdict"
 
 
 @dataclass(slots=True)
@@ -216,6 +221,9 @@ class GuardrailStage:
             log.warning("guardrail %s failed: %s", guardrail.name, detail)
             if not guardrail.fail_open:
                 raise blocked(guardrail.name, "the guardrail failed (fail closed)") from None
+        except trio.Cancelled:
+            status, detail = "failed", CANCELLED
+            raise
         finally:
             record(call, guardrail, mode, status, started, clock, detail)
         return result
@@ -243,6 +251,9 @@ class GuardrailStage:
             raise failed.error from None
         except GatewayError as error:
             status, detail = "blocked", error.message
+            raise
+        except trio.Cancelled:
+            status, detail = "failed", CANCELLED
             raise
         finally:
             record(call, guardrail, mode, status, started, clock, detail)
@@ -306,17 +317,43 @@ class GuardrailStage:
         return body
 
     async def check_during(self, call: Call) -> None:
-        """What checks the call while the upstream works on it: the plain callbacks'
-        `async_moderation_hook`s (once per call, not per attempt), then the during-call
-        guardrails.  A rejection raises; the caller cancels the upstream call."""
+        """What checks the call while the upstream works on it, all at once, as LiteLLM gathers
+        them: the plain callbacks' `async_moderation_hook`s (once per call, not per attempt),
+        each on its own copy of the request, and the during-call guardrails.  The first
+        rejection cancels the other checks and raises; the caller cancels the upstream call.
+        They check, they do not mask: the upstream has the request already."""
+        checks: list[Callable[[], Awaitable[Any]]] = []
+        if self.moderation is not None and not call.moderated:
+            call.moderated = True
+            moderation = self.moderation
+            for hook in moderation.moderators:
+                checks.append(functools.partial(self._moderate, moderation, hook, call))
+        for guardrail in self.active(call, "during_call"):
+            if not any(run.name == guardrail.name and run.mode == "during_call" for run in call.guardrail_runs):
+                checks.append(functools.partial(self._check_during, call, guardrail))
+        if len(checks) == 1:
+            await checks[0]()
+            return
+        verdicts: list[GatewayError] = []
+        async with trio.open_nursery() as nursery:
+            for check in checks:
+                nursery.start_soon(_first_verdict, check, verdicts, nursery.cancel_scope)
+        if verdicts:
+            raise verdicts[0]
+
+    async def _moderate(self, moderation: HookSet, hook: Any, call: Call) -> None:
         try:
-            if self.moderation is not None and not call.moderated:
-                call.moderated = True
-                try:
-                    await self.moderation.run_moderation(private_copy(call.body), call.user, call.call_type)
-                except Exception as error:
-                    raise rejection(error) from error
-            await self.check_body(call, "during_call", call.body, response=False)
+            await moderation.run_moderation(private_copy(call.body), call.user, call.call_type, hooks=[hook])
+        except Exception as error:
+            raise final(rejection(error)) from error
+
+    async def _check_during(self, call: Call, guardrail: Guardrail) -> None:
+        try:
+            if guardrail.hooked is None:
+                await self.run(call, guardrail, "during_call", read(call.api.request_slots(call.body)), call.body,
+                               "request")
+            else:
+                await self._hooked_body(call, guardrail, "during_call", call.body)
         except GatewayError as error:
             last = final(error)
             if last is error:
@@ -328,6 +365,16 @@ class GuardrailStage:
     def stream_guard(self, call: Call) -> StreamGuard | None:
         guardrails = self.active(call, "post_call", stream=True)
         return StreamGuard(self, call, guardrails) if guardrails else None
+
+
+async def _first_verdict(check: Callable[[], Awaitable[Any]], verdicts: list[GatewayError],
+                         scope: trio.CancelScope) -> None:
+    """Run one of several concurrent checks; the first to reject cancels the others."""
+    try:
+        await check()
+    except GatewayError as error:
+        verdicts.append(error)
+        scope.cancel()
 
 
 class _FailedRun(Exception):

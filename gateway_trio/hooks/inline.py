@@ -318,10 +318,13 @@ class HookSet:
 
     # --- during the call -------------------------------------------------------------------
 
-    async def run_moderation(self, data: dict[str, Any], user: UserAPIKeyAuth, call_type: str) -> None:
-        """Each `async_moderation_hook`, while the upstream works on the call: what one raises
-        rejects the call (the caller cancels the upstream call); what they return is ignored."""
-        for hook in self.moderators:
+    async def run_moderation(
+        self, data: dict[str, Any], user: UserAPIKeyAuth, call_type: str, hooks: Iterable[Any] | None = None
+    ) -> None:
+        """Each `async_moderation_hook` (or those of `hooks`), while the upstream works on the
+        call: what one raises rejects the call (the caller cancels the upstream call); what
+        they return is ignored."""
+        for hook in self.moderators if hooks is None else hooks:
             await self._deciding(
                 hook, "async_moderation_hook",
                 bind(hook, "async_moderation_hook", data=data, user_api_key_dict=user, call_type=call_type),

@@ -143,20 +143,47 @@ class Rejecting(CustomLogger):
         raise UpstreamTimeout("an odd thing to raise")
 
 
-async def test_moderation_hooks_a_timeout_is_counted_and_a_raise_is_the_verdict(autojump_clock):
-    hooks = HookSet([Hanging(), Rejecting()], timeout_s=1.0)
-    assert [type(h) for h in hooks.moderators] == [Hanging, Rejecting]
+async def test_a_moderation_hook_that_times_out_is_counted_and_the_call_goes_on(autojump_clock):
+    hooks = HookSet([Hanging()], timeout_s=1.0)
     stage = GuardrailStage([])
     stage.attach(hooks)
     call = chat_call()
     assert stage.checks_during(call)
+    await stage.check_during(call)
+    assert hooks.failures["Hanging.async_moderation_hook"] == 1
+    assert not stage.checks_during(call)  # once per call: a retry does not moderate again
+
+
+async def test_moderation_hooks_run_at_once_and_the_first_raise_is_the_verdict(autojump_clock):
+    hooks = HookSet([Hanging(), Rejecting()], timeout_s=30.0)
+    assert [type(h) for h in hooks.moderators] == [Hanging, Rejecting]
+    stage = GuardrailStage([])
+    stage.attach(hooks)
+    started = trio.current_time()
     with pytest.raises(GatewayError) as rejected:
-        await stage.check_during(call)
+        await stage.check_during(chat_call())
+    assert trio.current_time() - started < 1  # not after the hanging one: they ran together
     # Its status and message, but never retried nor counted against the deployment.
     assert (rejected.value.status, rejected.value.message) == (504, "an odd thing to raise")
     assert not is_retryable(rejected.value)
-    assert hooks.failures["Hanging.async_moderation_hook"] == 1
-    assert not stage.checks_during(call)  # once per call: a retry does not moderate again
+    assert not hooks.failures  # the hanging one was cancelled by the verdict, not timed out
+
+
+class SlowBlocker(CustomGuardrail):
+    async def async_moderation_hook(self, data, user_api_key_dict, call_type):
+        await trio.sleep(2)
+        raise ValueError("too late")
+
+
+async def test_a_during_guardrail_cut_off_by_anothers_verdict_is_recorded_as_cancelled(autojump_clock):
+    stage = GuardrailStage([hooked("slow", SlowBlocker, "during_call")])
+    stage.attach(HookSet([Rejecting()]))
+    call = chat_call()
+    with pytest.raises(GatewayError, match="an odd thing"):
+        await stage.check_during(call)
+    assert [(r.name, r.status, r.detail) for r in call.guardrail_runs] == [
+        ("slow", "failed", "cancelled before its verdict")
+    ]
 
 
 class OldStyle(CustomLogger):
