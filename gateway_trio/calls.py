@@ -80,6 +80,7 @@ class Call:
     guardrail_runs: list[GuardrailRun] = field(default_factory=list)
     cache_hit: bool = False
     finished: bool = False  # its one spend record / final event has been posted
+    moderated: bool = False  # its `async_moderation_hook`s ran (once per call, not per attempt)
     pinned_deployment: str | None = None  # a follow-up that must reach the same deployment
     route: str = ""  # the path it came in on, as the client sent it: what `allowed_routes` match
     tenant: Tenant | None = None  # the virtual key's, None for the master key

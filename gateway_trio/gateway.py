@@ -83,6 +83,7 @@ class Gateway:
         self.guardrails = GuardrailStage([guardrail_of(config, index) for index in range(len(config.guardrails))])
         self.hooks = HookSet([*each(hook_config.callbacks, "hooks.callbacks", load_hook), *hooks],
                              timeout_s=hook_config.timeout_s, scoped=self.guardrails.hook_implementers())
+        self.guardrails.attach(self.hooks)  # the callbacks' moderation hooks run with during-call guardrails
         self.database = SharedDatabase(config.database.url)
         self.spend = SpendWriter(self.database.spend_store, config.database.flush_interval_s, limiter=self.database.limiter)
         self.callbacks = CallbackActor(

@@ -133,10 +133,18 @@ class CustomLogger:
         """Return a dict to replace the request, a string to refuse it, or raise to reject it."""
         return None
 
+    async def async_moderation_hook(
+        self, data: dict[str, Any], user_api_key_dict: UserAPIKeyAuth, call_type: CallType
+    ) -> Any:
+        """Runs while the upstream works on the call (a copy of the request); raise to reject
+        it, which cancels the upstream call.  What it returns is ignored."""
+        return None
+
     async def async_post_call_success_hook(
         self, data: dict[str, Any], user_api_key_dict: UserAPIKeyAuth, response: Any
     ) -> Any:
-        """Return a replacement response, or None to keep it."""
+        """Return a replacement response, or None to keep it; raise to reject the answer (an
+        `HTTPException`-style `status_code` is its status, else 400)."""
         return None
 
     async def async_post_call_failure_hook(

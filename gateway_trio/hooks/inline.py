@@ -2,9 +2,14 @@
 
 A `HookSet` sorts the configured hook objects by the methods they actually override, once at
 start-up, so a call pays only for the hooks that exist.  A hook that raises or times out is
-logged and counted and the call goes on; the exceptions are pre-call refusals (meant to stop
-a call) and the failure hook's replacement error.  Every hook method is called with keyword
-arguments, as LiteLLM calls it (`bind`).
+logged and counted and the call goes on; the exceptions are the hooks meant to stop a call
+(SPEC §6): `async_pre_call_hook`, `async_moderation_hook` and `async_post_call_success_hook`
+reject it by raising (`rejection` turns what they raise into the client's error), and the
+failure hook's replacement error.  Every hook method is called with keyword arguments, as
+LiteLLM calls it (`bind`).
+
+Guardrails written as hook methods are not run here for the methods of their modes
+(`MODE_METHODS`): the guardrail stage runs those, in their mode only, and records each run.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
+import orjson
 import trio
 
+from gateway_trio.errors import AuthError, BadRequest, Forbidden, GatewayError, NotFound, RateLimited
 from gateway_trio.hooks import CustomLogger, DualCache, UserAPIKeyAuth
 from gateway_trio.runtime import turns
 
@@ -26,6 +33,7 @@ T = TypeVar("T")
 
 IN_LINE = (
     "async_pre_call_hook",
+    "async_moderation_hook",
     "async_post_call_success_hook",
     "async_post_call_failure_hook",
     "async_post_call_streaming_hook",
@@ -53,6 +61,7 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
         ("kwargs", "response_obj", "start_time", "end_time"),
     ),
     "async_pre_call_hook": ("user_api_key_dict", "cache", "data", "call_type"),
+    "async_moderation_hook": ("data", "user_api_key_dict", "call_type"),
     "async_post_call_success_hook": ("data", "user_api_key_dict", "response"),
     "async_post_call_failure_hook": ("request_data", "original_exception", "user_api_key_dict", "traceback_str"),
     "async_post_call_streaming_hook": ("user_api_key_dict", "response"),
@@ -61,6 +70,19 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
     "should_run_guardrail": ("data", "event_type"),
     "apply_guardrail": ("inputs", "request_data", "input_type"),
 }
+# The hook methods a guardrail written as hook methods runs in each of its modes (SPEC §7): only
+# these, only in that mode, and run by the guardrail stage, which records each run.
+MODE_METHODS: dict[str, tuple[str, ...]] = {
+    "pre_call": ("async_pre_call_hook",),
+    "during_call": ("async_moderation_hook",),
+    "post_call": (
+        "async_post_call_success_hook",
+        "async_post_call_streaming_iterator_hook",
+        "async_post_call_streaming_hook",
+    ),
+}
+GUARDRAIL_METHODS = frozenset(m for methods in MODE_METHODS.values() for m in methods)
+
 # Other names hooks give an argument: LiteLLM's own name for `call_info`.
 ALIASES = {"litellm_call_info": "call_info"}
 
@@ -160,6 +182,41 @@ def headers_hook_form(cls: type) -> str:
     return "none"
 
 
+# The error class a hook's rejection takes for its status: its OpenAI `type` follows the status.
+_REJECTION_CLASSES: dict[int, type[GatewayError]] = {
+    400: BadRequest, 401: AuthError, 403: Forbidden, 404: NotFound, 429: RateLimited,
+}
+
+
+def rejection(error: Exception, default_status: int = 400) -> GatewayError:
+    """The client's error for what a hook raised to reject a call (pre-call, moderation,
+    post-call success): a `GatewayError` as it is; else the exception's HTTP `status_code`
+    (fastapi's / starlette's `HTTPException` style, its `detail` the message), else
+    `default_status`.
+
+    LiteLLM's proxy answers a plain exception with a 500; a rejection is the hook's verdict,
+    not a fault of the server, and the OpenAI SDKs retry a 5xx (the upstream would be called
+    again for an answer that is rejected again), so a plain exception is a 400 here.
+    """
+    if isinstance(error, GatewayError):
+        return error
+    status = getattr(error, "status_code", None)
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status < 600:
+        status = default_status
+    detail = getattr(error, "detail", None)
+    if detail is None or detail == "":
+        message = str(error) or type(error).__name__
+    elif isinstance(detail, str):
+        message = detail
+    else:
+        try:
+            message = orjson.dumps(detail).decode()
+        except TypeError:
+            message = str(detail)
+    cls = _REJECTION_CLASSES.get(status, GatewayError)
+    return cls(message, status=status, code=str(status))
+
+
 class HookRefusal(Exception):
     """`async_pre_call_hook` returned a string: the call is refused with that text."""
 
@@ -175,19 +232,26 @@ RAN, FAILED, TIMED_OUT = "ran", "failed", "timed_out"
 
 
 class HookSet:
-    """`scoped` maps guardrails that implement hook methods to their names: such a hook runs
-    only on calls where that guardrail is active (default_on, asked for, or the deployment's)."""
+    """`scoped` maps guardrails that implement hook methods to their names: such a hook's other
+    methods (failure, response headers) run only on calls where that guardrail is active
+    (default_on, asked for, or the deployment's); the methods of its modes (`MODE_METHODS`)
+    are the guardrail stage's to run, never this set's."""
 
     def __init__(self, hooks: Iterable[Any], *, timeout_s: float = 5.0, scoped: dict[str, Any] | None = None) -> None:
         scoped = scoped or {}
-        self.hooks = [*hooks, *scoped.values()]
+        plain = list(hooks)
+        self.hooks = [*plain, *scoped.values()]
         self.scope_of = {id(hook): name for name, hook in scoped.items()}
         self.timeout_s = timeout_s
         self.cache = DualCache()
         self.failures: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()  # per-chunk hooks skipped for the rest of a stream
-        self.by_method = {m: [h for h in self.hooks if overrides(h, m)] for m in IN_LINE + LOGGING}
+        self.by_method = {
+            m: [h for h in (plain if m in GUARDRAIL_METHODS else self.hooks) if overrides(h, m)]
+            for m in IN_LINE + LOGGING
+        }
         self.pre_call = self.by_method["async_pre_call_hook"]
+        self.moderators = self.by_method["async_moderation_hook"]
         self.post_success = self.by_method["async_post_call_success_hook"]
         self.post_failure = self.by_method["async_post_call_failure_hook"]
         self.per_chunk = self.by_method["async_post_call_streaming_hook"]
@@ -224,6 +288,15 @@ class HookSet:
         self.count_failure(hook, what, None)
         return TIMED_OUT, None
 
+    async def _deciding(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[str, T | None]:
+        """Run one call of a hook meant to stop calls: what it raises is raised (its verdict);
+        a timeout is counted and the call goes on, as for any hook."""
+        async with turns.off_turn():
+            with trio.move_on_after(self.timeout_s):
+                return RAN, await run()
+        self.count_failure(hook, what, None)
+        return TIMED_OUT, None
+
     # --- pre call ------------------------------------------------------------------------
 
     async def run_pre_call(
@@ -231,13 +304,11 @@ class HookSet:
     ) -> dict[str, Any]:
         """Let each hook edit, refuse (HookRefusal) or reject (its exception) the request."""
         for hook in self._chosen(self.pre_call, active):
-            async with turns.off_turn():
-                with trio.move_on_after(self.timeout_s) as waiting:
-                    result = await bind(
-                        hook, "async_pre_call_hook", user_api_key_dict=user, cache=self.cache, data=data, call_type=call_type
-                    )()
-            if waiting.cancelled_caught:
-                self.count_failure(hook, "async_pre_call_hook", None)
+            ran, result = await self._deciding(
+                hook, "async_pre_call_hook",
+                bind(hook, "async_pre_call_hook", user_api_key_dict=user, cache=self.cache, data=data, call_type=call_type),
+            )
+            if ran is not RAN:
                 continue
             if isinstance(result, str):
                 raise HookRefusal(result)
@@ -245,11 +316,26 @@ class HookSet:
                 data = result
         return data
 
+    # --- during the call -------------------------------------------------------------------
+
+    async def run_moderation(
+        self, data: dict[str, Any], user: UserAPIKeyAuth, call_type: str, hooks: Iterable[Any] | None = None
+    ) -> None:
+        """Each `async_moderation_hook` (or those of `hooks`), while the upstream works on the
+        call: what one raises rejects the call (the caller cancels the upstream call); what
+        they return is ignored."""
+        for hook in self.moderators if hooks is None else hooks:
+            await self._deciding(
+                hook, "async_moderation_hook",
+                bind(hook, "async_moderation_hook", data=data, user_api_key_dict=user, call_type=call_type),
+            )
+
     # --- after the answer ----------------------------------------------------------------
 
     async def run_post_success(self, data: dict[str, Any], user: UserAPIKeyAuth, response: Any, active: Active = None) -> Any:
+        """Each success hook may replace the response; what one raises rejects the answer."""
         for hook in self._chosen(self.post_success, active):
-            ran, result = await self._guarded(
+            ran, result = await self._deciding(
                 hook, "async_post_call_success_hook",
                 bind(hook, "async_post_call_success_hook", data=data, user_api_key_dict=user, response=response),
             )

@@ -219,7 +219,7 @@ class Dispatcher:
                 # The chosen deployment's guardrails join here, after routing, for every route.
                 # Masking makes a new body: the one an earlier attempt handed over stays as sent.
                 call.body = await self.guardrails.check_body(call, "pre_call", call.body, response=False)
-            during = self.guardrails.active(call, "during_call") if self.guardrails else []
+            during = bool(self.guardrails) and self.guardrails.checks_during(call)
             model = deployment.upstream_model(call.model)
             # Refused here, before anything is sent, when the provider cannot honour a parameter.
             body, client_headers = fit_to_provider(call, deployment, self.config.drop_params)
@@ -275,7 +275,8 @@ class Dispatcher:
     async def _first_event_guarded(
         self, call: Call, events: trio.MemoryReceiveChannel[DeploymentEvent]
     ) -> DeploymentEvent:
-        """Wait for the first event while during-call guardrails check the request.
+        """Wait for the first event while during-call guardrails and moderation hooks check the
+        request.
 
         Nothing reaches the client before they pass; a block cancels the upstream call.  They
         check, they do not mask: the request is already on its way upstream (the deployment's
@@ -286,7 +287,7 @@ class Dispatcher:
 
         async def check(cancel: trio.CancelScope) -> None:
             try:
-                await self.guardrails.check_body(call, "during_call", call.body, response=False)
+                await self.guardrails.check_during(call)
             except GatewayError as error:
                 outcome["blocked"] = error
                 cancel.cancel()

@@ -24,9 +24,10 @@ from gateway_trio.apis.base import Assembler
 from gateway_trio.apis.tokens import estimate_tokens
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, StreamEnd
+from gateway_trio.control.admission import check_model
 from gateway_trio.errors import BadRequest, GatewayError, UpstreamTimeout
 from gateway_trio.guardrails.stage import GuardrailStage
-from gateway_trio.hooks.inline import HookRefusal, HookSet
+from gateway_trio.hooks.inline import HookRefusal, HookSet, rejection
 from gateway_trio.hooks.kwargs import call_info, hidden_params
 from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
 from gateway_trio.pipeline.access import log_access
@@ -64,17 +65,6 @@ class Answer:
     body: bytes = b""
     frames: AsyncIterator[bytes] | None = None
     content_type: str = JSON
-
-
-def rejection(error: Exception) -> GatewayError:
-    """A pre-call hook raised: reject with its status (HTTPException style) or 400."""
-    if isinstance(error, GatewayError):
-        return error
-    status = getattr(error, "status_code", None)
-    detail = getattr(error, "detail", None) or str(error) or type(error).__name__
-    if not isinstance(status, int) or not 400 <= status < 600:
-        status = 400
-    return GatewayError(str(detail), status=status, code=str(status))
 
 
 class Pipeline:
@@ -129,17 +119,37 @@ class Pipeline:
                 return await self._stream_answer(call, await self.dispatcher.open_stream(call))
             return await self._json_answer(call, await self.dispatcher.complete(call))
         except HookRefusal as refusal:
-            return await self._refusal(call, refusal.text)
+            try:
+                return await self._refusal(call, refusal.text)
+            except GatewayError as error:  # the refusal's answer rejected by a post-call hook
+                return await self._error_answer(call, error)
         except GatewayError as error:
             return await self._error_answer(call, error)
 
     async def _pre_call(self, call: Call) -> None:
+        asked = call.body.get("model") if isinstance(call.body, dict) else None
         try:
             call.body = await self.hooks.run_pre_call(call.user, call.body, call.call_type, self._active(call))
         except (HookRefusal, GatewayError):
             raise
         except Exception as error:
             raise rejection(error) from error
+        model = call.body.get("model") if isinstance(call.body, dict) else None
+        if isinstance(model, str) and model and model != asked:
+            self._reroute(call, model)
+
+    @staticmethod
+    def _reroute(call: Call, model: str) -> None:
+        """A pre-call hook set another `model` (returned or edited in `data`): the call goes to
+        that model group, as in LiteLLM, if the caller's key, team and user may use it (403
+        otherwise, as admission answers).  The key's `aliases` apply to the new name too."""
+        tenant = call.tenant
+        group = model
+        if tenant is not None:
+            group = tenant.key.aliases.get(model, model)
+            check_model(tenant, model, group)
+        log.info("call %s rerouted by a pre-call hook from %s to %s", call.call_id, call.model, group)
+        call.model = group
 
     # --- answers ------------------------------------------------------------------------
 
@@ -155,7 +165,10 @@ class Pipeline:
         if self.hooks.post_success or self.hooks.header_hooks:
             response = ModelResponse(body, hidden_params(call))
             if self.hooks.post_success:
-                response = await self.hooks.run_post_success(call.body, call.user, response, self._active(call))
+                try:
+                    response = await self.hooks.run_post_success(call.body, call.user, response, self._active(call))
+                except Exception as error:  # the hook rejects the answer (LiteLLM's way for post-call checks)
+                    raise rejection(error) from error
                 body = unwrap(response)
             extra.update(getattr(response, "_hidden_params", {}).get("additional_headers") or {})
         headers = self._headers(call, with_cost=True)

@@ -122,10 +122,11 @@ class StreamEditor(CustomLogger):
 
 
 class Broken(CustomLogger):
-    """Every method raises or hangs: none of it may reach the client."""
+    """Every method raises or hangs: none of it may reach the client.  (Its success hook
+    hangs: one that raises rejects the answer, as SPEC §6 says; a timeout never does.)"""
 
     async def async_post_call_success_hook(self, data, user_api_key_dict, response):
-        raise RuntimeError("boom")
+        await trio.sleep_forever()
 
     async def async_post_call_response_headers_hook(self, data, user_api_key_dict, response, request_headers=None, call_info=None):
         await trio.sleep_forever()
