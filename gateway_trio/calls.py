@@ -65,6 +65,7 @@ class Call:
     tenant: Tenant | None = None  # the virtual key's, None for the master key
     end_user: str | None = None  # the body's `user` or the `x-gateway-end-user-id` header
     admission: Admission | None = None  # what the control plane reserved for it, settled at its end
+    api_call_start_time: float | None = None  # unix seconds its latest attempt went upstream (hooks' kwargs)
 
     @property
     def call_type(self) -> str:
@@ -101,6 +102,10 @@ class Call:
             metadata=dict(self.metadata),
             tags=tuple(self.tags),
             requested_guardrails=tuple(self.requested_guardrails),
+            route=self.route,
+            end_user=self.end_user,
+            start_time=self.start_time,
+            api_call_start_time=self.api_call_start_time,
         )
 
     def overhead_ms(self) -> float:
@@ -127,6 +132,10 @@ class CallSnapshot:
     metadata: dict[str, Any]
     tags: tuple[str, ...]
     requested_guardrails: tuple[str, ...]
+    route: str = ""
+    end_user: str | None = None
+    start_time: float = 0.0
+    api_call_start_time: float | None = None
 
     @property
     def call_type(self) -> str:
@@ -139,5 +148,6 @@ class CallSnapshot:
             api=self.api, model=self.model, body=body, stream=self.stream,
             request_headers=self.request_headers, call_id=self.call_id, model_group=self.model_group,
             deployment=self.deployment, user=self.user, metadata=dict(self.metadata), tags=list(self.tags),
-            requested_guardrails=list(self.requested_guardrails),
+            requested_guardrails=list(self.requested_guardrails), route=self.route, end_user=self.end_user,
+            start_time=self.start_time, api_call_start_time=self.api_call_start_time,
         )
