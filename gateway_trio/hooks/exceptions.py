@@ -236,8 +236,10 @@ def _combined(named: type[LiteLLMException], own: type[GatewayError]) -> type[Li
     cls = _COMBINED.get(key)
     if cls is None:
         try:
+            # `own` first: what the error does (headers, retries) stays its own; LiteLLM's class
+            # adds its name and attributes.
             cls = type(
-                named.__name__, (named, own), {"__module__": named.__module__, "__qualname__": named.__qualname__}
+                named.__name__, (own, named), {"__module__": named.__module__, "__qualname__": named.__qualname__}
             )
         except TypeError:  # no consistent order of the two: LiteLLM's class alone
             cls = named
