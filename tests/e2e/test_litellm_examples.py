@@ -28,29 +28,70 @@ AUTH = {"authorization": f"Bearer {MASTER}"}
 
 # StandardLoggingPayload's fields (SPEC §6) and the type LiteLLM gives each.
 PAYLOAD_TYPES: dict[str, Any] = {
-    "id": str, "trace_id": str, "call_type": str, "status": str, "response_cost": float, "prompt_tokens": int,
-    "completion_tokens": int, "total_tokens": int, "startTime": float, "endTime": float,
-    "completionStartTime": float, "model": str, "model_id": str, "model_group": str, "api_base": str,
-    "custom_llm_provider": str, "metadata": dict, "cache_hit": bool, "request_tags": list,
-    "end_user": (str, type(None)), "error_str": (str, type(None)), "messages": (list, str, dict, type(None)),
-    "response": (dict, type(None)), "model_parameters": dict, "hidden_params": dict,
+    "id": str,
+    "trace_id": str,
+    "call_type": str,
+    "status": str,
+    "response_cost": float,
+    "prompt_tokens": int,
+    "completion_tokens": int,
+    "total_tokens": int,
+    "startTime": float,
+    "endTime": float,
+    "completionStartTime": float,
+    "model": str,
+    "model_id": str,
+    "model_group": str,
+    "api_base": str,
+    "custom_llm_provider": str,
+    "metadata": dict,
+    "cache_hit": bool,
+    "request_tags": list,
+    "end_user": (str, type(None)),
+    "error_str": (str, type(None)),
+    "messages": (list, str, dict, type(None)),
+    "response": (dict, type(None)),
+    "model_parameters": dict,
+    "hidden_params": dict,
 }
-METADATA_FIELDS = ("user_api_key_hash", "user_api_key_alias", "user_api_key_team_id", "user_api_key_user_id",
-                   "user_api_key_team_alias", "user_api_key_end_user_id", "spend_logs_metadata", "requester_ip_address",
-                   "requester_metadata", "applied_guardrails")
+METADATA_FIELDS = (
+    "user_api_key_hash",
+    "user_api_key_alias",
+    "user_api_key_team_id",
+    "user_api_key_user_id",
+    "user_api_key_team_alias",
+    "user_api_key_end_user_id",
+    "spend_logs_metadata",
+    "requester_ip_address",
+    "requester_metadata",
+    "applied_guardrails",
+)
 
 
 def config_for(upstream, *, callbacks=("litellm_examples:proxy_handler_instance",), guardrails=()):
     models = [
         {"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1"},
         {"name": "busy", "model": "openai/busy-model", "api_base": f"{upstream.base_url}/v1"},
-        {"name": "emb", "model": "openai/text-embedding-3-small", "api_base": f"{upstream.base_url}/v1",
-         "info": {"mode": "embedding"}},
-        {"name": "claude", "model": "anthropic/claude-3-5-haiku-latest", "api_base": upstream.base_url,
-         "api_key": "sk-ant-examples"},
+        {
+            "name": "emb",
+            "model": "openai/text-embedding-3-small",
+            "api_base": f"{upstream.base_url}/v1",
+            "info": {"mode": "embedding"},
+        },
+        {
+            "name": "claude",
+            "model": "anthropic/claude-3-5-haiku-latest",
+            "api_base": upstream.base_url,
+            "api_key": "sk-ant-examples",
+        },
     ]
-    return make_config(models=models, router={"num_retries": 0}, server={"master_key": MASTER},
-                       hooks={"callbacks": list(callbacks)}, guardrails=list(guardrails))
+    return make_config(
+        models=models,
+        router={"num_retries": 0},
+        server={"master_key": MASTER},
+        hooks={"callbacks": list(callbacks)},
+        guardrails=list(guardrails),
+    )
 
 
 def seen(name: str) -> list[dict[str, Any]]:
@@ -64,8 +105,9 @@ def fresh_examples():
 
 
 async def test_the_custom_callbacks_example_reads_a_success_as_on_litellm(upstream):
-    body = chat("gpt", "log me", user="end-user-7", temperature=0.2,
-                metadata={"tags": ["team-a"], "purpose": "example"})
+    body = chat(
+        "gpt", "log me", user="end-user-7", temperature=0.2, metadata={"tags": ["team-a"], "purpose": "example"}
+    )
     async with client_and_gateway(config_for(upstream)) as (client, _):
         answer = await client.post("/v1/chat/completions", json=body, headers={**AUTH, "x-trace": "t1"})
         assert answer.status_code == 200, answer.text
@@ -98,7 +140,11 @@ async def test_the_custom_callbacks_example_reads_a_success_as_on_litellm(upstre
         assert isinstance(payload[field], kind), (field, payload[field])
     assert payload["id"] == answer.headers["x-gateway-call-id"] == payload["call_id"]
     assert payload["status"] == "success" and payload["call_type"] == "completion"
-    assert payload["model"] == "gpt-4o-mini" and payload["model_group"] == "gpt" and payload["custom_llm_provider"] == "openai"
+    assert (
+        payload["model"] == "gpt-4o-mini"
+        and payload["model_group"] == "gpt"
+        and payload["custom_llm_provider"] == "openai"
+    )
     assert payload["prompt_tokens"] + payload["completion_tokens"] == payload["total_tokens"] == logged["total_tokens"]
     assert payload["startTime"] <= payload["completionStartTime"] <= payload["endTime"]
     assert payload["response_cost"] == logged["response_cost"] and payload["cache_hit"] is False
@@ -140,8 +186,12 @@ async def test_the_custom_callbacks_example_reads_a_failure_as_on_litellm(upstre
     assert answer.json()["error"]["type"] == "rate_limit_error"
 
 
-GUARDRAIL = {"name": "custom-post-guard", "guardrail": "litellm_examples:WatchedCustomGuardrail",
-             "mode": "post_call", "default_on": True}
+GUARDRAIL = {
+    "name": "custom-post-guard",
+    "guardrail": "litellm_examples:WatchedCustomGuardrail",
+    "mode": "post_call",
+    "default_on": True,
+}
 
 
 async def test_the_custom_guardrail_example_reads_the_response_object(upstream):
@@ -152,7 +202,9 @@ async def test_the_custom_guardrail_example_reads_the_response_object(upstream):
     # `isinstance(response, litellm.ModelResponse)` and `isinstance(choice, litellm.Choices)` held, and
     # `choice.message.content` was the answer: the docs' check ran to its verdict both times.
     assert examples.WatchedCustomGuardrail.outcomes == [
-        ("passed", "ModelResponse"), ("raised", "Guardrail failed Coffee Detected")]
+        ("passed", "ModelResponse"),
+        ("raised", "Guardrail failed Coffee Detected"),
+    ]
 
 
 class Captures(CustomLogger):
@@ -174,8 +226,11 @@ ROUTES = [
     ("/v1/completions", {"model": "gpt", "prompt": "hi"}, "TextCompletionResponse"),
     ("/v1/embeddings", {"model": "emb", "input": "hi"}, "EmbeddingResponse"),
     ("/v1/responses", {"model": "gpt", "input": "hi"}, "ResponsesAPIResponse"),
-    ("/v1/messages", {"model": "claude", "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]},
-     "AnthropicMessagesResponse"),
+    (
+        "/v1/messages",
+        {"model": "claude", "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]},
+        "AnthropicMessagesResponse",
+    ),
     ("/v1/moderations", {"model": "gpt", "input": "hi"}, "OpenAIModerationResponse"),
 ]
 
@@ -207,3 +262,31 @@ async def test_litellm_completion_cost_prices_the_objects_hooks_receive(upstream
         cost = litellm.completion_cost(completion_response=obj)
         assert cost > 0
         assert cost == pytest.approx(kwargs["response_cost"], rel=0.5)  # same model, both price tables
+
+
+async def test_objects_are_built_only_for_hooks_that_read_them(upstream, monkeypatch):
+    from gateway_trio.hooks.views import LiteLLMResponse
+
+    built: list[str] = []
+    original = LiteLLMResponse.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LiteLLMResponse, "__init__", counting)
+    async with client_and_gateway(config_for(upstream, callbacks=())) as (client, _):
+        for stream in (False, True):
+            answer = await client.post("/v1/chat/completions", json=chat("gpt", stream=stream), headers=AUTH)
+            assert answer.status_code == 200
+    assert built == []  # no hook: no object, streamed or not
+    async with client_and_gateway(config_for(upstream, callbacks=()), hooks=[LogsOnly()]) as (client, _):
+        answer = await client.post("/v1/chat/completions", json=chat("gpt"), headers=AUTH)
+        assert answer.status_code == 200
+        await eventually(lambda: built)
+    assert built == ["ModelResponse"]  # one, for the logging hook, off the request path
+
+
+class LogsOnly(CustomLogger):
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        pass

@@ -4,8 +4,9 @@ Written fresh from what LiteLLM's docs say its proxy examples do (`custom_callba
 `MyCustomHandler`, loaded as `proxy_handler_instance`; `custom_guardrail.py`:
 `myCustomGuardrail`), not copied.  Where the docs' examples print, these keep what they would
 print in `seen`, so a test can read it.  Everything between the import block and the witness at
-the end reads its arguments exactly as a LiteLLM hook does.
+the end reads its arguments exactly as a LiteLLM hook does, in the docs' own style.
 """
+# ruff: noqa: UP045, BLE001, SIM102 - the docs' style (Optional, nested ifs, a catch-all), kept as written there
 
 # --- the imports: the only lines that differ from a LiteLLM hook file -------------------------
 # LiteLLM:  import litellm
@@ -14,7 +15,7 @@ the end reads its arguments exactly as a LiteLLM hook does.
 #           from litellm.proxy._types import UserAPIKeyAuth
 #           from litellm.caching.caching import DualCache
 import logging
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 import gateway_trio.hooks as litellm
 from gateway_trio.guardrails import CustomGuardrail
@@ -58,24 +59,29 @@ class MyCustomHandler(CustomLogger):
         usage = response_obj["usage"]
         standard_logging_object = kwargs.get("standard_logging_object", None)
 
-        self.seen.append(("On Async Success", {
-            "model": model,
-            "messages": messages,
-            "user": user,
-            "metadata": metadata,
-            "proxy_server_request": litellm_params.get("proxy_server_request"),
-            "api_call_start_time": kwargs.get("api_call_start_time"),
-            "start_time": start_time,
-            "end_time": end_time,
-            "response_cost": response_cost,
-            "usage": usage,
-            "total_tokens": usage.total_tokens,
-            "response_model": response_obj.model,
-            "content": response_obj.choices[0].message.content,
-            "response_obj": response_obj,
-            "standard_logging_object": standard_logging_object,
-            "cost_line": f"Model {response_obj.model} Cost: ${response_cost:.8f}",
-        }))
+        self.seen.append(
+            (
+                "On Async Success",
+                {
+                    "model": model,
+                    "messages": messages,
+                    "user": user,
+                    "metadata": metadata,
+                    "proxy_server_request": litellm_params.get("proxy_server_request"),
+                    "api_call_start_time": kwargs.get("api_call_start_time"),
+                    "start_time": start_time,
+                    "end_time": end_time,
+                    "response_cost": response_cost,
+                    "usage": usage,
+                    "total_tokens": usage.total_tokens,
+                    "response_model": response_obj.model,
+                    "content": response_obj.choices[0].message.content,
+                    "response_obj": response_obj,
+                    "standard_logging_object": standard_logging_object,
+                    "cost_line": f"Model {response_obj.model} Cost: ${response_cost:.8f}",
+                },
+            )
+        )
 
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
         try:
@@ -92,36 +98,46 @@ class MyCustomHandler(CustomLogger):
             exception_event = kwargs.get("exception", None)
             traceback_event = kwargs.get("traceback_exception", None)
 
-            self.seen.append(("On Async Failure", {
-                "model": model,
-                "messages": messages,
-                "user": user,
-                "metadata": metadata,
-                "exception": exception_event,
-                "status_code": exception_event.status_code,
-                "traceback": traceback_event,
-                "response_obj": response_obj,
-                "standard_logging_object": kwargs.get("standard_logging_object"),
-            }))
+            self.seen.append(
+                (
+                    "On Async Failure",
+                    {
+                        "model": model,
+                        "messages": messages,
+                        "user": user,
+                        "metadata": metadata,
+                        "exception": exception_event,
+                        "status_code": exception_event.status_code,
+                        "traceback": traceback_event,
+                        "response_obj": response_obj,
+                        "standard_logging_object": kwargs.get("standard_logging_object"),
+                    },
+                )
+            )
         except Exception as e:
             print(f"Exception: {e}")
 
     async def async_post_call_failure_hook(
         self, request_data: dict, original_exception: Exception, user_api_key_dict: UserAPIKeyAuth
     ):
-        self.seen.append(("Post-Call Failure", {
-            "exception": original_exception,
-            "class": type(original_exception).__name__,
-            "status_code": getattr(original_exception, "status_code", None),
-            "is_rate_limit": isinstance(original_exception, litellm.RateLimitError),
-        }))
+        self.seen.append(
+            (
+                "Post-Call Failure",
+                {
+                    "exception": original_exception,
+                    "class": type(original_exception).__name__,
+                    "status_code": getattr(original_exception, "status_code", None),
+                    "is_rate_limit": isinstance(original_exception, litellm.RateLimitError),
+                },
+            )
+        )
 
 
 proxy_handler_instance = MyCustomHandler()
 
 
 # --- custom_guardrail.py ---------------------------------------------------------------------
-class myCustomGuardrail(CustomGuardrail):  # noqa: N801 - the docs' name
+class myCustomGuardrail(CustomGuardrail):
     def __init__(self, **kwargs):
         # store kwargs as optional_params
         self.optional_params = kwargs
@@ -133,7 +149,12 @@ class myCustomGuardrail(CustomGuardrail):  # noqa: N801 - the docs' name
         cache: DualCache,
         data: dict,
         call_type: Literal[
-            "completion", "text_completion", "embeddings", "image_generation", "moderation", "audio_transcription",
+            "completion",
+            "text_completion",
+            "embeddings",
+            "image_generation",
+            "moderation",
+            "audio_transcription",
         ],
     ) -> Optional[dict]:
         """Runs before the LLM API call, on input only: masks the word `litellm`."""
@@ -174,7 +195,7 @@ class WatchedCustomGuardrail(myCustomGuardrail):
     """The docs' guardrail, unchanged, with a note of what its post-call hook did: whether a
     raise blocks the answer is the guardrail stage's business; here it is what the hook saw."""
 
-    outcomes: list[tuple[str, Any]] = []
+    outcomes: ClassVar[list[tuple[str, Any]]] = []
 
     async def async_post_call_success_hook(self, data, user_api_key_dict, response):
         try:

@@ -33,8 +33,11 @@ CASES = [
     (UpstreamError("upstream 500", upstream_status=500), "InternalServerError", 502),
     (UpstreamError("upstream 502", upstream_status=502), "APIError", 502),
     (UpstreamError("bad field", upstream_status=400), "BadRequestError", 400),
-    (UpstreamError("This model's maximum context length is 8192 tokens", upstream_status=400),
-     "ContextWindowExceededError", 400),
+    (
+        UpstreamError("This model's maximum context length is 8192 tokens", upstream_status=400),
+        "ContextWindowExceededError",
+        400,
+    ),
     (UpstreamError("rejected: content_filter triggered", upstream_status=400), "ContentPolicyViolationError", 400),
     (UpstreamError("bad key upstream", upstream_status=401), "AuthenticationError", 401),
     (UpstreamError("no such model", upstream_status=404), "NotFoundError", 404),
@@ -54,14 +57,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("error", "name", "status"), CASES, ids=[name + str(i) for i, (_, name, _) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("error", "name", "status"), CASES, ids=[name + str(i) for i, (_, name, _) in enumerate(CASES)]
+)
 def test_a_gateway_error_becomes_its_litellm_named_twin(error, name, status):
     twin = as_litellm(error, llm_provider="openai", model="gpt-4o-mini")
     assert type(twin).__name__ == name
     assert isinstance(twin, getattr(hooks, name)) and isinstance(twin, type(error))
     assert isinstance(twin, hooks.LiteLLMException)
-    assert (twin.status_code, twin.message, twin.llm_provider, twin.model) == (status, error.message, "openai",
-                                                                              "gpt-4o-mini")
+    assert (twin.status_code, twin.message, twin.llm_provider, twin.model) == (
+        status,
+        error.message,
+        "openai",
+        "gpt-4o-mini",
+    )
     assert str(twin) == str(error)
     # Handed back by a failure hook, it answers the client exactly as the original would.
     assert twin.status == error.status and twin.headers() == error.headers()

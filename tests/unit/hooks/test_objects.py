@@ -52,8 +52,10 @@ SHAPES = [
     (chat_body(), ModelResponse),
     ({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "he"}}]}, ModelResponseStream),
     ({"object": "text_completion", "choices": [{"text": "hi", "index": 0}], "usage": {}}, TextCompletionResponse),
-    ({"object": "list", "data": [{"object": "embedding", "embedding": [0.1], "index": 0}], "model": "e"},
-     EmbeddingResponse),
+    (
+        {"object": "list", "data": [{"object": "embedding", "embedding": [0.1], "index": 0}], "model": "e"},
+        EmbeddingResponse,
+    ),
     ({"object": "response", "status": "completed", "output": [], "usage": {"input_tokens": 1}}, ResponsesAPIResponse),
     ({"type": "message", "role": "assistant", "content": [{"type": "text", "text": "hi"}]}, AnthropicMessagesResponse),
     ({"id": "modr-1", "model": "m", "results": [{"flagged": False}]}, OpenAIModerationResponse),
