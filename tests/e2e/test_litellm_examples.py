@@ -290,3 +290,32 @@ async def test_objects_are_built_only_for_hooks_that_read_them(upstream, monkeyp
 class LogsOnly(CustomLogger):
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
         pass
+
+
+class RaisesLiteLLMErrors(CustomLogger):
+    """A pre-call hook that refuses as LiteLLM hooks do: by raising LiteLLM's exceptions."""
+
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        text = str(data.get("messages") or data.get("input"))
+        if "slow" in text:
+            raise hooks.RateLimitError("hook says slow down", "openai", data["model"])
+        if "broke" in text:
+            raise hooks.BudgetExceededError(current_cost=2.0, max_budget=1.0)
+        return data
+
+
+async def test_a_hook_raising_a_litellm_exception_answers_with_its_status_and_type(upstream):
+    async with client_and_gateway(config_for(upstream, callbacks=()), hooks=[RaisesLiteLLMErrors()]) as (client, _):
+        slow = await client.post("/v1/chat/completions", json=chat("gpt", "go slow"), headers=AUTH)
+        broke = await client.post("/v1/chat/completions", json=chat("gpt", "I am broke"), headers=AUTH)
+        anthropic = await client.post(
+            "/v1/messages",
+            headers=AUTH,
+            json={"model": "claude", "max_tokens": 8, "messages": [{"role": "user", "content": "go slow"}]},
+        )
+        fine = await client.post("/v1/chat/completions", json=chat("gpt", "fine"), headers=AUTH)
+    assert slow.status_code == 429 and slow.json()["error"]["type"] == "rate_limit_error"
+    assert slow.json()["error"]["message"] == "hook says slow down"
+    assert broke.status_code == 429 and broke.json()["error"]["code"] == "budget_exceeded"
+    assert anthropic.status_code == 429 and anthropic.json()["error"]["type"] == "rate_limit_error"
+    assert fine.status_code == 200
