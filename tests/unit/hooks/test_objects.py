@@ -169,3 +169,17 @@ def test_unwrap_dumps_another_library_s_model():
     assert unwrap(Foreign()) == {"object": "chat.completion"}
     plain = {"a": 1}
     assert unwrap(plain) is plain
+
+
+def test_it_reads_the_way_litellm_s_cost_calculator_reads_an_answer():
+    """`litellm.completion_cost` (without litellm installed here): it wants a dict whose `usage` is
+    a dict it can splat, `model` by `.get`, and `_hidden_params` by `getattr`."""
+    response = response_object(chat_body(), {"custom_llm_provider": "openai", "model": "gpt-4o-mini"})
+    assert isinstance(response, dict)
+    usage = response.get("usage", {})
+    assert isinstance(usage, dict) and dict(**usage) == chat_body()["usage"]
+    assert usage.get("prompt_tokens", 0) == 3 and "prompt_tokens_details" not in usage
+    assert response.get("model", None) == "gpt-4o-mini" and response.get("service_tier") is None
+    hidden = getattr(response, "_hidden_params", None)
+    assert hidden.get("custom_llm_provider") == "openai" and hidden.get("region_name") is None
+    assert getattr(response, "_response_ms", 0) == 0
