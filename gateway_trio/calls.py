@@ -88,6 +88,7 @@ class Call:
     admission: Admission | None = None  # what the control plane reserved for it, settled at its end
     overrides: Overrides = NO_OVERRIDES  # LiteLLM's per-request parameters (body and headers)
     drop_params: bool | None = None  # the body's `drop_params` (None: not sent); the adapters decide
+    api_call_start_time: float | None = None  # unix seconds its latest attempt went upstream (hooks' kwargs)
 
     @property
     def call_type(self) -> str:
@@ -124,6 +125,10 @@ class Call:
             metadata=dict(self.metadata),
             tags=tuple(self.tags),
             requested_guardrails=tuple(self.requested_guardrails),
+            route=self.route,
+            end_user=self.end_user,
+            start_time=self.start_time,
+            api_call_start_time=self.api_call_start_time,
         )
 
     def overhead_ms(self) -> float:
@@ -150,6 +155,10 @@ class CallSnapshot:
     metadata: dict[str, Any]
     tags: tuple[str, ...]
     requested_guardrails: tuple[str, ...]
+    route: str = ""
+    end_user: str | None = None
+    start_time: float = 0.0
+    api_call_start_time: float | None = None
 
     @property
     def call_type(self) -> str:
@@ -162,5 +171,6 @@ class CallSnapshot:
             api=self.api, model=self.model, body=body, stream=self.stream,
             request_headers=self.request_headers, call_id=self.call_id, model_group=self.model_group,
             deployment=self.deployment, user=self.user, metadata=dict(self.metadata), tags=list(self.tags),
-            requested_guardrails=list(self.requested_guardrails),
+            requested_guardrails=list(self.requested_guardrails), route=self.route, end_user=self.end_user,
+            start_time=self.start_time, api_call_start_time=self.api_call_start_time,
         )

@@ -224,3 +224,22 @@ def clamp_retry_after(seconds: float | None) -> float | None:
 def is_retryable(error: GatewayError) -> bool:
     """True for failures another attempt might not hit: timeouts, connect errors, 429, 5xx."""
     return bool(getattr(error, "retryable", False))
+
+
+# What upstreams say when a prompt does not fit the model's context window, or when their
+# content filter refused it: how an `UpstreamError` is told apart for hooks (LiteLLM's
+# `ContextWindowExceededError`, `ContentPolicyViolationError`).
+CONTEXT_WINDOW_HINTS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window")
+CONTENT_POLICY_HINTS = ("content_policy_violation", "content_filter", "content management policy", "safety system")
+
+
+def says_context_window(error: GatewayError) -> bool:
+    """An upstream's 400 saying the prompt is longer than the model's context window."""
+    message = error.message.lower()
+    return isinstance(error, UpstreamError) and error.status == 400 and any(h in message for h in CONTEXT_WINDOW_HINTS)
+
+
+def says_content_policy(error: GatewayError) -> bool:
+    """An upstream's 400 saying its content filter refused the request."""
+    text = f"{error.code or ''} {error.message}".lower()
+    return isinstance(error, UpstreamError) and error.status == 400 and any(h in text for h in CONTENT_POLICY_HINTS)

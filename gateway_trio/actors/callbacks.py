@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -27,7 +28,7 @@ from gateway_trio.errors import GatewayError
 from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.hooks.inline import HookSet, bind, hook_name
 from gateway_trio.hooks.kwargs import hidden_params, logging_kwargs, pre_api_call_kwargs
-from gateway_trio.hooks.views import ModelResponse
+from gateway_trio.hooks.views import response_object
 from gateway_trio.runtime.supervision import SupervisedState, supervise
 from gateway_trio.spend.records import SpendRecord
 
@@ -119,6 +120,7 @@ class CallbackActor:
     # another deployment) while the event waits in the mailbox.
 
     def pre_api_call(self, call: Call) -> None:
+        call.api_call_start_time = time.time()  # the attempt goes upstream now (kwargs' `api_call_start_time`)
         if self.wants_pre_api_call:
             self.post(HookEvent("pre_api_call", {"call": call.snapshot()}))
 
@@ -237,8 +239,8 @@ class CallbackActor:
         body = payload["response"]
         if self.guardrails and self.guardrails.active(call, "logging_only"):
             call, body = await self._mask_for_logging(call, body)
-        kwargs = logging_kwargs(call, record, error)
-        response = ModelResponse(body, hidden_params(call, record.cost)) if body is not None else None
+        kwargs = logging_kwargs(call, record, error, body)
+        response = response_object(body, hidden_params(call, record.cost)) if body is not None else None
         args = (kwargs, response, kwargs["start_time"], kwargs["end_time"])
         logged = {"kwargs": kwargs, "response_obj": response, "start_time": args[2], "end_time": args[3]}
         self._to_actors(HookEvent(event.kind, {"kwargs": kwargs, "response_obj": response,

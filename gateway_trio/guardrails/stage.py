@@ -35,7 +35,7 @@ from gateway_trio.guardrails.base import CustomGuardrail, blocked
 from gateway_trio.hooks import DualCache
 from gateway_trio.hooks.inline import GUARDRAIL_METHODS, MODE_METHODS, bind, overrides, rejection
 from gateway_trio.hooks.kwargs import hidden_params
-from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
+from gateway_trio.hooks.views import ModelResponseStream, response_object, unwrap
 from gateway_trio.runtime import turns
 from gateway_trio.spend.records import GuardrailRun
 
@@ -310,7 +310,7 @@ class GuardrailStage:
                                 user_api_key_dict=user, call_type=call.call_type)
             return body
         if mode == "post_call" and isinstance(body, dict):
-            answer = ModelResponse(body, hidden_params(call))
+            answer = response_object(body, hidden_params(call))
             ran, result = await self.run_hook(call, guardrail, mode, "async_post_call_success_hook", data=call.body,
                                               user_api_key_dict=user, response=answer)
             return unwrap(result) if ran and result is not None else unwrap(answer)
@@ -629,7 +629,7 @@ class StreamGuard:
         for guardrail in self.assembled:
             await self.stage.run_hook(self.call, guardrail, "post_call", "async_post_call_success_hook",
                                       data=self.call.body, user_api_key_dict=self.call.user,
-                                      response=ModelResponse(answer, hidden))
+                                      response=response_object(answer, hidden))
 
     async def _release(self) -> list[bytes]:
         """Check the held chunks' text; pass them on (masked if a guardrail masked)."""

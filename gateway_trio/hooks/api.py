@@ -3,6 +3,10 @@
 Existing LiteLLM callback classes port by changing one import.  Every method here is a no-op;
 the gateway calls only the methods a subclass overrides (see `gateway_trio.hooks.inline`), with
 keyword arguments of these names, as LiteLLM does: a method may take `**kwargs` instead.
+
+LiteLLM's response classes (`ModelResponse`, `Choices`, `Usage`, ...) and exception classes
+(`RateLimitError`, `BadRequestError`, `Timeout`, ...) are importable from here too, so a hook's
+`isinstance` checks and `raise`s port with the same one import.
 """
 
 from __future__ import annotations
@@ -10,6 +14,47 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, AsyncGenerator, AsyncIterator, Literal
+
+from gateway_trio.hooks.exceptions import (
+    LITELLM_EXCEPTION_TYPES,
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceededError,
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    InternalServerError,
+    LiteLLMException,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    Timeout,
+    UnprocessableEntityError,
+    UnsupportedParamsError,
+)
+from gateway_trio.hooks.views import (
+    AnthropicMessagesResponse,
+    AnthropicUsage,
+    ChatCompletionMessageToolCall,
+    Choices,
+    Delta,
+    EmbeddingResponse,
+    Function,
+    LiteLLMObject,
+    Message,
+    ModelResponse,
+    ModelResponseStream,
+    OpenAIModerationResponse,
+    ResponseAPIUsage,
+    ResponsesAPIResponse,
+    StreamingChoices,
+    TextChoices,
+    TextCompletionResponse,
+    TranscriptionResponse,
+    Usage,
+)
 
 # The `call_type` hooks are handed (LiteLLM's names): a public type only; each is an
 # `Api.call_type` of `gateway_trio.apis`, where what differs between the APIs is decided.
@@ -180,4 +225,13 @@ class CustomLogger:
         return None
 
 
-__all__ = ["CustomLogger", "DualCache", "UserAPIKeyAuth"]
+__all__ = [
+    "LITELLM_EXCEPTION_TYPES", "APIConnectionError", "APIError", "AnthropicMessagesResponse", "AnthropicUsage",
+    "AuthenticationError", "BadRequestError", "BudgetExceededError", "ChatCompletionMessageToolCall", "Choices",
+    "ContentPolicyViolationError", "ContextWindowExceededError", "CustomLogger", "Delta", "DualCache",
+    "EmbeddingResponse", "Function", "InternalServerError", "LiteLLMException", "LiteLLMObject", "Message",
+    "ModelResponse", "ModelResponseStream", "NotFoundError", "OpenAIModerationResponse", "PermissionDeniedError",
+    "RateLimitError", "ResponseAPIUsage", "ResponsesAPIResponse", "ServiceUnavailableError", "StreamingChoices",
+    "TextChoices", "TextCompletionResponse", "Timeout", "TranscriptionResponse", "UnprocessableEntityError",
+    "UnsupportedParamsError", "Usage", "UserAPIKeyAuth",
+]

@@ -27,9 +27,10 @@ from gateway_trio.channels.messages import Chunks, StreamEnd
 from gateway_trio.control.admission import check_model
 from gateway_trio.errors import BadRequest, GatewayError, UpstreamTimeout
 from gateway_trio.guardrails.stage import GuardrailStage
+from gateway_trio.hooks.exceptions import as_litellm
 from gateway_trio.hooks.inline import HookRefusal, HookSet, rejection
 from gateway_trio.hooks.kwargs import call_info, hidden_params
-from gateway_trio.hooks.views import ModelResponse, ModelResponseStream, unwrap
+from gateway_trio.hooks.views import ModelResponseStream, response_object, unwrap
 from gateway_trio.pipeline.access import log_access
 from gateway_trio.pipeline.admission import AdmissionStage
 from gateway_trio.pipeline.conversations import ConversationStage
@@ -163,7 +164,7 @@ class Pipeline:
         extra: dict[str, str] = {}
         response: Any = None
         if self.hooks.post_success or self.hooks.header_hooks:
-            response = ModelResponse(body, hidden_params(call))
+            response = response_object(body, hidden_params(call))
             if self.hooks.post_success:
                 try:
                     response = await self.hooks.run_post_success(call.body, call.user, response, self._active(call))
@@ -187,10 +188,13 @@ class Pipeline:
 
     async def _error_answer(self, call: Call, error: GatewayError) -> Answer:
         if self.hooks.post_failure:
+            # Hooks get LiteLLM's exception classes; handed back unchanged, the error stays ours.
+            provider = call.deployment.provider if call.deployment else None
+            handed = as_litellm(error, llm_provider=provider, model=call.upstream_model or call.model)
             replaced = await self.hooks.run_post_failure(
-                call.body, error, call.user, traceback.format_exc(), self._active(call)
+                call.body, handed, call.user, traceback.format_exc(), self._active(call)
             )
-            if replaced is not error:
+            if replaced is not handed:
                 error = rejection(replaced)
         headers = self._headers(call)
         headers.update(error.headers())

@@ -89,7 +89,7 @@ async def test_failure_hook_replaces_the_client_facing_error(upstream):
     async with client_and_gateway(config_for(upstream, num_retries=0), hooks=[hc.FailureReplacer()]) as (client, _):
         response = await client.post("/v1/chat/completions", json=chat("gpt"), headers=AUTH)
     assert response.status_code == 403
-    assert response.json()["error"]["message"] == "replaced: UpstreamError"
+    assert response.json()["error"]["message"] == "replaced: InternalServerError"  # LiteLLM's name for a 500
     assert "x-gateway-call-id" in response.headers
 
 

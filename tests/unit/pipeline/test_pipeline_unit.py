@@ -191,7 +191,8 @@ async def test_a_failure_runs_the_failure_hook_then_the_headers_hook_then_finish
     assert answer.status == 502 and orjson.loads(answer.body)["error"]["message"] == "no answer"
     assert answer.headers["x-recorded"] == "yes"
     finished = log[-1]
-    assert log[:-1] == [("pre_call", "completion"), "dispatch", ("post_failure", "UpstreamError"),
+    # The failure hook sees LiteLLM's class for an upstream 503 (SPEC §6), still the gateway's error.
+    assert log[:-1] == [("pre_call", "completion"), "dispatch", ("post_failure", "ServiceUnavailableError"),
                         ("headers", "NoneType"), ("spend", "failure", 0)]
     assert finished[:3] == ("finished", "failure", None) and isinstance(finished[3], UpstreamError)
 
