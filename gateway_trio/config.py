@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli as tomllib
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "gateway.toml"
@@ -127,6 +127,7 @@ class RouterConfig(_Strict):
 # The vendors a deployment's `model` may name (`anthropic/claude-...`); `adapters` serves each.
 # OpenAI-compatible servers also answer to LiteLLM's names for them, so configs port as-is.
 PROVIDERS = frozenset({"openai", "azure", "anthropic", "mock", "hosted_vllm", "lm_studio", "ollama_chat"})
+THROUGH_CHAT_ONLY = frozenset({"anthropic", "mock"})  # no `/v1/responses` of their own
 
 Mode = Literal["chat", "completion", "embedding", "responses", "audio_transcription", "moderation", "image_generation"]
 
@@ -141,6 +142,9 @@ class ModelInfo(_Strict):
     input_cost_per_pixel: float | None = Field(None, ge=0)
     max_input_tokens: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
+    # false: an OpenAI-compatible server without `/v1/responses` (vLLM, Ollama...): the gateway
+    # serves that route through its chat API and keeps the conversation for previous_response_id.
+    responses_api: bool | None = None
 
 
 class ModelConfig(_Strict):
@@ -170,6 +174,15 @@ class ModelConfig(_Strict):
         if provider not in PROVIDERS:
             raise ValueError(f"unknown provider {provider!r} (known: {', '.join(sorted(PROVIDERS))})")
         return value
+
+    @field_validator("info")
+    @classmethod
+    def _responses_api_exists(cls, info: ModelInfo, context: ValidationInfo) -> ModelInfo:
+        model = context.data.get("model") or ""
+        provider = model.split("/", 1)[0] if "/" in model else "openai"
+        if info.responses_api and provider in THROUGH_CHAT_ONLY:
+            raise ValueError(f"responses_api: {provider} has no Responses API; /v1/responses is served through chat")
+        return info
 
 
 GuardrailMode = Literal["pre_call", "during_call", "post_call", "logging_only"]

@@ -59,7 +59,7 @@ class DeploymentActor:
         if redactor is None:
             redactor = Redactor({deployment.api_key or "", *credential_values(deployment.headers)})
         self.redactor = redactor
-        self.adapter = adapter_for(deployment.provider)
+        self.adapter = adapter_for(deployment.provider, responses_api=deployment.info.responses_api)
         limit = deployment.max_parallel_requests
         self.transport = transport or self.adapter.local_transport(deployment) or make_transport(limit)
         # The client owns the transport's lifetime and the timeouts; requests go straight to the

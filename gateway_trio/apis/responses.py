@@ -186,7 +186,7 @@ def input_items(raw: Any) -> list[Any]:
 def kept_by_gateway(config: GatewayConfig) -> frozenset[str]:
     """The ids of the deployments that serve Responses through chat: they keep no state, the gateway does."""
     deployments = [Deployment.from_config(model) for model in config.models]
-    return frozenset(d.id for d in deployments if isinstance(adapter_for(d.provider), ResponsesThroughChat))
+    return frozenset(d.id for d in deployments if isinstance(adapter_for(d.provider, responses_api=d.info.responses_api), ResponsesThroughChat))
 
 
 def response_ids(config: GatewayConfig) -> ResponseIds:

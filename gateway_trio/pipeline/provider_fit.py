@@ -22,7 +22,7 @@ DROPPED_PARAMS = "dropped_params"  # the spend record's metadata key
 
 def fit_to_provider(call: Call, deployment: Deployment, drop_by_default: bool) -> tuple[Any, dict[str, str]]:
     """(the body to send, the client headers to add) for `call` on `deployment`."""
-    adapter = adapter_for(deployment.provider)
+    adapter = adapter_for(deployment.provider, responses_api=deployment.info.responses_api)
     body = call.api.upstream_body(call)
     if isinstance(body, dict):
         unusable = adapter.unsupported_params(call.api.adapter_method, body)

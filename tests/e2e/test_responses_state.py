@@ -25,12 +25,12 @@ def config_for(upstream, *, database=None, **responses):
             "api_key": "sk-ant-upstream-secret",
             "info": {"id": "claude-1"},
         },
-        # An OpenAI-compatible server with chat completions only: served through chat, as the mock provider is.
+        # An OpenAI-compatible server with chat completions only (vLLM, Ollama...): served through chat.
         {
             "name": "chatonly",
-            "model": "mock/small-model",
+            "model": "hosted_vllm/small-model",
             "api_base": f"{upstream.base_url}/v1",
-            "info": {"id": CHAT_ONLY},
+            "info": {"id": CHAT_ONLY, "responses_api": False},
         },
         {
             "name": "native",
@@ -49,8 +49,7 @@ def config_for(upstream, *, database=None, **responses):
 
 
 def gateway_for(upstream, **options):
-    # The chat-only deployment talks to the mock upstream over a real socket.
-    return client_and_gateway(config_for(upstream, **options), transports={CHAT_ONLY: httpx.AsyncHTTPTransport()})
+    return client_and_gateway(config_for(upstream, **options))
 
 
 async def respond(client, model, text, *, previous=None, stream=False, headers=AUTH, **extra):
@@ -111,6 +110,7 @@ async def test_a_chain_of_follow_ups_carries_the_whole_conversation(upstream, mo
         )
         sent = upstream.received[-1].json
         assert "previous_response_id" not in sent and "store" not in sent  # the upstream knows neither
+        assert upstream.received[-1].path.endswith("/messages" if model == "claude" else "/chat/completions")
         # The instructions of the first call are not carried over (as OpenAI does not); the rest is.
         assert conversation_sent(upstream) == [
             ("user", "first question"),
