@@ -40,7 +40,7 @@ from gateway_trio.control.records import (
 )
 from gateway_trio.errors import BadRequest, NotFound
 from gateway_trio.runtime import turns
-from gateway_trio.spend.store import BEGIN_WRITE
+from gateway_trio.spend.store import BEGIN_WRITE, Connection
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -206,7 +206,7 @@ class ControlStore:
     write lock is waited on, busy timeout, rather than failing when a read must upgrade).
     """
 
-    def __init__(self, db: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
 
@@ -555,7 +555,7 @@ class ControlStore:
 class _Transaction:
     """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any exception; nests (the inner joins the outer)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
         self._outermost = False
 
@@ -584,7 +584,7 @@ def _block_table(table: str) -> _Table[Any]:
 
 def _conflict(spec: _Table[Any], record: Any, error: sqlite3.IntegrityError) -> Exception:
     """The 400 a repeated id or alias is; any other integrity failure stays what it is."""
-    if "UNIQUE" not in str(error):
+    if "unique" not in str(error).lower():  # SQLite: "UNIQUE constraint failed"; PostgreSQL: UniqueViolation
         return error
     id_ = getattr(record, spec.id_column)
     alias = getattr(record, "key_alias", None)
