@@ -38,9 +38,9 @@ from gateway_trio.control.records import (
     TeamRecord,
     UserRecord,
 )
-from gateway_trio.errors import BadRequest, NotFound
+from gateway_trio.errors import BadRequest, GatewayError, NotFound
 from gateway_trio.runtime import turns
-from gateway_trio.spend.store import BEGIN_WRITE, Connection
+from gateway_trio.spend.store import BEGIN_WRITE, Connection, is_database_failure
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -50,6 +50,14 @@ MAX_PAGE_SIZE = 100
 
 BudgetTable = Literal["keys", "teams", "users", "end_users", "key_model_spend"]
 BlockTable = Literal["keys", "teams", "end_users"]
+
+
+class DatabaseUnavailable(GatewayError):
+    """The database did not answer: admin writes (and reads of what is not cached) answer 503."""
+
+    status = 503
+    error_type = "service_unavailable_error"
+    anthropic_type = "overloaded_error"
 
 
 class AlreadyExists(BadRequest):
@@ -621,7 +629,14 @@ class Store:
     async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # A request waiting on the database gives its CPU turn back meanwhile (runtime/turns).
         async with turns.off_turn():
-            return await trio.to_thread.run_sync(functools.partial(method, *args, **kwargs), limiter=self.limiter)
+            try:
+                return await trio.to_thread.run_sync(functools.partial(method, *args, **kwargs), limiter=self.limiter)
+            except sqlite3.Error as error:
+                if is_database_failure(error):
+                    # The database is away (or locked past its timeout): a 503 the caller may
+                    # retry, never a 500; the message says which, never the url.
+                    raise DatabaseUnavailable("the database is unavailable; try again shortly") from error
+                raise
 
     async def aclose(self) -> None:
         await self._call(self.blocking.close)

@@ -11,6 +11,12 @@ watermark: every record numbered at or below it has been written or counted as d
 
 A record the store refuses for what it holds (the store tells those from its own failures)
 is counted as unwritable and logged with its call id; only the store's failures are retried.
+
+While the store fails (the database is away), records wait in `_pending` up to its bound;
+with a `spool` (spend/spool.py) what exceeds it, and what is left at shutdown, is appended to
+a local file instead of dropped, and replayed once a write succeeds again (and at start, for
+files a stopped process left).  A spooled record counts as resolved for `flush()`: it is safe
+on disk.  The store keeps one row per call id, so a replay after a lost commit never doubles.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import trio
 
 from gateway_trio.runtime import turns
 from gateway_trio.spend.records import SpendRecord
+from gateway_trio.spend.spool import Spool
 from gateway_trio.spend.store import GroupBy, SpendStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +42,7 @@ SHUTDOWN_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
 # Between write attempts during shutdown, when there is no flush interval left to wait out.
 SHUTDOWN_RETRY_PAUSE_S = 0.2
+SPILL_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,8 @@ class SpendCounters:
     dropped: int
     failed_writes: int
     unwritable: int
+    spooled: int = 0
+    replayed: int = 0
 
 
 class SpendWriter:
@@ -57,8 +67,10 @@ class SpendWriter:
         inbox_size: int = 10_000,
         shutdown_timeout_s: float = SHUTDOWN_TIMEOUT_S,
         limiter: trio.CapacityLimiter | None = None,
+        spool: Spool | None = None,
     ) -> None:
-        """`limiter`: the one of every other user of the store's connection (one thread at a time on it)."""
+        """`limiter`: the one of every other user of the store's connection (one thread at a time on it).
+        `spool`: where records go while the store fails and `_pending` is full (else the oldest are dropped)."""
         if flush_interval_s <= 0 or batch_size < 1 or inbox_size < 1:
             raise ValueError("flush_interval_s must be > 0, batch_size and inbox_size >= 1")
         # An opener, not a url: opening migrates the database, which is the control plane's
@@ -84,13 +96,21 @@ class SpendWriter:
         self._flush_target = 0
         self._progress = trio.Event()
         self._collecting: trio.CancelScope | None = None
+        self._spool = spool
+        # Claimed spool files still to replay, with how far each is done (bytes).
+        self._replays: deque[tuple[str, int]] = deque()
+        self._spool_dirty = False  # spilled since the last replay
 
     # --- the caller's side ---------------------------------------------------------------
 
     def counters(self) -> SpendCounters:
         """A frozen copy of the counters, read in one synchronous step (requests count drops in
         `submit` too, so the writer's inbox is not their only way in)."""
-        return SpendCounters(self.written, self.dropped, self.failed_writes, self.unwritable)
+        spool = self._spool
+        return SpendCounters(
+            self.written, self.dropped, self.failed_writes, self.unwritable,
+            spool.spooled if spool else 0, spool.replayed if spool else 0,
+        )
 
     def submit(self, record: SpendRecord) -> bool:
         """Hand a record over without blocking; False (and counted) if it had to be dropped."""
@@ -140,6 +160,11 @@ class SpendWriter:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Open the store, then write batches until cancelled; on cancellation write everything."""
         self._store = await self._in_thread(self._open_store)
+        if self._spool is not None:
+            spool = self._spool
+            # Files a stopped process left (or this one, before a restart): replayed first.
+            claimed = await trio.to_thread.run_sync(lambda: spool.claim(stale_claims=True))
+            self._replays.extend((path, 0) for path in claimed)
         task_status.started()
         shutting_down = False
         try:
@@ -153,15 +178,93 @@ class SpendWriter:
                 if shutting_down:
                     with trio.move_on_after(self.shutdown_timeout_s):
                         await self._final_flush()
+                    self._drain_inbox()
+                    self._inbox.close()  # a late submit is counted as dropped from here on
+                    if self._pending and self._spool is not None:
+                        with trio.move_on_after(SPILL_TIMEOUT_S):
+                            await self._spill()  # written at the next start
                     self._stop_accepting()
                 await self._close_store()
 
     async def _write_forever(self) -> None:
         retrying = False
         while True:
+            if not retrying and (self._replays or self._spool_dirty):
+                retrying = not await self._replay()
             await self._collect(retrying=retrying)
+            if retrying and self._must_spill():
+                await self._spill()
             if self._pending:
                 retrying = not await self._write_pending()
+            elif retrying:  # all spooled, nothing new: the spool's replay is the retry
+                retrying = not await self._replay()
+
+    def _must_spill(self) -> bool:
+        return self._spool is not None and len(self._pending) >= self.max_pending
+
+    async def _spill(self) -> None:
+        """Move `_pending` to the spool file; on a disk failure keep them (and stop spooling)."""
+        spool = self._spool
+        assert spool is not None
+        records = list(self._pending)
+        try:
+            await trio.to_thread.run_sync(lambda: spool.append(records), abandon_on_cancel=True)
+        except Exception:
+            log.exception("spend spool %s cannot be written; spooling stops, records past the bound "
+                          "are dropped (and counted)", spool.folder)
+            self._spool = None
+            return
+        self._pending.clear()
+        self._spool_dirty = True
+        self._advance(len(records))
+        log.warning("database away: %d spend records spooled to %s (%d in all)", len(records), spool.own_file,
+                    spool.spooled)
+
+    async def _replay(self) -> bool:
+        """Write every spool file's records; False if the store failed (the rest is replayed later).
+
+        What arrives meanwhile is written between the spool's batches, so the live spend log
+        does not wait for a long replay.
+        """
+        spool = self._spool
+        store = self._store
+        if spool is None or store is None:
+            self._replays.clear()
+            return True
+        if self._spool_dirty:
+            self._spool_dirty = False
+            claimed = await trio.to_thread.run_sync(lambda: spool.claim(stale_claims=False))
+            self._replays.extend((path, 0) for path in claimed)
+        while self._replays:
+            path, offset = self._replays[0]
+            try:
+                batch, next_offset = await trio.to_thread.run_sync(
+                    lambda: spool.read(path, offset, self.batch_size)
+                )
+            except OSError:
+                log.exception("spend spool file %s cannot be read; left in place", path)
+                self._replays.popleft()
+                continue
+            if not batch:
+                await trio.to_thread.run_sync(lambda: spool.done(path))
+                self._replays.popleft()
+                log.info("spend spool file replayed: %s", path)
+                continue
+            try:
+                refused = await self._in_thread(lambda: store.write_batch(batch))
+            except Exception:
+                self.failed_writes += 1
+                log.warning("spend spool replay of %d records failed (will retry)", len(batch), exc_info=True)
+                return False
+            for record, error in refused:
+                self._count_unwritable(record, error)
+            self.written += len(batch) - len(refused)
+            spool.replayed += len(batch)
+            self._replays[0] = (path, next_offset)
+            self._drain_inbox()
+            if len(self._pending) >= self.batch_size and not await self._write_pending():
+                return False
+        return True
 
     async def _collect(self, *, retrying: bool) -> None:
         """Fill `_pending` until a batch is full, the interval is over, or `flush()` asks.
@@ -177,6 +280,8 @@ class SpendWriter:
                     self._take(await self._inbox.receive())
             scope.deadline = trio.current_time() + self.flush_interval_s
             while retrying or (len(self._pending) < self.batch_size and not self._flush_wanted()):
+                if retrying and self._must_spill():
+                    break  # full while the store fails: to the spool, not dropped
                 self._take(await self._inbox.receive())
         self._collecting = None
 
