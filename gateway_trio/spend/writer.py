@@ -100,6 +100,7 @@ class SpendWriter:
         # Claimed spool files still to replay, with how far each is done (bytes).
         self._replays: deque[tuple[str, int]] = deque()
         self._spool_dirty = False  # spilled since the last replay
+        self._overflow: list[SpendRecord] = []  # taken from the inbox while a write was waiting
 
     # --- the caller's side ---------------------------------------------------------------
 
@@ -169,12 +170,14 @@ class SpendWriter:
         shutting_down = False
         try:
             await self._write_forever()
-        except trio.Cancelled:
-            shutting_down = True
+        except BaseException:
+            # Cancelled, bare or inside a group (a write's nursery): cancellation is shutdown.
+            shutting_down = trio.current_effective_deadline() == float("-inf")
             raise
         finally:
             # A crash keeps `_pending` for a supervisor's restart; a cancellation is shutdown.
             with trio.CancelScope(shield=True):
+                self._take_overflow()  # what a cancelled write's wait took from the inbox
                 if shutting_down:
                     with trio.move_on_after(self.shutdown_timeout_s):
                         await self._final_flush()
@@ -251,11 +254,13 @@ class SpendWriter:
                 log.info("spend spool file replayed: %s", path)
                 continue
             try:
-                refused = await self._in_thread(lambda: store.write_batch(batch))
+                refused = await self._write_batch(store, batch)
             except Exception:
                 self.failed_writes += 1
                 log.warning("spend spool replay of %d records failed (will retry)", len(batch), exc_info=True)
+                self._take_overflow()
                 return False
+            self._take_overflow()
             for record, error in refused:
                 self._count_unwritable(record, error)
             self.written += len(batch) - len(refused)
@@ -290,7 +295,7 @@ class SpendWriter:
 
     def _take(self, record: SpendRecord) -> None:
         self._received += 1
-        if len(self._pending) >= self.max_pending:
+        if len(self._pending) >= self.max_pending and self._spool is None:
             # The store has been failing for a while: keep the newest.  Dropping the oldest
             # keeps the watermark contiguous.
             self._pending.popleft()
@@ -309,7 +314,7 @@ class SpendWriter:
         while self._pending:
             batch = list(islice(self._pending, self.batch_size))
             try:
-                refused = await self._in_thread(lambda: store.write_batch(batch), abandon_on_cancel=abandon_on_cancel)
+                refused = await self._write_batch(store, batch, abandon_on_cancel=abandon_on_cancel)
             except Exception:
                 self.failed_writes += 1
                 log.warning(
@@ -318,6 +323,7 @@ class SpendWriter:
                     len(self._pending),
                     exc_info=True,
                 )
+                self._take_overflow()
                 return False
             for _ in batch:
                 self._pending.popleft()
@@ -325,7 +331,70 @@ class SpendWriter:
                 self._count_unwritable(record, error)
             self.written += len(batch) - len(refused)
             self._advance(len(batch))
+            self._take_overflow()
         return True
+
+    async def _write_batch(self, store: SpendStore, batch: list[SpendRecord], *, abandon_on_cancel: bool = False) -> list[Any]:
+        """`store.write_batch(batch)` in the store's thread, taking records meanwhile.
+
+        A write may wait as long as the pool's timeout for a database that is away; the inbox
+        keeps being emptied into `_overflow` (up to the pending bound) so calls arriving
+        meanwhile are kept, not dropped.  The caller moves them to `_pending` (`_take_overflow`)
+        once its bookkeeping of `batch` is done.
+        """
+        outcome: dict[str, Any] = {}
+        async with trio.open_nursery() as nursery:
+
+            async def write() -> None:
+                try:
+                    outcome["refused"] = await self._in_thread(
+                        lambda: store.write_batch(batch), abandon_on_cancel=abandon_on_cancel
+                    )
+                except Exception as error:
+                    outcome["error"] = error
+                finally:
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(write)
+            await self._receive_while_writing()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["refused"]
+
+    async def _receive_while_writing(self) -> None:
+        """Empty the inbox into `_overflow` until cancelled; a full overflow goes to the spool."""
+        while True:
+            if len(self._overflow) >= self.max_pending:
+                if self._spool is None or not await self._spill_overflow():
+                    break  # no spool: the inbox fills, and then drops (counted)
+            try:
+                record = await self._inbox.receive()
+            except (trio.ClosedResourceError, trio.EndOfChannel):
+                break
+            self._received += 1
+            self._overflow.append(record)
+        await trio.sleep_forever()
+
+    async def _spill_overflow(self) -> bool:
+        spool = self._spool
+        assert spool is not None
+        records, self._overflow = self._overflow, []
+        try:
+            await trio.to_thread.run_sync(lambda: spool.append(records), abandon_on_cancel=True)
+        except Exception:
+            log.exception("spend spool %s cannot be written; spooling stops", spool.folder)
+            self._spool = None
+            self._overflow = records + self._overflow
+            return False
+        self._spool_dirty = True
+        self._advance(len(records))
+        return True
+
+    def _take_overflow(self) -> None:
+        overflow, self._overflow = self._overflow, []
+        for record in overflow:
+            self._received -= 1  # counted once, by `_take`
+            self._take(record)
 
     async def _final_flush(self) -> None:
         """Write what is pending and what is still in the inbox, until both are empty."""
