@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import trio
 
 from gateway_trio.control.schema import Connection, migrate
-from gateway_trio.spend.postgres import PostgresConnection, is_postgres_url
-from gateway_trio.spend.store import PostgresSpendStore, SqliteSpendStore, connect_sqlite, sqlite_path
+from gateway_trio.spend.store import (
+    PostgresSpendStore,
+    SqliteSpendStore,
+    connect_sqlite,
+    is_postgres_url,
+    sqlite_path,
+)
+
+if TYPE_CHECKING:  # psycopg is the `postgres` extra: imported when a postgresql url is opened
+    from gateway_trio.spend.postgres import PostgresConnection
 
 # A short-lived pool (migrations, `ControlStore.open`) needs few connections.
 SMALL_POOL = 2
@@ -50,6 +58,8 @@ def open_postgres(
     Raises sqlite3.OperationalError when the server cannot be reached (the message names
     neither the url nor its password) and `SchemaError` when it cannot be migrated.
     """
+    from gateway_trio.spend.postgres import PostgresConnection
+
     db = PostgresConnection(url, min_size=1, max_size=pool_size, timeout_s=timeout_s, on_round_trip=on_round_trip)
     db.open(timeout_s)
     try:
@@ -188,7 +198,7 @@ class SharedDatabase:
     def spend_store(self) -> SqliteSpendStore:
         """The spend writer's store over the shared connection (its opener)."""
         connection = self.connection
-        if isinstance(connection, PostgresConnection):
+        if getattr(connection, "dialect", "sqlite") == "postgresql":
             return PostgresSpendStore(connection, owns_connection=False)
         return SqliteSpendStore(connection, owns_connection=False)
 

@@ -38,11 +38,6 @@ DIALECT = "postgresql"
 CONNECT_TIMEOUT_S = 5
 
 
-def is_postgres_url(url: str) -> bool:
-    scheme = url.partition("://")[0].lower()
-    return scheme in ("postgresql", "postgres")
-
-
 class BadPostgresUrl(ValueError):
     """A postgresql url that does not parse; the message never repeats the url (it may hold a password)."""
 

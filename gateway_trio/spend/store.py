@@ -19,17 +19,24 @@ import os
 import pathlib
 import sqlite3
 from collections import defaultdict
-from typing import Any, Iterable, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Protocol, Union
 
 import orjson
 
-from gateway_trio.spend.postgres import BadPostgresUrl, PostgresConnection, check_postgres_url, is_postgres_url
 from gateway_trio.spend.records import SpendRecord
+
+if TYPE_CHECKING:
+    from gateway_trio.spend.postgres import PostgresConnection
 
 log = logging.getLogger(__name__)
 
-# What a store runs on: sqlite3's connection, or PostgreSQL behind the same face.
-Connection = sqlite3.Connection | PostgresConnection
+# What a store runs on: sqlite3's connection, or PostgreSQL behind the same face (psycopg is
+# the `postgres` extra: imported only when a postgresql url is opened).
+Connection = Union[sqlite3.Connection, "PostgresConnection"]
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.partition("://")[0].lower() in ("postgresql", "postgres")
 
 MAX_QUERY_LIMIT = 1000
 # Several gateway workers may share one file: wait for the write lock instead of failing.
@@ -215,6 +222,12 @@ def check_store(url: str) -> None:
     A postgresql url is only parsed: check-config connects to no server.
     """
     if is_postgres_url(url):
+        try:
+            from gateway_trio.spend.postgres import BadPostgresUrl, check_postgres_url
+        except ImportError:
+            raise UnsupportedDatabaseUrl(
+                "postgresql urls need psycopg: pip install 'gateway-trio[postgres]'"
+            ) from None
         try:
             check_postgres_url(url)
         except BadPostgresUrl as error:
