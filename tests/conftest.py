@@ -5,8 +5,8 @@ The suite's own helpers live in tests/support/ and are imported by their plain n
 `pythonpath` puts tests/support (and tests, for the `hostile` package) on the path.
 """
 
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import harness
 import httpx

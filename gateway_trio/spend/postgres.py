@@ -102,7 +102,7 @@ _translated = _Translated()
 class Result:
     """What `execute` returns: the rows already fetched (the connection went back to the pool)."""
 
-    __slots__ = ("_rows", "_next", "rowcount")
+    __slots__ = ("_next", "_rows", "rowcount")
 
     def __init__(self, rows: list[tuple[Any, ...]], rowcount: int) -> None:
         self._rows = rows
@@ -180,7 +180,7 @@ class PostgresConnection:
         """Open the pool and wait for its first connections (blocking); raises sqlite3.OperationalError."""
         try:
             self._pool.open(wait=True, timeout=timeout_s)
-        except Exception as error:  # psycopg_pool.PoolTimeout: the server is not there
+        except psycopg.Error as error:  # psycopg_pool.PoolTimeout: the server is not there
             self._pool.close()
             raise sqlite3.OperationalError(f"cannot connect to PostgreSQL: {type(error).__name__}: {error}") from None
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -211,13 +212,17 @@ class SpendWriter:
         assert spool is not None
         records = list(self._pending)
         try:
-            await trio.to_thread.run_sync(lambda: spool.append(records), abandon_on_cancel=True)
+            await self._receiving_meanwhile(
+                lambda: trio.to_thread.run_sync(lambda: spool.append(records), abandon_on_cancel=True)
+            )
         except Exception:
             log.exception("spend spool %s cannot be written; spooling stops, records past the bound "
                           "are dropped (and counted)", spool.folder)
             self._spool = None
+            self._take_overflow()
             return
         self._pending.clear()
+        self._take_overflow()
         self._spool_dirty = True
         self._advance(len(records))
         log.warning("database away: %d spend records spooled to %s (%d in all)", len(records), spool.own_file,
@@ -241,15 +246,13 @@ class SpendWriter:
         while self._replays:
             path, offset = self._replays[0]
             try:
-                batch, next_offset = await trio.to_thread.run_sync(
-                    lambda: spool.read(path, offset, self.batch_size)
-                )
+                batch, next_offset = await trio.to_thread.run_sync(spool.read, path, offset, self.batch_size)
             except OSError:
                 log.exception("spend spool file %s cannot be read; left in place", path)
                 self._replays.popleft()
                 continue
             if not batch:
-                await trio.to_thread.run_sync(lambda: spool.done(path))
+                await trio.to_thread.run_sync(spool.done, path)
                 self._replays.popleft()
                 log.info("spend spool file replayed: %s", path)
                 continue
@@ -342,31 +345,34 @@ class SpendWriter:
         meanwhile are kept, not dropped.  The caller moves them to `_pending` (`_take_overflow`)
         once its bookkeeping of `batch` is done.
         """
+        return await self._receiving_meanwhile(
+            lambda: self._in_thread(lambda: store.write_batch(batch), abandon_on_cancel=abandon_on_cancel)
+        )
+
+    async def _receiving_meanwhile(self, wait: Callable[[], Awaitable[T]]) -> T:
+        """`await wait()`, emptying the inbox into `_overflow` meanwhile (see `_write_batch`)."""
         outcome: dict[str, Any] = {}
         async with trio.open_nursery() as nursery:
 
-            async def write() -> None:
+            async def run() -> None:
                 try:
-                    outcome["refused"] = await self._in_thread(
-                        lambda: store.write_batch(batch), abandon_on_cancel=abandon_on_cancel
-                    )
-                except Exception as error:
+                    outcome["value"] = await wait()
+                except Exception as error:  # noqa: BLE001 - re-raised below, outside the nursery
                     outcome["error"] = error
                 finally:
                     nursery.cancel_scope.cancel()
 
-            nursery.start_soon(write)
+            nursery.start_soon(run)
             await self._receive_while_writing()
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["refused"]
+        return outcome["value"]
 
     async def _receive_while_writing(self) -> None:
         """Empty the inbox into `_overflow` until cancelled; a full overflow goes to the spool."""
         while True:
-            if len(self._overflow) >= self.max_pending:
-                if self._spool is None or not await self._spill_overflow():
-                    break  # no spool: the inbox fills, and then drops (counted)
+            if len(self._overflow) >= self.max_pending and (self._spool is None or not await self._spill_overflow()):
+                break  # no spool: the inbox fills, and then drops (counted)
             try:
                 record = await self._inbox.receive()
             except (trio.ClosedResourceError, trio.EndOfChannel):

@@ -36,9 +36,16 @@ async def outage_under_load(upstream, postgres_server: PostgresServer, tmp_path,
     url = postgres_server.create_database()
     models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1"}]
     config = make_config(
-        models=models, server={"master_key": MASTER},
-        database={"url": url, "flush_interval_s": 0.2, "pool_size": 4, "pool_timeout_s": 1.0,
-                  "queue_size": 50, "spool_dir": str(tmp_path / "spool")},
+        models=models,
+        server={"master_key": MASTER},
+        database={
+            "url": url,
+            "flush_interval_s": 0.2,
+            "pool_size": 4,
+            "pool_timeout_s": 1.0,
+            "queue_size": 50,
+            "spool_dir": str(tmp_path / "spool"),
+        },
     )
     answered = 0
     async with client_and_gateway(config) as (client, gateway):

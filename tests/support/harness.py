@@ -16,7 +16,6 @@ from gateway_trio.frontend.app import create_app
 from gateway_trio.frontend.serving import hypercorn_config, shutdown_trigger
 from gateway_trio.gateway import Gateway
 
-
 # The database a config gets when it names none; the `database_url` fixture (tests/conftest.py)
 # sets it for a test, so a module of end-to-end tests runs against SQLite and PostgreSQL.
 DEFAULT_DATABASE_URL = "sqlite:///:memory:"

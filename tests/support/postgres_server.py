@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -89,8 +90,16 @@ class PostgresServer:
                 missing(f"running as root and there is no {UNPRIVILEGED_USER!r} user to run the server as")
             os.chown(self.root, user.pw_uid, user.pw_gid)
         done = self._as_server_user(
-            os.path.join(self.bin_dir, "initdb"), "-D", self.data, "-U", "postgres", "--auth=trust",
-            "--no-sync", "-E", "UTF8", "--locale=C",
+            os.path.join(self.bin_dir, "initdb"),
+            "-D",
+            self.data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
         )
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stdout}\n{done.stderr}")
@@ -98,11 +107,21 @@ class PostgresServer:
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         done = self._as_server_user(
-            os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-l", os.path.join(self.root, "log"),
-            "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start",
+            os.path.join(self.bin_dir, "pg_ctl"),
+            "-D",
+            self.data,
+            "-l",
+            os.path.join(self.root, "log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "start",
         )
         if done.returncode != 0:
-            log = open(os.path.join(self.root, "log")).read() if os.path.exists(os.path.join(self.root, "log")) else ""
+            log_file = os.path.join(self.root, "log")
+            log = Path(log_file).read_text() if os.path.exists(log_file) else ""
             raise RuntimeError(f"PostgreSQL did not start: {done.stdout}\n{done.stderr}\n{log}")
 
     def stop(self) -> None:

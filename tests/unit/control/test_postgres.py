@@ -50,10 +50,12 @@ def test_the_same_migrations_give_the_same_tables_and_columns_as_sqlite(url: str
         for table in lite_tables:
             assert pg_columns(db, table) == [row[1] for row in lite.execute(f"PRAGMA table_info({table})")], table
         assert versions(db) == list(range(1, LATEST + 1))
-        types = dict(db.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = 'spend_logs'"
-        ).fetchall())
+        types = dict(
+            db.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'spend_logs'"
+            ).fetchall()
+        )
         assert types["cost"] == types["start_time"] == "double precision"  # never PostgreSQL's 4-byte REAL
     finally:
         db.close()
@@ -76,11 +78,15 @@ def test_a_failing_step_changes_nothing(url: str) -> None:
     try:
         migrate(db, MIGRATIONS[:1])
         db.execute("INSERT INTO spend_logs (call_id, cost) VALUES ('kept', 1.0)")
-        broken = Migration(2, "a step that breaks halfway", (
-            "ALTER TABLE spend_logs ADD COLUMN team_id TEXT",
-            "CREATE TABLE half (x TEXT)",
-            "CREATE TABLE spend_logs (x TEXT)",
-        ))
+        broken = Migration(
+            2,
+            "a step that breaks halfway",
+            (
+                "ALTER TABLE spend_logs ADD COLUMN team_id TEXT",
+                "CREATE TABLE half (x TEXT)",
+                "CREATE TABLE spend_logs (x TEXT)",
+            ),
+        )
         with pytest.raises(MigrationFailed, match="still at version 1"):
             migrate(db, (MIGRATIONS[0], broken))
         assert versions(db) == [1] and "half" not in pg_tables(db)
@@ -93,17 +99,26 @@ def test_a_failing_step_changes_nothing(url: str) -> None:
 
 def test_a_later_migration_in_the_shared_sql_runs_on_postgres_too(url: str) -> None:
     """What a later step (a table of its own, an index, a new column) is written in works on both."""
-    step = Migration(LATEST + 1, "a table of a later release", (
-        "CREATE TABLE later_state (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
-        "expires_at DOUBLE PRECISION)",
-        "CREATE INDEX ix_later_state_expires_at ON later_state (expires_at)",
-        "ALTER TABLE keys ADD COLUMN later_flag INTEGER NOT NULL DEFAULT 0",
-    ))
+    step = Migration(
+        LATEST + 1,
+        "a table of a later release",
+        (
+            (
+                "CREATE TABLE later_state (id TEXT PRIMARY KEY, body TEXT NOT NULL, "
+                "created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION)"
+            ),
+            "CREATE INDEX ix_later_state_expires_at ON later_state (expires_at)",
+            "ALTER TABLE keys ADD COLUMN later_flag INTEGER NOT NULL DEFAULT 0",
+        ),
+    )
     for db in (open_sqlite(":memory:"), open_postgres(url)):
         try:
             assert migrate(db, (*MIGRATIONS, step)) == LATEST + 1
             db.execute("INSERT INTO later_state (id, body, created_at) VALUES (?, ?, ?)", ("r1", "{}", 1.5))
-            assert db.execute("SELECT body, created_at FROM later_state WHERE id = ?", ("r1",)).fetchone() == ("{}", 1.5)
+            assert db.execute("SELECT body, created_at FROM later_state WHERE id = ?", ("r1",)).fetchone() == (
+                "{}",
+                1.5,
+            )
         finally:
             db.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,17 @@ from gateway_trio.spend.writer import SpendWriter
 
 
 def record(n: int, **changes: Any) -> SpendRecord:
-    values: dict[str, Any] = dict(
-        call_id=f"call-{n:05d}", call_type="chat_completion", stream=False, status="success",
-        start_time=1000.0 + n, end_time=1000.5 + n, api_key_hash="hash", model_group="gpt", cost=0.001,
-    )
+    values: dict[str, Any] = {
+        "call_id": f"call-{n:05d}",
+        "call_type": "chat_completion",
+        "stream": False,
+        "status": "success",
+        "start_time": 1000.0 + n,
+        "end_time": 1000.5 + n,
+        "api_key_hash": "hash",
+        "model_group": "gpt",
+        "cost": 0.001,
+    }
     values.update(changes)
     return SpendRecord(**values)
 
@@ -32,8 +40,13 @@ async def count_rows(writer: SpendWriter) -> int:
 
 def test_a_record_survives_the_spool_as_it_was() -> None:
     original = record(
-        1, guardrail_information=[GuardrailRun("g", "pre_call", "success", 1.0, 2.5, "ok")], tags=["a"],
-        metadata={"k": [1, 2]}, stream=True, cost=None, prompt_tokens=None,
+        1,
+        guardrail_information=[GuardrailRun("g", "pre_call", "success", 1.0, 2.5, "ok")],
+        tags=["a"],
+        metadata={"k": [1, 2]},
+        stream=True,
+        cost=None,
+        prompt_tokens=None,
     )
     assert decode(encode(original)) == original
 
@@ -74,9 +87,7 @@ async def test_postgres_away_spools_past_the_bound_and_writes_all_once_when_back
     file, nothing is dropped; once it is back every record is in the database exactly once."""
     url = postgres_server.create_database()
     spool = Spool(str(tmp_path / "spool"))
-    writer = SpendWriter(
-        spend_store_opener(url), flush_interval_s=0.1, batch_size=10, inbox_size=20, spool=spool
-    )
+    writer = SpendWriter(spend_store_opener(url), flush_interval_s=0.1, batch_size=10, inbox_size=100, spool=spool)
     await nursery.start(writer.run)
     writer.submit(record(0))
     await writer.flush()
@@ -97,7 +108,7 @@ async def test_postgres_away_spools_past_the_bound_and_writes_all_once_when_back
             try:
                 if await count_rows(writer) == 301 and not spool.has_files():
                     break
-            except Exception:  # the first reads may meet connections the restart cut
+            except sqlite3.Error:  # the first reads may meet connections the restart cut
                 pass
             await trio.sleep(0.1)
     assert writer.dropped == 0
@@ -123,7 +134,12 @@ async def test_at_shutdown_with_the_database_away_what_is_left_goes_to_the_spool
         finally:
             pass
     try:
-        assert (writer.dropped, spool.spooled) == (0, 5), (writer.counters(), len(writer._pending), writer._overflow, writer._spool)
+        assert (writer.dropped, spool.spooled) == (0, 5), (
+            writer.counters(),
+            len(writer._pending),
+            writer._overflow,
+            writer._spool,
+        )
     finally:
         await trio.to_thread.run_sync(postgres_server.start)
     # The next start writes them.
