@@ -191,3 +191,50 @@ async def test_the_database_away_is_a_503_and_back_it_answers_again(postgres_ser
                     await trio.sleep(0.2)
     finally:
         await store.aclose()
+
+
+def test_check_config_with_a_postgresql_url_connects_to_nothing(tmp_path, capsys) -> None:
+    import select
+    import socket
+
+    from gateway_trio.cli import main
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # the "database server"
+        port = listener.getsockname()[1]
+        config = tmp_path / "gw.toml"
+        config.write_text(
+            '[[models]]\nname = "a"\nmodel = "mock/a"\n'
+            f'[database]\nurl = "postgresql://gw:hunter2@127.0.0.1:{port}/gateway"\npool_size = 4\n'
+        )
+        code = main(["check-config", str(config)])
+        nobody_called = not select.select([listener], [], [], 0.2)[0]
+    assert code == 0, capsys.readouterr()
+    assert nobody_called
+    assert "hunter2" not in capsys.readouterr().out
+
+
+def test_serve_with_postgresql_away_stops_with_one_line_without_the_password(tmp_path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        '[[models]]\nname = "a"\nmodel = "mock/a"\n'
+        f'[database]\nurl = "postgresql://gw:hunter2@127.0.0.1:{port}/gateway"\n'
+    )
+    served = subprocess.run(
+        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+    )
+    assert served.returncode == 1
+    lines = [line for line in served.stderr.splitlines() if "database.url" in line]
+    assert lines and "cannot connect to PostgreSQL" in lines[0], served.stderr
+    assert "hunter2" not in served.stderr and "Traceback" not in served.stderr
