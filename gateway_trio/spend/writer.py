@@ -386,7 +386,10 @@ class SpendWriter:
         assert spool is not None
         records, self._overflow = self._overflow, []
         try:
-            await trio.to_thread.run_sync(lambda: spool.append(records), abandon_on_cancel=True)
+            # Shielded: the write this waits beside may end meanwhile, and an append cut off
+            # half-way would leave records neither in memory nor known to be on disk.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(spool.append, records)
         except Exception:
             log.exception("spend spool %s cannot be written; spooling stops", spool.folder)
             self._spool = None
