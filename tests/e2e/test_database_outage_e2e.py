@@ -99,6 +99,7 @@ async def outage_under_load(upstream, postgres_server: PostgresServer, tmp_path,
                 await trio.sleep(0.2)
         metrics = (await client.get("/metrics", headers=AUTH)).text
         assert metric(metrics, "gateway_database_up") == 1.0
+        assert metric(metrics, "gateway_database_latency_seconds_count") > 0
         assert metric(metrics, "gateway_spend_records_dropped_total") == 0
         assert metric(metrics, "gateway_spend_records_spooled_total") > 0
         after = await client.post("/key/generate", json={"key_alias": "after"}, headers=AUTH)

@@ -239,3 +239,14 @@ def test_serve_with_postgresql_away_stops_with_one_line_without_the_password(tmp
     lines = [line for line in served.stderr.splitlines() if "database.url" in line]
     assert lines and "cannot connect to PostgreSQL" in lines[0], served.stderr
     assert "hunter2" not in served.stderr and "Traceback" not in served.stderr
+
+
+def test_missing_binaries_skip_but_fail_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from postgres_server import missing
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="required in CI"):
+        missing("no initdb")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no initdb"):
+        missing("no initdb")
