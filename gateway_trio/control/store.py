@@ -1,9 +1,12 @@
 """The control plane's store: keys, teams, users and end-users in the database (SPEC §9).
 
 `ControlStore` is blocking, over one migrated connection; `Store` is its async face, which
-runs every call in a worker thread under one `CapacityLimiter(1)` (the caller's CPU turn
+runs every call in a worker thread under one `CapacityLimiter` (the caller's CPU turn
 given back meanwhile, as for every wait outside the process), so the event loop never waits
-on the disk and the connection never sees two threads (or two transactions) at once.
+on the disk and the connection never sees two threads (or two transactions) at once.  With
+PostgreSQL the "connection" is a pool (`spend.postgres`) with a transaction per thread, and the
+limiter is sized to the pool (`control.database.SharedDatabase`).  A database that does not
+answer is a `DatabaseUnavailable` (503) to the caller.
 Give the spend writer the same limiter when it shares the connection (a `:memory:` database
 is one database per connection, so there it must).
 

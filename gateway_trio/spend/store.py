@@ -9,6 +9,10 @@ the connection is handed here; this wing sits below the control plane and cannot
 Writing a record also adds its cost to the spend totals of its key, key and model, team, user
 and end-user, in the same transaction, and only when the record is new: a batch written again
 after a failure (or a record sent twice) is counted once.
+
+`SqliteSpendStore` inserts row by row (SQLite's inserts are in-process calls);
+`PostgresSpendStore` sends a batch as one multi-row statement over the connection face of
+`spend.postgres` (each statement is a network round trip there).
 """
 
 from __future__ import annotations
