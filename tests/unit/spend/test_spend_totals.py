@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from gateway_trio.control.database import open_database, open_sqlite
 from gateway_trio.spend.postgres import PostgresConnection
 from gateway_trio.spend.records import SpendRecord
-from gateway_trio.spend.store import PostgresSpendStore
-from gateway_trio.spend.store import SqliteSpendStore
+from gateway_trio.spend.store import PostgresSpendStore, SqliteSpendStore
 
 KEY = "k" * 64
 
