@@ -92,6 +92,14 @@ class ServerConfig(_Strict):
 class DatabaseConfig(_Strict):
     url: str = "sqlite:///gateway.db"
     flush_interval_s: float = Field(1.0, gt=0)
+    # PostgreSQL only: connections per process (workers x instances x pool_size must fit the
+    # server's max_connections), and how long a statement waits for one before failing.
+    pool_size: int = Field(10, ge=1, le=1000)
+    pool_timeout_s: float = Field(5.0, gt=0)
+    # Where spend records go while the database is away and the in-memory queue is full (a
+    # JSON-lines file per process, replayed once the database answers again).
+    spool_dir: str = "spend-spool"
+    queue_size: int = Field(10_000, ge=1)
 
 
 Strategy = Literal["simple-shuffle", "least-busy", "usage-based", "latency-based", "cost-based"]

@@ -34,6 +34,7 @@ from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.serve import Pipeline
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
 from gateway_trio.runtime.turns import Turnstile
+from gateway_trio.spend.spool import Spool
 from gateway_trio.spend.store import check_store
 from gateway_trio.spend.writer import SpendWriter
 from gateway_trio.upstream.redaction import Redactor, configured_secrets
@@ -84,8 +85,17 @@ class Gateway:
         self.hooks = HookSet([*each(hook_config.callbacks, "hooks.callbacks", load_hook), *hooks],
                              timeout_s=hook_config.timeout_s, scoped=self.guardrails.hook_implementers())
         self.guardrails.attach(self.hooks)  # the callbacks' moderation hooks run with during-call guardrails
-        self.database = SharedDatabase(config.database.url)
-        self.spend = SpendWriter(self.database.spend_store, config.database.flush_interval_s, limiter=self.database.limiter)
+        database = config.database
+        self.database = SharedDatabase(
+            database.url, pool_size=database.pool_size, pool_timeout_s=database.pool_timeout_s
+        )
+        self.spend = SpendWriter(
+            self.database.spend_store,
+            database.flush_interval_s,
+            inbox_size=database.queue_size,
+            limiter=self.database.limiter,
+            spool=Spool(database.spool_dir),
+        )
         self.callbacks = CallbackActor(
             self.hooks,
             input_callbacks=each(hook_config.input_callback, "hooks.input_callback", load_function),

@@ -3,7 +3,9 @@
 Every LLM call authenticates, so a database round trip per call would cost more than the rest
 of the gateway's own work.  Entries live `ttl_s` (a change made on another instance is seen
 within it; the admin routes of this instance invalidate at once) and at most `max_entries`
-are kept, least recently used first out.
+are kept, least recently used first out.  An expired entry stays (within the bound) until
+replaced: while the database is away the last answer it gave is served (`stale`), so the
+keys in use keep working through an outage (SPEC §10).
 
 Unknown keys are cached too (`MISSING`), in a smaller bounded space of their own: a flood of
 random bad keys then costs a dictionary lookup each, not a query each, and cannot push the
@@ -51,10 +53,14 @@ class _Lru(Generic[V]):
             return None
         expires, value = entry
         if now >= expires:
-            del self._entries[key]
-            return None
+            return None  # kept (within the bound) as the answer while the database is away: `stale`
         self._entries.move_to_end(key)
         return value
+
+    def stale(self, key: str) -> V | None:
+        """The entry for `key` even if expired (None if never cached or pushed out)."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry[1]
 
     def put(self, key: str, value: V, now: float) -> None:
         self._entries[key] = (now + self._ttl_s, value)
@@ -99,6 +105,13 @@ class KeyCache(Generic[V]):
         if value is None:
             return False, None
         return True, None if value is MISSING else value  # type: ignore[return-value]
+
+    def stale(self, token: str) -> tuple[bool, V | None]:
+        """Like `lookup`, expired entries included: what the database said last, for when it is away."""
+        value = self._known.stale(token)
+        if value is not None:
+            return True, value
+        return (True, None) if self._missing.stale(token) else (False, None)
 
     def put(self, token: str, value: V | None) -> None:
         now = trio.current_time()

@@ -32,7 +32,7 @@ from gateway_trio.control.keycache import KeyCache
 from gateway_trio.control.ledger import BudgetReset, Ledger
 from gateway_trio.control.reconcile import reconcile
 from gateway_trio.control.records import EndUserRecord, KeyRecord, Tenant
-from gateway_trio.control.store import ControlStore, Store
+from gateway_trio.control.store import ControlStore, DatabaseUnavailable, Store
 from gateway_trio.control.tenants import TenantAuths
 from gateway_trio.errors import AuthError, Forbidden
 from gateway_trio.hooks import UserAPIKeyAuth
@@ -199,7 +199,13 @@ class ControlPlane:
         done = self._in_flight[slot] = trio.Event()
         try:
             self.store_reads += 1
-            value = await load()
+            try:
+                value = await load()
+            except DatabaseUnavailable:
+                known, stale = cache.stale(name)
+                if not known:
+                    raise  # never seen: 503, not a guess
+                return stale  # the database is away: its last answer (an outage keeps known keys working)
             cache.put(name, value)
             return value
         finally:

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from gateway_trio.spend.store import BEGIN_WRITE
+from gateway_trio.spend.store import BEGIN_WRITE, Connection
 
 
 class SchemaError(Exception):
@@ -264,10 +264,12 @@ LATEST = MIGRATIONS[-1].version
 _VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
 )
+# One number for "the gateway-trio schema" among the database's advisory locks.
+_PG_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(7406351)"
 _RECORD_VERSION = "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"
 
 
-def schema_version(db: sqlite3.Connection) -> int:
+def schema_version(db: Connection) -> int:
     """The version the database is at: 0 when empty or written before versions were recorded.
 
     Call inside `migrate`'s transaction (it creates the version table when missing, which
@@ -280,7 +282,7 @@ def schema_version(db: sqlite3.Connection) -> int:
     return int(found or 0)
 
 
-def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+def migrate(db: Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Bring `db` (autocommit mode: `isolation_level=None`) to the latest version; return it.
 
     Blocking.  All pending steps run in one write transaction, taken before the version is
@@ -291,6 +293,10 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS
     known = migrations[-1].version if migrations else 0
     db.execute(BEGIN_WRITE)
     try:
+        if getattr(db, "dialect", "sqlite") == "postgresql":
+            # PostgreSQL's BEGIN takes no lock: two instances starting at once queue here, and
+            # the second then finds the version the first recorded (held to the commit).
+            db.execute(_PG_MIGRATION_LOCK)
         current = schema_version(db)
         if current > known:
             raise DatabaseTooNew(current, known)

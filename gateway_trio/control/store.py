@@ -1,9 +1,12 @@
 """The control plane's store: keys, teams, users and end-users in the database (SPEC §9).
 
 `ControlStore` is blocking, over one migrated connection; `Store` is its async face, which
-runs every call in a worker thread under one `CapacityLimiter(1)` (the caller's CPU turn
+runs every call in a worker thread under one `CapacityLimiter` (the caller's CPU turn
 given back meanwhile, as for every wait outside the process), so the event loop never waits
-on the disk and the connection never sees two threads (or two transactions) at once.
+on the disk and the connection never sees two threads (or two transactions) at once.  With
+PostgreSQL the "connection" is a pool (`spend.postgres`) with a transaction per thread, and the
+limiter is sized to the pool (`control.database.SharedDatabase`).  A database that does not
+answer is a `DatabaseUnavailable` (503) to the caller.
 Give the spend writer the same limiter when it shares the connection (a `:memory:` database
 is one database per connection, so there it must).
 
@@ -38,9 +41,9 @@ from gateway_trio.control.records import (
     TeamRecord,
     UserRecord,
 )
-from gateway_trio.errors import BadRequest, NotFound
+from gateway_trio.errors import BadRequest, GatewayError, NotFound
 from gateway_trio.runtime import turns
-from gateway_trio.spend.store import BEGIN_WRITE
+from gateway_trio.spend.store import BEGIN_WRITE, Connection, is_database_failure
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -50,6 +53,14 @@ MAX_PAGE_SIZE = 100
 
 BudgetTable = Literal["keys", "teams", "users", "end_users", "key_model_spend"]
 BlockTable = Literal["keys", "teams", "end_users"]
+
+
+class DatabaseUnavailable(GatewayError):
+    """The database did not answer: admin writes (and reads of what is not cached) answer 503."""
+
+    status = 503
+    error_type = "service_unavailable_error"
+    anthropic_type = "overloaded_error"
 
 
 class AlreadyExists(BadRequest):
@@ -206,7 +217,7 @@ class ControlStore:
     write lock is waited on, busy timeout, rather than failing when a read must upgrade).
     """
 
-    def __init__(self, db: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
 
@@ -555,7 +566,7 @@ class ControlStore:
 class _Transaction:
     """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any exception; nests (the inner joins the outer)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
         self._outermost = False
 
@@ -584,7 +595,7 @@ def _block_table(table: str) -> _Table[Any]:
 
 def _conflict(spec: _Table[Any], record: Any, error: sqlite3.IntegrityError) -> Exception:
     """The 400 a repeated id or alias is; any other integrity failure stays what it is."""
-    if "UNIQUE" not in str(error):
+    if "unique" not in str(error).lower():  # SQLite: "UNIQUE constraint failed"; PostgreSQL: UniqueViolation
         return error
     id_ = getattr(record, spec.id_column)
     alias = getattr(record, "key_alias", None)
@@ -621,7 +632,14 @@ class Store:
     async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # A request waiting on the database gives its CPU turn back meanwhile (runtime/turns).
         async with turns.off_turn():
-            return await trio.to_thread.run_sync(functools.partial(method, *args, **kwargs), limiter=self.limiter)
+            try:
+                return await trio.to_thread.run_sync(functools.partial(method, *args, **kwargs), limiter=self.limiter)
+            except sqlite3.Error as error:
+                if is_database_failure(error):
+                    # The database is away (or locked past its timeout): a 503 the caller may
+                    # retry, never a 500; the message says which, never the url.
+                    raise DatabaseUnavailable("the database is unavailable; try again shortly") from error
+                raise
 
     async def aclose(self) -> None:
         await self._call(self.blocking.close)

@@ -105,7 +105,7 @@ def admin_routes(gateway: Gateway, workers: WorkerSamples | None = None) -> Blue
             "status": "healthy" if ready else "starting",
             "deployments": len(gateway.deployments),
             # LiteLLM's field: dashboards read it.  The database is opened before ready is set.
-            "db": "connected" if gateway.database.is_open else "Not connected",
+            "db": "connected" if gateway.database.is_up else "Not connected",
             "worker_pid": os.getpid(),  # which worker process answered, with `--workers N`
         }
         return Response(orjson.dumps(body), 200 if ready else 503, content_type=JSON)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from gateway_trio.actors.callbacks import CallbackCounters
 from gateway_trio.channels.messages import RouterSnapshot
@@ -39,6 +39,17 @@ class GatewaySnapshot:
     invalid_usage: tuple[tuple[str, int], ...]
     router: RouterSnapshot
     log_lines_dropped: int
+    database: DatabaseSnapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSnapshot:
+    """The database's health: up (its last statement answered), errors, round-trip times."""
+
+    up: bool
+    errors: int
+    buckets: tuple[tuple[str, int], ...]  # cumulative (le, count), +Inf last
+    total_s: float
 
 
 async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
@@ -55,7 +66,14 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
         invalid_usage=tuple(sorted((i, p.check_usage.invalid) for i, p in gateway.deployment_actors.items())),
         router=router,
         log_lines_dropped=dropped_lines(),
+        database=database_snapshot(gateway),
     )
+
+
+def database_snapshot(gateway: Gateway) -> DatabaseSnapshot:
+    database = gateway.database
+    health = database.health
+    return DatabaseSnapshot(database.is_up, health.errors, tuple(health.cumulative()), health.total_s)
 
 
 class SnapshotCollector:
@@ -110,6 +128,8 @@ class SnapshotCollector:
             ("gateway_spend_records_dropped", spend.dropped, "Spend records dropped"),
             ("gateway_spend_write_failures", spend.failed_writes, "Failed spend batch writes"),
             ("gateway_spend_records_unwritable", spend.unwritable, "Spend records the store refused (logged, not retried)"),
+            ("gateway_spend_records_spooled", spend.spooled, "Spend records spooled to disk while the database was away"),
+            ("gateway_spend_records_replayed", spend.replayed, "Spooled spend records written once it came back"),
         ):
             family = CounterMetricFamily(name, text)
             family.add_metric([], value)
@@ -118,6 +138,18 @@ class SnapshotCollector:
         log_drops = CounterMetricFamily("gateway_log_lines_dropped", "Log lines dropped: the queue to stderr was full")
         log_drops.add_metric([], snapshot.log_lines_dropped)
         yield log_drops
+
+        database = snapshot.database
+        if database is not None:
+            up = GaugeMetricFamily("gateway_database_up", "1 while the database answers its statements")
+            up.add_metric([], 1.0 if database.up else 0.0)
+            yield up
+            errors = CounterMetricFamily("gateway_database_errors", "Database statements that got no answer")
+            errors.add_metric([], database.errors)
+            yield errors
+            latency = HistogramMetricFamily("gateway_database_latency_seconds", "Database round-trip time (PostgreSQL)")
+            latency.add_metric([], [(le, float(count)) for le, count in database.buckets], database.total_s)
+            yield latency
 
         bad_usage = CounterMetricFamily("gateway_upstream_usage_invalid",
                                         "Upstream replies whose usage held a count that was not a token count",
@@ -138,10 +170,11 @@ class SnapshotCollector:
 
 
 # Gauges that workers do not add up when /metrics combines them (`runtime.worker_samples`):
-# the longest stall of any worker, and a deployment cooling down in any worker.
+# the longest stall of any worker, a deployment cooling down in any worker, the database up in all.
 GAUGE_MODES: dict[str, GaugeMode] = {
     "gateway_event_loop_longest_stall_seconds": "max",
     "gateway_deployment_cooling_down": "max",
+    "gateway_database_up": "min",
 }
 
 

@@ -26,7 +26,7 @@ from prometheus_client.core import Metric
 
 log = logging.getLogger(__name__)
 
-GaugeMode = Literal["sum", "max"]
+GaugeMode = Literal["sum", "max", "min"]
 # A sample's identity across workers: its name and its labels in a fixed order.
 SampleKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -85,19 +85,22 @@ class WorkerSamples:
 
 def combine(workers: Iterable[list[dict]], gauge_modes: Mapping[str, GaugeMode]) -> list[Metric]:
     """The families of all `workers` as one: counters, histograms and summaries summed; gauges
-    summed, or the largest taken where `gauge_modes` says `max` (a longest stall, a 0/1 state)."""
+    summed, or the largest (smallest) taken where `gauge_modes` says `max` (`min`): a longest
+    stall, a deployment cooling down in any worker; a database up in every worker."""
     merged: dict[str, tuple[str, str, dict[SampleKey, float]]] = {}
     for families in workers:
         for family in families:
             name, kind = family["name"], family["type"]
             _, _, samples = merged.setdefault(name, (kind, family["help"], {}))
-            take_max = kind == "gauge" and gauge_modes.get(name) == "max"
+            mode = gauge_modes.get(name, "sum") if kind == "gauge" else "sum"
             for sample_name, labels, value in family["samples"]:
                 key = (sample_name, tuple(sorted(labels.items())))
                 if key not in samples:
                     samples[key] = value
-                elif take_max:
+                elif mode == "max":
                     samples[key] = max(samples[key], value)
+                elif mode == "min":
+                    samples[key] = min(samples[key], value)
                 else:
                     samples[key] += value
     result = []

@@ -9,22 +9,38 @@ the connection is handed here; this wing sits below the control plane and cannot
 Writing a record also adds its cost to the spend totals of its key, key and model, team, user
 and end-user, in the same transaction, and only when the record is new: a batch written again
 after a failure (or a record sent twice) is counted once.
+
+`SqliteSpendStore` inserts row by row (SQLite's inserts are in-process calls);
+`PostgresSpendStore` sends a batch as one multi-row statement over the connection face of
+`spend.postgres` (each statement is a network round trip there).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pathlib
 import sqlite3
 from collections import defaultdict
-from typing import Any, Iterable, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Protocol, Union
 
 import orjson
 
 from gateway_trio.spend.records import SpendRecord
 
+if TYPE_CHECKING:
+    from gateway_trio.spend.postgres import PostgresConnection
+
 log = logging.getLogger(__name__)
+
+# What a store runs on: sqlite3's connection, or PostgreSQL behind the same face (psycopg is
+# the `postgres` extra: imported only when a postgresql url is opened).
+Connection = Union[sqlite3.Connection, "PostgresConnection"]
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.partition("://")[0].lower() in ("postgresql", "postgres")
 
 MAX_QUERY_LIMIT = 1000
 # Several gateway workers may share one file: wait for the write lock instead of failing.
@@ -98,7 +114,8 @@ _ADD_END_USER_SPEND = (
 )
 # Only for keys the store knows (the master key has no row, and gets none).
 _ADD_KEY_MODEL_SPEND = (
-    "INSERT INTO key_model_spend (token, model, spend) SELECT token, ?, ? FROM keys WHERE token = ? "
+    "INSERT INTO key_model_spend (token, model, spend) "
+    "SELECT token, CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) FROM keys WHERE token = ? "
     "ON CONFLICT (token, model) DO UPDATE SET spend = key_model_spend.spend + excluded.spend"
 )
 
@@ -160,10 +177,12 @@ def sqlite_path(url: str) -> str:
     scheme = scheme.lower()
     if not sep:
         raise UnsupportedDatabaseUrl("database url must look like sqlite:///PATH")
-    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-        raise UnsupportedDatabaseUrl("postgresql database urls are not supported yet")
+    if scheme in ("postgresql", "postgres"):
+        raise UnsupportedDatabaseUrl("a postgresql url names no sqlite file")
     if scheme != "sqlite":
-        raise UnsupportedDatabaseUrl(f"unsupported database url scheme {scheme!r}: use sqlite:///PATH")
+        raise UnsupportedDatabaseUrl(
+            f"unsupported database url scheme {scheme!r}: use sqlite:///PATH or postgresql://user:password@host/db"
+        )
     if rest == "":
         return ":memory:"  # `sqlite://`, as SQLAlchemy reads it
     if not rest.startswith("/"):
@@ -204,7 +223,20 @@ def check_store(url: str) -> None:
 
     Run at start-up and by `check-config`: the writer opens the store only once the gateway is
     serving, where a missing folder would otherwise surface as a crash with a traceback.
+    A postgresql url is only parsed: check-config connects to no server.
     """
+    if is_postgres_url(url):
+        try:
+            from gateway_trio.spend.postgres import BadPostgresUrl, check_postgres_url
+        except ImportError:
+            raise UnsupportedDatabaseUrl(
+                "postgresql urls need psycopg: pip install 'gateway-trio[postgres]'"
+            ) from None
+        try:
+            check_postgres_url(url)
+        except BadPostgresUrl as error:
+            raise UnsupportedDatabaseUrl(str(error)) from None
+        return
     path = sqlite_path(url)
     if path == ":memory:":
         return
@@ -236,7 +268,7 @@ def check_store(url: str) -> None:
 class SqliteSpendStore:
     """`spend_logs` and the spend totals, over one SQLite connection already migrated."""
 
-    def __init__(self, db: sqlite3.Connection, *, owns_connection: bool = True) -> None:
+    def __init__(self, db: Connection, *, owns_connection: bool = True) -> None:
         """`owns_connection=False` when the connection is shared (a `:memory:` database with the
         control store, under one limiter): then `close` leaves it open for its owner."""
         self._db = db
@@ -305,18 +337,22 @@ class SqliteSpendStore:
             if record.end_user:
                 spent, first_seen = end_users.get(record.end_user, (0.0, record.end_time))
                 end_users[record.end_user] = (spent + cost, min(first_seen, record.end_time))
+        # Rows in sorted order: two instances adding to the same totals at once lock them in
+        # the same order, so PostgreSQL never has to break a deadlock between them.
         db = self._db
         if keys:
-            db.executemany(_ADD_KEY_SPEND, [(cost, token) for token, cost in keys.items()])
+            db.executemany(_ADD_KEY_SPEND, [(cost, token) for token, cost in sorted(keys.items())])
         if key_models:
-            db.executemany(_ADD_KEY_MODEL_SPEND, [(model, cost, token) for (token, model), cost in key_models.items()])
+            db.executemany(
+                _ADD_KEY_MODEL_SPEND, [(model, cost, token) for (token, model), cost in sorted(key_models.items())]
+            )
         if teams:
-            db.executemany(_ADD_TEAM_SPEND, [(cost, team) for team, cost in teams.items()])
+            db.executemany(_ADD_TEAM_SPEND, [(cost, team) for team, cost in sorted(teams.items())])
         if users:
-            db.executemany(_ADD_USER_SPEND, [(cost, user) for user, cost in users.items()])
+            db.executemany(_ADD_USER_SPEND, [(cost, user) for user, cost in sorted(users.items())])
         if end_users:
             db.executemany(
-                _ADD_END_USER_SPEND, [(user, cost, seen, seen) for user, (cost, seen) in end_users.items()]
+                _ADD_END_USER_SPEND, [(user, cost, seen, seen) for user, (cost, seen) in sorted(end_users.items())]
             )
 
     def query(
@@ -384,6 +420,49 @@ class SqliteSpendStore:
     def close(self) -> None:
         if self._owns_connection:
             self._db.close()
+
+
+class PostgresSpendStore(SqliteSpendStore):
+    """The same store over PostgreSQL (`spend.postgres.PostgresConnection`): a batch is ONE
+    multi-row `INSERT ... ON CONFLICT (call_id) DO NOTHING RETURNING call_id`, and the totals of
+    the rows it returns are added in the same transaction.  Two instances flushing the same
+    call at once keep one row: the second insert waits for the first's commit, then skips it.
+    """
+
+    def _insert(self, records: list[SpendRecord], rows: list[tuple[Any, ...]]) -> None:
+        db = self._db
+        db.execute(BEGIN_WRITE)
+        try:
+            inserted: set[str] = set()
+            for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
+                chunk = rows[start : start + MAX_ROWS_PER_INSERT]
+                params = [value for row in chunk for value in row]
+                inserted.update(row[0] for row in db.execute(_multi_row_insert(len(chunk)), params))
+            new = []
+            for record in records:  # the first of a call id sent twice in one batch is the one written
+                if record.call_id in inserted:
+                    inserted.discard(record.call_id)
+                    new.append(record)
+            self._add_to_totals(new)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+# PostgreSQL takes at most 65535 parameters in one statement: 26 columns x 1000 rows is well below.
+MAX_ROWS_PER_INSERT = 1000
+_ROW_PLACEHOLDERS = f"({', '.join('?' for _ in COLUMNS)})"
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_row_insert(count: int) -> str:
+    """The insert of `count` rows at once (built once per batch size seen)."""
+    values = ", ".join(_ROW_PLACEHOLDERS for _ in range(count))
+    return (
+        f"INSERT INTO spend_logs ({', '.join(COLUMNS)}) VALUES {values} "
+        "ON CONFLICT (call_id) DO NOTHING RETURNING call_id"
+    )
 
 
 def _where(*clauses: tuple[str, Any]) -> tuple[str, list[Any]]:

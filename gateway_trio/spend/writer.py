@@ -11,20 +11,28 @@ watermark: every record numbered at or below it has been written or counted as d
 
 A record the store refuses for what it holds (the store tells those from its own failures)
 is counted as unwritable and logged with its call id; only the store's failures are retried.
+
+While the store fails (the database is away), records wait in `_pending` up to its bound;
+with a `spool` (spend/spool.py) what exceeds it, and what is left at shutdown, is appended to
+a local file instead of dropped, and replayed once a write succeeds again (and at start, for
+files a stopped process left).  A spooled record counts as resolved for `flush()`: it is safe
+on disk.  The store keeps one row per call id, so a replay after a lost commit never doubles.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
 from gateway_trio.runtime import turns
 from gateway_trio.spend.records import SpendRecord
+from gateway_trio.spend.spool import Spool
 from gateway_trio.spend.store import GroupBy, SpendStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +43,7 @@ SHUTDOWN_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
 # Between write attempts during shutdown, when there is no flush interval left to wait out.
 SHUTDOWN_RETRY_PAUSE_S = 0.2
+SPILL_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +54,8 @@ class SpendCounters:
     dropped: int
     failed_writes: int
     unwritable: int
+    spooled: int = 0
+    replayed: int = 0
 
 
 class SpendWriter:
@@ -57,8 +68,10 @@ class SpendWriter:
         inbox_size: int = 10_000,
         shutdown_timeout_s: float = SHUTDOWN_TIMEOUT_S,
         limiter: trio.CapacityLimiter | None = None,
+        spool: Spool | None = None,
     ) -> None:
-        """`limiter`: the one of every other user of the store's connection (one thread at a time on it)."""
+        """`limiter`: the one of every other user of the store's connection (one thread at a time on it).
+        `spool`: where records go while the store fails and `_pending` is full (else the oldest are dropped)."""
         if flush_interval_s <= 0 or batch_size < 1 or inbox_size < 1:
             raise ValueError("flush_interval_s must be > 0, batch_size and inbox_size >= 1")
         # An opener, not a url: opening migrates the database, which is the control plane's
@@ -84,13 +97,22 @@ class SpendWriter:
         self._flush_target = 0
         self._progress = trio.Event()
         self._collecting: trio.CancelScope | None = None
+        self._spool = spool
+        # Claimed spool files still to replay, with how far each is done (bytes).
+        self._replays: deque[tuple[str, int]] = deque()
+        self._spool_dirty = False  # spilled since the last replay
+        self._overflow: list[SpendRecord] = []  # taken from the inbox while a write was waiting
 
     # --- the caller's side ---------------------------------------------------------------
 
     def counters(self) -> SpendCounters:
         """A frozen copy of the counters, read in one synchronous step (requests count drops in
         `submit` too, so the writer's inbox is not their only way in)."""
-        return SpendCounters(self.written, self.dropped, self.failed_writes, self.unwritable)
+        spool = self._spool
+        return SpendCounters(
+            self.written, self.dropped, self.failed_writes, self.unwritable,
+            spool.spooled if spool else 0, spool.replayed if spool else 0,
+        )
 
     def submit(self, record: SpendRecord) -> bool:
         """Hand a record over without blocking; False (and counted) if it had to be dropped."""
@@ -140,28 +162,117 @@ class SpendWriter:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Open the store, then write batches until cancelled; on cancellation write everything."""
         self._store = await self._in_thread(self._open_store)
+        if self._spool is not None:
+            spool = self._spool
+            # Files a stopped process left (or this one, before a restart): replayed first.
+            claimed = await trio.to_thread.run_sync(lambda: spool.claim(stale_claims=True))
+            self._replays.extend((path, 0) for path in claimed)
         task_status.started()
         shutting_down = False
         try:
             await self._write_forever()
-        except trio.Cancelled:
-            shutting_down = True
+        except BaseException:
+            # Cancelled, bare or inside a group (a write's nursery): cancellation is shutdown.
+            shutting_down = trio.current_effective_deadline() == float("-inf")
             raise
         finally:
             # A crash keeps `_pending` for a supervisor's restart; a cancellation is shutdown.
             with trio.CancelScope(shield=True):
+                self._take_overflow()  # what a cancelled write's wait took from the inbox
                 if shutting_down:
                     with trio.move_on_after(self.shutdown_timeout_s):
                         await self._final_flush()
+                    self._drain_inbox()
+                    self._inbox.close()  # a late submit is counted as dropped from here on
+                    if self._pending and self._spool is not None:
+                        with trio.move_on_after(SPILL_TIMEOUT_S):
+                            await self._spill()  # written at the next start
                     self._stop_accepting()
                 await self._close_store()
 
     async def _write_forever(self) -> None:
         retrying = False
         while True:
+            if not retrying and (self._replays or self._spool_dirty):
+                retrying = not await self._replay()
             await self._collect(retrying=retrying)
+            if retrying and self._must_spill():
+                await self._spill()
             if self._pending:
                 retrying = not await self._write_pending()
+            elif retrying:  # all spooled, nothing new: the spool's replay is the retry
+                retrying = not await self._replay()
+
+    def _must_spill(self) -> bool:
+        return self._spool is not None and len(self._pending) >= self.max_pending
+
+    async def _spill(self) -> None:
+        """Move `_pending` to the spool file; on a disk failure keep them (and stop spooling)."""
+        spool = self._spool
+        assert spool is not None
+        records = list(self._pending)
+        try:
+            await self._receiving_meanwhile(
+                lambda: trio.to_thread.run_sync(lambda: spool.append(records), abandon_on_cancel=True)
+            )
+        except Exception:
+            log.exception("spend spool %s cannot be written; spooling stops, records past the bound "
+                          "are dropped (and counted)", spool.folder)
+            self._spool = None
+            self._take_overflow()
+            return
+        self._pending.clear()
+        self._take_overflow()
+        self._spool_dirty = True
+        self._advance(len(records))
+        log.warning("database away: %d spend records spooled to %s (%d in all)", len(records), spool.own_file,
+                    spool.spooled)
+
+    async def _replay(self) -> bool:
+        """Write every spool file's records; False if the store failed (the rest is replayed later).
+
+        What arrives meanwhile is written between the spool's batches, so the live spend log
+        does not wait for a long replay.
+        """
+        spool = self._spool
+        store = self._store
+        if spool is None or store is None:
+            self._replays.clear()
+            return True
+        if self._spool_dirty:
+            self._spool_dirty = False
+            claimed = await trio.to_thread.run_sync(lambda: spool.claim(stale_claims=False))
+            self._replays.extend((path, 0) for path in claimed)
+        while self._replays:
+            path, offset = self._replays[0]
+            try:
+                batch, next_offset = await trio.to_thread.run_sync(spool.read, path, offset, self.batch_size)
+            except OSError:
+                log.exception("spend spool file %s cannot be read; left in place", path)
+                self._replays.popleft()
+                continue
+            if not batch:
+                await trio.to_thread.run_sync(spool.done, path)
+                self._replays.popleft()
+                log.info("spend spool file replayed: %s", path)
+                continue
+            try:
+                refused = await self._write_batch(store, batch)
+            except Exception:
+                self.failed_writes += 1
+                log.warning("spend spool replay of %d records failed (will retry)", len(batch), exc_info=True)
+                self._take_overflow()
+                return False
+            self._take_overflow()
+            for record, error in refused:
+                self._count_unwritable(record, error)
+            self.written += len(batch) - len(refused)
+            spool.replayed += len(batch)
+            self._replays[0] = (path, next_offset)
+            self._drain_inbox()
+            if len(self._pending) >= self.batch_size and not await self._write_pending():
+                return False
+        return True
 
     async def _collect(self, *, retrying: bool) -> None:
         """Fill `_pending` until a batch is full, the interval is over, or `flush()` asks.
@@ -177,6 +288,8 @@ class SpendWriter:
                     self._take(await self._inbox.receive())
             scope.deadline = trio.current_time() + self.flush_interval_s
             while retrying or (len(self._pending) < self.batch_size and not self._flush_wanted()):
+                if retrying and self._must_spill():
+                    break  # full while the store fails: to the spool, not dropped
                 self._take(await self._inbox.receive())
         self._collecting = None
 
@@ -185,7 +298,7 @@ class SpendWriter:
 
     def _take(self, record: SpendRecord) -> None:
         self._received += 1
-        if len(self._pending) >= self.max_pending:
+        if len(self._pending) >= self.max_pending and self._spool is None:
             # The store has been failing for a while: keep the newest.  Dropping the oldest
             # keeps the watermark contiguous.
             self._pending.popleft()
@@ -204,7 +317,7 @@ class SpendWriter:
         while self._pending:
             batch = list(islice(self._pending, self.batch_size))
             try:
-                refused = await self._in_thread(lambda: store.write_batch(batch), abandon_on_cancel=abandon_on_cancel)
+                refused = await self._write_batch(store, batch, abandon_on_cancel=abandon_on_cancel)
             except Exception:
                 self.failed_writes += 1
                 log.warning(
@@ -213,6 +326,7 @@ class SpendWriter:
                     len(self._pending),
                     exc_info=True,
                 )
+                self._take_overflow()
                 return False
             for _ in batch:
                 self._pending.popleft()
@@ -220,7 +334,76 @@ class SpendWriter:
                 self._count_unwritable(record, error)
             self.written += len(batch) - len(refused)
             self._advance(len(batch))
+            self._take_overflow()
         return True
+
+    async def _write_batch(self, store: SpendStore, batch: list[SpendRecord], *, abandon_on_cancel: bool = False) -> list[Any]:
+        """`store.write_batch(batch)` in the store's thread, taking records meanwhile.
+
+        A write may wait as long as the pool's timeout for a database that is away; the inbox
+        keeps being emptied into `_overflow` (up to the pending bound) so calls arriving
+        meanwhile are kept, not dropped.  The caller moves them to `_pending` (`_take_overflow`)
+        once its bookkeeping of `batch` is done.
+        """
+        return await self._receiving_meanwhile(
+            lambda: self._in_thread(lambda: store.write_batch(batch), abandon_on_cancel=abandon_on_cancel)
+        )
+
+    async def _receiving_meanwhile(self, wait: Callable[[], Awaitable[T]]) -> T:
+        """`await wait()`, emptying the inbox into `_overflow` meanwhile (see `_write_batch`)."""
+        outcome: dict[str, Any] = {}
+        async with trio.open_nursery() as nursery:
+
+            async def run() -> None:
+                try:
+                    outcome["value"] = await wait()
+                except Exception as error:  # noqa: BLE001 - re-raised below, outside the nursery
+                    outcome["error"] = error
+                finally:
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(run)
+            await self._receive_while_writing()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    async def _receive_while_writing(self) -> None:
+        """Empty the inbox into `_overflow` until cancelled; a full overflow goes to the spool."""
+        while True:
+            if len(self._overflow) >= self.max_pending and (self._spool is None or not await self._spill_overflow()):
+                break  # no spool: the inbox fills, and then drops (counted)
+            try:
+                record = await self._inbox.receive()
+            except (trio.ClosedResourceError, trio.EndOfChannel):
+                break
+            self._received += 1
+            self._overflow.append(record)
+        await trio.sleep_forever()
+
+    async def _spill_overflow(self) -> bool:
+        spool = self._spool
+        assert spool is not None
+        records, self._overflow = self._overflow, []
+        try:
+            # Shielded: the write this waits beside may end meanwhile, and an append cut off
+            # half-way would leave records neither in memory nor known to be on disk.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(spool.append, records)
+        except Exception:
+            log.exception("spend spool %s cannot be written; spooling stops", spool.folder)
+            self._spool = None
+            self._overflow = records + self._overflow
+            return False
+        self._spool_dirty = True
+        self._advance(len(records))
+        return True
+
+    def _take_overflow(self) -> None:
+        overflow, self._overflow = self._overflow, []
+        for record in overflow:
+            self._received -= 1  # counted once, by `_take`
+            self._take(record)
 
     async def _final_flush(self) -> None:
         """Write what is pending and what is still in the inbox, until both are empty."""

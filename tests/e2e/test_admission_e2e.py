@@ -16,6 +16,9 @@ from gateway_trio.auth import hash_key
 from gateway_trio.hooks import CustomLogger
 from gateway_trio.testing import Behavior
 
+# Each test runs against SQLite and PostgreSQL (tests/conftest.py `database_url`).
+pytestmark = pytest.mark.usefixtures("database_url")
+
 MASTER = "sk-master-0123456789abcdef"
 KEY = "sk-test-key-0123456789abcdef-one"
 OTHER = "sk-test-key-0123456789abcdef-two"

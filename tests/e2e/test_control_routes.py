@@ -16,6 +16,9 @@ from harness import client_and_gateway, eventually, make_config
 
 from gateway_trio.control.records import KeyRecord, TeamRecord
 
+# Each test runs against SQLite and PostgreSQL (tests/conftest.py `database_url`).
+pytestmark = pytest.mark.usefixtures("database_url")
+
 MASTER = "sk-master-control-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")

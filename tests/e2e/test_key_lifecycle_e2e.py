@@ -6,8 +6,12 @@ had the key."""
 from __future__ import annotations
 
 import openai
+import pytest
 import trio
 from harness import chat, client_and_gateway, make_config, running_gateway
+
+# Each test runs against SQLite and PostgreSQL (tests/conftest.py `database_url`).
+pytestmark = pytest.mark.usefixtures("database_url")
 
 MASTER = "sk-master-lifecycle-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}

@@ -4,10 +4,15 @@ import sqlite3
 import time
 
 import httpx
+import pytest
 import trio
 from harness import chat, client_and_gateway, eventually, make_config, running_gateway
 
+from gateway_trio.control.database import open_database
 from gateway_trio.testing import Behavior
+
+# Each test runs against SQLite and PostgreSQL (tests/conftest.py `database_url`).
+pytestmark = pytest.mark.usefixtures("database_url")
 
 MASTER = "sk-master-spend-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER}"}
@@ -17,7 +22,7 @@ def config_for(upstream, database=None, **router):
     models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1",
                "api_key": "sk-upstream-spend-secret"},
               {"name": "backup", "model": "openai/backup", "api_base": f"{upstream.base_url}/v1"}]
-    return make_config(models=models, server={"master_key": MASTER}, database=database or {"url": "sqlite:///:memory:"},
+    return make_config(models=models, server={"master_key": MASTER}, database=database or {},
                        router={"retry_backoff_s": 0, **router})
 
 
@@ -95,9 +100,8 @@ async def test_client_disconnect_keeps_a_record_with_the_usage_seen(upstream):
     assert records[0]["completion_tokens"] >= 3
 
 
-async def test_shutdown_flushes_every_pending_record(upstream, tmp_path):
-    path = tmp_path / "spend.db"
-    config = config_for(upstream, database={"url": f"sqlite:///{path}", "flush_interval_s": 3600})
+async def test_shutdown_flushes_every_pending_record(upstream, database_url):
+    config = config_for(upstream, database={"url": database_url, "flush_interval_s": 3600})
     async with running_gateway(config) as base_url:
         async with httpx.AsyncClient(base_url=base_url) as client:
             async def ask() -> None:
@@ -107,9 +111,10 @@ async def test_shutdown_flushes_every_pending_record(upstream, tmp_path):
             async with trio.open_nursery() as nursery:
                 for _ in range(20):
                     nursery.start_soon(ask)
-    # The gateway has shut down: everything it answered is on disk.
-    with sqlite3.connect(path) as db:
-        count = db.execute("select count(*) from spend_logs").fetchone()[0]
+    # The gateway has shut down: everything it answered is in the database.
+    db = open_database(database_url)
+    count = db.execute("select count(*) from spend_logs").fetchone()[0]
+    db.close()
     assert count == 20
 
 

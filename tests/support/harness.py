@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -22,13 +23,19 @@ from gateway_trio.frontend.serving import hypercorn_config, shutdown_trigger
 from gateway_trio.gateway import Gateway
 
 ROOT = Path(__file__).resolve().parents[2]
+# The database a config gets when it names none; the `database_url` fixture (tests/conftest.py)
+# sets it for a test, so a module of end-to-end tests runs against SQLite and PostgreSQL.
+DEFAULT_DATABASE_URL = "sqlite:///:memory:"
 
 
 def make_config(**sections: Any) -> GatewayConfig:
     """A config from plain dicts, validated exactly like a TOML file."""
     sections.setdefault("server", {})
     sections["server"].setdefault("graceful_timeout_s", 2)
-    sections.setdefault("database", {"url": "sqlite:///:memory:"})
+    sections.setdefault("database", {"url": DEFAULT_DATABASE_URL})
+    sections["database"].setdefault("url", DEFAULT_DATABASE_URL)
+    # A spool of its own: records one test spooled must never be replayed into another's database.
+    sections["database"].setdefault("spool_dir", tempfile.mkdtemp(prefix="gw-spool-"))
     return parse_config(sections, "<test>")
 
 

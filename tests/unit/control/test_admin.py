@@ -10,7 +10,7 @@ import pytest
 from gateway_trio.auth import hash_key
 from gateway_trio.control import requests as rq
 from gateway_trio.control.admin import Admin, token_of
-from gateway_trio.control.database import open_sqlite
+from gateway_trio.control.database import open_database
 from gateway_trio.control.records import KeyRecord
 from gateway_trio.control.store import ControlStore, Store
 from gateway_trio.errors import BadRequest, Forbidden, NotFound
@@ -19,9 +19,9 @@ NOW = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc).timestamp()
 
 
 @pytest.fixture
-def admin():
+def admin(database_url: str):
     changes: list[tuple[str, tuple[str, ...]]] = []
-    store = Store(ControlStore(open_sqlite(":memory:"), clock=lambda: NOW))
+    store = Store(ControlStore(open_database(database_url), clock=lambda: NOW))
     admin = Admin(store, clock=lambda: NOW, changed=lambda kind, ids: changes.append((kind, tuple(ids))))
     admin.changes = changes  # type: ignore[attr-defined]
     yield admin

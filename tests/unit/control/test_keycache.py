@@ -36,3 +36,20 @@ async def test_invalidate_forgets_a_key_either_way():
     assert cache.lookup("a") == (False, None)
     cache.put("a", "tenant-a")
     assert cache.lookup("a") == (True, "tenant-a")
+
+
+async def test_an_expired_entry_is_the_answer_while_the_database_is_away(autojump_clock):
+    cache: KeyCache[str] = KeyCache(ttl_s=10, max_entries=2)
+    cache.put("known", "tenant")
+    cache.put("gone", None)
+    await trio.sleep(11)
+    assert cache.lookup("known") == (False, None)  # expired: the next call reads the store
+    assert cache.stale("known") == (True, "tenant")  # unless the store is away
+    assert cache.stale("gone") == (True, None)
+    assert cache.stale("never") == (False, None)
+    cache.invalidate("known")  # a change made here is never served stale
+    assert cache.stale("known") == (False, None)
+    cache.put("a", "1")
+    cache.put("b", "2")
+    cache.put("c", "3")  # the bound holds for expired entries too
+    assert len(cache._known) == 2

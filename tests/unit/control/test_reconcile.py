@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway_trio.config import ConfigError, parse_config
-from gateway_trio.control.database import open_sqlite
+from gateway_trio.control.database import open_database
 from gateway_trio.control.reconcile import Reconciled, ReconcileError, reconcile
 from gateway_trio.control.records import KeyRecord, ModelBudget, TeamMember, TeamRecord
 from gateway_trio.control.secrets import hash_key, new_key
@@ -29,12 +30,22 @@ def path(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(path: str) -> ControlStore:
-    return ControlStore(open_sqlite(path))
+def store(database_url: str) -> Iterator[ControlStore]:
+    store = ControlStore(open_database(database_url))
+    yield store
+    store.close()
+
+
+def dump(store: ControlStore, database_url: str) -> str:
+    """Everything the database holds, as text (SQLite's dump; PostgreSQL's rows of every table)."""
+    if database_url.startswith("sqlite"):
+        return "\n".join(sqlite3.connect(database_url.removeprefix("sqlite:///")).iterdump())
+    tables = ("keys", "teams", "users", "end_users", "key_model_spend", "spend_logs")
+    return "\n".join(repr(row) for table in tables for row in store._db.execute(f"SELECT * FROM {table}"))
 
 
 def test_keys_and_teams_are_inserted_config_owned_and_the_secret_never_stored(
-    store: ControlStore, path: str, monkeypatch: pytest.MonkeyPatch
+    store: ControlStore, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CI_KEY", SECRET_A)
     cfg = parse_config({
@@ -52,8 +63,8 @@ def test_keys_and_teams_are_inserted_config_owned_and_the_secret_never_stored(
     assert key.model_max_budget == {"gpt": ModelBudget(1.0, "1d")} and key.metadata == {"env": "ci"}
     team = store.get_team("core")
     assert team is not None and team.config_owned and team.members_with_roles == (TeamMember("ann", None, "admin"),)
-    dump = "\n".join(sqlite3.connect(path).iterdump())
-    assert SECRET_A not in dump
+    dumped = dump(store, database_url)
+    assert SECRET_A not in dumped and hash_key(SECRET_A) in dumped
 
 
 def test_a_reconcile_keeps_spend_and_only_changes_what_changed(store: ControlStore) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import trio
 
-from gateway_trio.control.database import open_sqlite
+from gateway_trio.control.database import open_database, open_sqlite
 from gateway_trio.control.records import (
     EndUserRecord,
     KeyRecord,
@@ -41,7 +42,16 @@ def path(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(path: str) -> ControlStore:
+def store(database_url: str) -> Iterator[ControlStore]:
+    """The store over each database (tests/conftest.py `database_url`: SQLite and PostgreSQL)."""
+    store = ControlStore(open_database(database_url), clock=Clock())
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_store(path: str) -> ControlStore:
+    """For what only SQLite shows (its dump, its triggers)."""
     return ControlStore(open_sqlite(path), clock=Clock())
 
 
@@ -77,9 +87,9 @@ def test_a_key_round_trips_with_every_kind_of_field(store: ControlStore) -> None
     assert store.get_key("0" * 64) is None and store.get_key_by_alias("nope") is None
 
 
-def test_the_secret_is_never_stored(store: ControlStore, path: str) -> None:
+def test_the_secret_is_never_stored(sqlite_store: ControlStore, path: str) -> None:
     secret = new_key()
-    store.insert_key(a_key(secret))
+    sqlite_store.insert_key(a_key(secret))
     dump = "\n".join(sqlite3.connect(path).iterdump())
     assert secret not in dump and secret[3:] not in dump
     assert hash_key(secret) in dump
@@ -97,7 +107,7 @@ def test_aliases_and_tokens_are_unique(store: ControlStore) -> None:
         store.insert_key(other)
 
 
-def test_update_keeps_spend_and_created_at(store: ControlStore, path: str) -> None:
+def test_update_keeps_spend_and_created_at(store: ControlStore) -> None:
     key = store.insert_key(a_key(max_budget=1.0))
     SqliteSpendStore(store._db).write_batch([SpendRecord(
         call_id="c1", call_type="chat_completion", stream=False, status="success", start_time=1.0, end_time=2.0,
@@ -210,10 +220,10 @@ def test_reset_budget_is_compare_and_set(store: ControlStore) -> None:
     assert store.get_key(key.token).model_budget_reset_at == {"gpt": 150.0}  # type: ignore[union-attr]
 
 
-def test_two_workers_resetting_at_once_reset_once(path: str) -> None:
-    first = ControlStore(open_sqlite(path))
+def test_two_workers_resetting_at_once_reset_once(database_url: str) -> None:
+    first = ControlStore(open_database(database_url))
     key = first.insert_key(a_key(budget_reset_at=100.0))
-    workers = [ControlStore(open_sqlite(path)) for _ in range(8)]
+    workers = [ControlStore(open_database(database_url)) for _ in range(8)]
     results: list[bool] = []
     start = threading.Barrier(len(workers))
 
@@ -227,9 +237,12 @@ def test_two_workers_resetting_at_once_reset_once(path: str) -> None:
     for thread in threads:
         thread.join()
     assert sorted(results) == [False] * 7 + [True]
+    for store in (first, *workers):
+        store.close()
 
 
-def test_a_failed_change_rolls_back(store: ControlStore) -> None:
+def test_a_failed_change_rolls_back(sqlite_store: ControlStore) -> None:
+    store = sqlite_store
     store.insert_team(TeamRecord(team_id="t1"))
     store._db.execute("CREATE TRIGGER no_users BEFORE UPDATE ON users BEGIN SELECT RAISE(ABORT, 'no'); END")
     store.insert_user(UserRecord(user_id="ann"))
@@ -239,8 +252,8 @@ def test_a_failed_change_rolls_back(store: ControlStore) -> None:
     assert not store._db.in_transaction
 
 
-async def test_the_async_face_runs_in_a_thread_under_its_limiter(path: str) -> None:
-    store = await Store.open(f"sqlite:///{path}")
+async def test_the_async_face_runs_in_a_thread_under_its_limiter(database_url: str) -> None:
+    store = await Store.open(database_url)
     key = await store.insert_key(a_key(key_alias="ci"))
     async with trio.open_nursery() as nursery:
         for _ in range(5):

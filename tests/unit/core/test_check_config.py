@@ -84,8 +84,8 @@ def bad_configs(tmp_path: Path) -> dict[str, tuple[str, dict[str, str], str]]:
         "guardrail stream param of the wrong type": (
             MODEL + '[[guardrails]]\nname = "g"\nguardrail = "regex"\n[guardrails.params]\npatterns = ["x"]\n'
             'stream_mode = "sample"\nsample_every = "often"\n', {}, "guardrails[0]"),
-        "database url postgresql": (
-            '[database]\nurl = "postgresql://gw:hunter2@db/spend"\n' + MODEL, {}, "database.url"),
+        "database url of a driver this build has not": (
+            '[database]\nurl = "postgresql+asyncpg://gw:hunter2@db/spend"\n' + MODEL, {}, "database.url"),
         "database folder missing": (f'[database]\nurl = "sqlite:///{tmp_path}/no/such/dir/spend.db"\n' + MODEL, {},
                                     "database.url"),
         "database path is a folder": (f'[database]\nurl = "sqlite:///{tmp_path}"\n' + MODEL, {}, "database.url"),

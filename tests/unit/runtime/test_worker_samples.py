@@ -16,9 +16,11 @@ def families(calls: int, in_flight: float, longest_stall: float, cooling: float)
     stall.add_metric([], longest_stall)
     state = GaugeMetricFamily("gateway_cooling", "Cooling", labels=["model_id"])
     state.add_metric(["d1"], cooling)
+    database = GaugeMetricFamily("gateway_database_up", "Up")
+    database.add_metric([], 1 if calls < 5 else 0)
     latency = HistogramMetricFamily("gateway_latency_seconds", "Latency")
     latency.add_metric([], [("0.1", calls), ("+Inf", calls + 1)], sum_value=calls * 0.05)
-    return [counter, load, stall, state, latency]
+    return [counter, load, stall, state, database, latency]
 
 
 def samples(metrics: list) -> dict:
@@ -26,7 +28,7 @@ def samples(metrics: list) -> dict:
 
 
 async def test_counters_histograms_and_gauges_add_up_and_max_gauges_take_the_largest(tmp_path):
-    modes = {"gateway_longest": "max", "gateway_cooling": "max"}
+    modes = {"gateway_longest": "max", "gateway_cooling": "max", "gateway_database_up": "min"}
     first = WorkerSamples(tmp_path, gauge_modes=modes, worker="a")
     second = WorkerSamples(tmp_path, gauge_modes=modes, worker="b")
     await second.publish(families(calls=7, in_flight=2, longest_stall=0.5, cooling=1))
@@ -38,6 +40,7 @@ async def test_counters_histograms_and_gauges_add_up_and_max_gauges_take_the_lar
     assert combined[("gateway_in_flight", ())] == 3
     assert combined[("gateway_longest", ())] == 0.5
     assert combined[("gateway_cooling", (("model_id", "d1"),))] == 1
+    assert combined[("gateway_database_up", ())] == 0  # down in one worker (7 calls) is down
     assert combined[("gateway_latency_seconds_bucket", (("le", "+Inf"),))] == 12
     assert combined[("gateway_latency_seconds_count", ())] == 12
     assert combined[("gateway_latency_seconds_sum", ())] == 0.5

@@ -21,6 +21,7 @@ from gateway_trio.spend.store import (
     Refused,
     SqliteSpendStore,
     UnsupportedDatabaseUrl,
+    check_store,
     sqlite_path,
 )
 from gateway_trio.spend.writer import SpendWriter
@@ -116,15 +117,25 @@ def test_sqlite_url_forms(url: str, path: str) -> None:
     assert sqlite_path(url) == path
 
 
-@pytest.mark.parametrize(
-    "url", ["postgresql://gw:hunter2@db/spend", "postgres://gw:hunter2@db/spend", "postgresql+asyncpg://gw:hunter2@db/x"]
-)
-def test_postgres_urls_are_refused_clearly(url: str) -> None:
-    with pytest.raises(UnsupportedDatabaseUrl, match="postgresql database urls are not supported yet") as info:
-        open_store(url)
+@pytest.mark.parametrize("url", ["postgresql://gw:hunter2@db/spend", "postgres://gw:hunter2@db/spend"])
+def test_postgres_urls_are_checked_without_connecting(url: str) -> None:
+    check_store(url)  # "db" does not resolve here: a connection attempt would fail
+    SpendWriter(spend_store_opener(url), 1.0)  # builds, opens nothing
+
+
+def test_an_unreachable_postgres_fails_without_the_password() -> None:
+    from gateway_trio.control.database import open_postgres
+
+    with pytest.raises(sqlite3.OperationalError, match="cannot connect to PostgreSQL") as info:
+        open_postgres("postgresql://gw:hunter2@127.0.0.1:1/spend", timeout_s=0.5)
     assert "hunter2" not in str(info.value)
-    with pytest.raises(ValueError, match="not supported yet"):
-        SpendWriter(spend_store_opener(url), 1.0)  # at construction, i.e. at startup
+
+
+@pytest.mark.parametrize("url", ["postgresql+asyncpg://gw:hunter2@db/x", "postgresql://gw:hunter2@db/x?bogus=1"])
+def test_postgres_urls_this_build_cannot_open_are_refused_clearly(url: str) -> None:
+    with pytest.raises(UnsupportedDatabaseUrl) as info:
+        check_store(url)
+    assert "hunter2" not in str(info.value)
 
 
 @pytest.mark.parametrize("url", ["mysql://db/x", "gateway.db", "sqlite://host/x.db", "sqlite:///"])
