@@ -15,6 +15,7 @@ from gateway_trio.calls import Call
 
 if TYPE_CHECKING:
     from gateway_trio.control.plane import ControlPlane
+    from gateway_trio.control.records import KeyRecord
     from gateway_trio.spend.records import SpendRecord
 
 END_USER_HEADER = "x-gateway-end-user-id"
@@ -46,11 +47,25 @@ class AdmissionStage:
         admission = plane.admit(tenant, auth, route=call.route, model=call.model, body=call.body, end_user=end_user)
         call.admission = admission
         call.model = admission.model_group
-        key = tenant.key
-        if key.guardrails:
-            call.requested_guardrails.extend(name for name in key.guardrails if name not in call.requested_guardrails)
-        if key.tags:
-            call.tags.extend(tag for tag in key.tags if tag not in call.tags)
+        _take_key_settings(call, tenant.key)
+
+    async def readmit(self, call: Call, model: str) -> None:
+        """A pre-call hook sent the call to `model`: admit it there instead (the model checks,
+        budgets and limits of that group, per-model ones included), or raise what refuses it.
+        What the first admission held is given back first, whatever the answer."""
+        tenant = call.tenant
+        if tenant is None or self.plane is None:
+            call.model = model
+            return
+        if call.admission is not None:
+            admission, call.admission = call.admission, None
+            admission.release()
+        end_user = await self.plane.end_user(call.end_user) if call.end_user is not None else None
+        admission = self.plane.admit(tenant, call.user, route=call.route, model=model, body=call.body,
+                                     end_user=end_user)
+        call.admission = admission
+        call.model = admission.model_group
+
 
     @staticmethod
     def settle(call: Call, record: SpendRecord) -> None:
@@ -61,3 +76,11 @@ class AdmissionStage:
         prompt, completion = record.prompt_tokens, record.completion_tokens
         tokens = prompt + completion if prompt is not None and completion is not None else None
         admission.settle(record.cost, tokens)
+
+
+def _take_key_settings(call: Call, key: KeyRecord) -> None:
+    """The key's own guardrails and tags join the call's."""
+    if key.guardrails:
+        call.requested_guardrails.extend(name for name in key.guardrails if name not in call.requested_guardrails)
+    if key.tags:
+        call.tags.extend(tag for tag in key.tags if tag not in call.tags)

@@ -24,7 +24,6 @@ from gateway_trio.apis.base import Assembler
 from gateway_trio.apis.tokens import estimate_tokens
 from gateway_trio.calls import Call
 from gateway_trio.channels.messages import Chunks, StreamEnd
-from gateway_trio.control.admission import check_model
 from gateway_trio.errors import BadRequest, GatewayError, UpstreamTimeout
 from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.hooks.exceptions import as_litellm
@@ -137,20 +136,10 @@ class Pipeline:
             raise rejection(error) from error
         model = call.body.get("model") if isinstance(call.body, dict) else None
         if isinstance(model, str) and model and model != asked:
-            self._reroute(call, model)
-
-    @staticmethod
-    def _reroute(call: Call, model: str) -> None:
-        """A pre-call hook set another `model` (returned or edited in `data`): the call goes to
-        that model group, as in LiteLLM, if the caller's key, team and user may use it (403
-        otherwise, as admission answers).  The key's `aliases` apply to the new name too."""
-        tenant = call.tenant
-        group = model
-        if tenant is not None:
-            group = tenant.key.aliases.get(model, model)
-            check_model(tenant, model, group)
-        log.info("call %s rerouted by a pre-call hook from %s to %s", call.call_id, call.model, group)
-        call.model = group
+            # As in LiteLLM: the call goes to that model group, if the caller's key, team and user
+            # may use it (admission's 403 otherwise), under that group's budgets and limits.
+            log.info("call %s rerouted by a pre-call hook from %s to %s", call.call_id, call.model, model)
+            await self.admission.readmit(call, model)
 
     # --- answers ------------------------------------------------------------------------
 

@@ -331,6 +331,21 @@ async def test_a_reroute_the_key_may_not_use_is_403(upstream):
     assert [r.model for r in upstream.received] == ["gpt-4o-mini"]  # only the allowed call went out
 
 
+async def test_a_rerouted_call_is_held_to_the_limits_of_the_group_it_goes_to(upstream):
+    keys = [{"key": KEY, "models": ["gpt", "other-group"], "model_rpm_limit": {"other-group": 1}}]
+    async with client_and_gateway(config_for(upstream, keys=keys), hooks=[lg.Rerouter()]) as (client, gateway):
+        first = await client.post("/v1/chat/completions", json=chat("gpt", "reroute-return"), headers=bearer(KEY))
+        second = await client.post("/v1/chat/completions", json=chat("gpt", "reroute-return"), headers=bearer(KEY))
+        staying = await client.post("/v1/chat/completions", json=chat("gpt", "stay"), headers=bearer(KEY))
+        record = await record_of(client, gateway, second)
+    assert first.status_code == 200
+    assert second.status_code == 429, second.text  # other-group's one call a minute is taken
+    assert second.json()["error"]["code"] == "rate_limit_exceeded"
+    assert record["status"] == "failure"
+    assert staying.status_code == 200  # gpt itself has no such limit
+    assert [r.model for r in upstream.received] == ["gpt-4o", "gpt-4o-mini"]
+
+
 async def test_the_master_key_is_rerouted_too(upstream):
     async with client_and_gateway(config_for(upstream), hooks=[lg.Rerouter()]) as (client, _):
         response = await client.post("/v1/chat/completions", json=chat("gpt", "reroute-return"), headers=bearer())
