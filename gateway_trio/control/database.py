@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
@@ -30,6 +30,8 @@ from gateway_trio.spend.store import (
 if TYPE_CHECKING:  # psycopg is the `postgres` extra: imported when a postgresql url is opened
     from gateway_trio.spend.postgres import PostgresConnection
 
+C = TypeVar("C", bound=Connection)
+
 # A short-lived pool (migrations, `ControlStore.open`) needs few connections.
 SMALL_POOL = 2
 DEFAULT_POOL_SIZE = 10
@@ -38,13 +40,7 @@ DEFAULT_POOL_TIMEOUT_S = 5.0
 
 def open_sqlite(path: str) -> sqlite3.Connection:
     """A connection to the SQLite file at `path` (or `:memory:`), migrated (blocking)."""
-    db = connect_sqlite(path)
-    try:
-        migrate(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
+    return _migrated(connect_sqlite(path))
 
 
 def open_postgres(
@@ -63,6 +59,11 @@ def open_postgres(
 
     db = PostgresConnection(url, min_size=1, max_size=pool_size, timeout_s=timeout_s, on_round_trip=on_round_trip)
     db.open(timeout_s)
+    return _migrated(db)
+
+
+def _migrated(db: C) -> C:
+    """`db` brought to this build's schema, or closed if it cannot be (the error raised)."""
     try:
         migrate(db)
     except BaseException:
