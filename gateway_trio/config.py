@@ -91,6 +91,35 @@ class DatabaseConfig(_Strict):
     flush_interval_s: float = Field(1.0, gt=0)
 
 
+class RedisConfig(_Strict):
+    """`[redis]`: state shared by workers and instances (SPEC §10).  Absent: per-process state.
+
+    `on_failure`: with Redis away, "local" serves with per-instance limits, "closed" answers 503
+    to the calls that need a limit.  `timeout_s` bounds one round trip (a batch of admissions);
+    `connect_timeout_s` one connection attempt.
+    """
+
+    url: Secret  # may hold a password: kept secret, never logged
+    key_prefix: str = Field("gw:", max_length=64)
+    on_failure: Literal["local", "closed"] = "local"
+    timeout_s: float = Field(0.5, gt=0, le=30)
+    connect_timeout_s: float = Field(1.0, gt=0, le=30)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, url: SecretStr) -> SecretStr:
+        if not url.get_secret_value().startswith(("redis://", "rediss://", ENV_PREFIX)):  # ENV_PREFIX: unresolved
+            raise ValueError("must be a redis:// or rediss:// URL")  # never the value: it may hold a password
+        return url
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _no_hash_tag(cls, prefix: str) -> str:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("may not contain '{' or '}': the gateway adds its own hash tags")
+        return prefix
+
+
 Strategy = Literal["simple-shuffle", "least-busy", "usage-based", "latency-based", "cost-based"]
 
 
@@ -106,7 +135,6 @@ class RouterConfig(_Strict):
     context_window_fallbacks: dict[str, list[str]] = {}
     aliases: dict[str, str] = {}
     pre_call_checks: bool = False
-    redis_url: str | None = None
     # The largest upstream reply read whole, and the largest single event of a stream (a
     # Responses stream's last event carries the whole reply); past it the call is a 502.
     # It bounds the memory one hostile or broken upstream can make a call hold.
@@ -299,6 +327,7 @@ def _duplicates(values: list[Any]) -> list[str]:
 class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig | None = None
     router: RouterConfig = RouterConfig()
     models: list[ModelConfig] = []
     guardrails: list[GuardrailConfig] = []
@@ -359,11 +388,17 @@ def _resolve_env(value: Any, path: str) -> Any:
     return value
 
 
+# Keys that moved: a config that still has one is told where it went.
+MOVED_KEYS = {"router.redis_url": "[redis] url"}
+
+
 def _describe(error: ValidationError, source: str) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in item["loc"]).replace(".[", "[")
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and key in MOVED_KEYS:
+            lines.append(f"{source}: {key} is no longer a key: use {MOVED_KEYS[key]}")
+        elif item["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key {key!r}")
         else:
             message = item["msg"].removeprefix("Value error, ")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from gateway_trio.adapters import PROVIDERS
 from gateway_trio.guardrails.builtin import BUILTINS
@@ -67,6 +68,9 @@ def convert(document: dict[str, Any]) -> Conversion:
     if general.get("database_url"):
         out.config["database"] = {"url": general["database_url"]}
 
+    redis = _redis(router_settings, out)
+    if redis:
+        out.config["redis"] = redis
     router = _router(router_settings, litellm_settings, out)
     if router:
         out.config["router"] = router
@@ -116,11 +120,24 @@ def _router(router: dict[str, Any], settings: dict[str, Any], out: Conversion) -
         result["aliases"] = {k: v["model"] if isinstance(v, dict) else v for k, v in aliases.items()}
     if router.get("enable_pre_call_checks") is not None:
         result["pre_call_checks"] = bool(router["enable_pre_call_checks"])
-    if router.get("redis_url"):
-        result["redis_url"] = router["redis_url"]
-    elif router.get("redis_host"):
-        out.skip("router_settings.redis_host/port/password (set router.redis_url instead)")
     return result
+
+
+def _redis(router: dict[str, Any], out: Conversion) -> dict[str, Any]:
+    """LiteLLM's `router_settings.redis_url` (or host/port/password) as `[redis] url`."""
+    if router.get("redis_url"):
+        return {"url": router["redis_url"]}
+    host = router.get("redis_host")
+    if not host:
+        return {}
+    port, password = router.get("redis_port") or 6379, router.get("redis_password")
+    parts = [str(host), str(port), str(password or "")]
+    if any(part.startswith("os.environ/") for part in parts):
+        out.skip("router_settings.redis_host/port/password from the environment (set [redis] url = "
+                 "\"os.environ/REDIS_URL\" instead)")
+        return {}
+    auth = f":{quote(str(password), safe='')}@" if password else ""
+    return {"url": f"redis://{auth}{host}:{port}/0"}
 
 
 def _hooks(settings: dict[str, Any], out: Conversion) -> dict[str, Any]:
