@@ -19,7 +19,10 @@ from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig
 from gateway_trio.control.admin import Admin
 from gateway_trio.control.database import SharedDatabase
 from gateway_trio.control.estimate import PriceBook
+from gateway_trio.control.invalidations import Invalidations
+from gateway_trio.control.limits import LimitsActor
 from gateway_trio.control.plane import ControlPlane
+from gateway_trio.control.redis_client import RedisLink
 from gateway_trio.control.store import ControlStore, Store
 from gateway_trio.deployment import Deployment
 from gateway_trio.guardrails.base import CustomGuardrail
@@ -104,6 +107,7 @@ class Gateway:
             config.router, self.router, self.deployment_actors, self.callbacks, self.guardrails
         )
         self.control = ControlPlane(self.authenticate, PriceBook(self.router.groups), resolve=self.router.resolve)
+        self.redis = self._shared_state(config) if config.redis is not None else None
         self.pipeline = Pipeline(
             self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend, AdmissionStage(self.control)
         )
@@ -115,10 +119,31 @@ class Gateway:
         # The admin operations of the control plane (SPEC §9), over the store `run` opens.
         self.admin: Admin | None = None
 
+    def _shared_state(self, config: GatewayConfig) -> RedisLink:
+        """`[redis]`: the link, the limits actor and the invalidations, built (not connected:
+        `check-config` builds a gateway too) and handed to the control plane."""
+        assert config.redis is not None
+        try:
+            import coredis  # noqa: F401
+        except ImportError:
+            raise ConfigError("redis: coredis is not installed (pip install 'gateway-trio[redis]')") from None
+        link = RedisLink(config.redis)
+        control = self.control
+        # A reservation outlives no call: the longest a call may take, with room for its stream's tail.
+        lease_s = 2 * config.router.timeout_s + 60
+        control.limits = LimitsActor(link, control.ledger, lease_s=lease_s)
+        control.invalidations = Invalidations(link, control.apply_change)
+        return link
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every actor; returns only when they are all cancelled."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.turnstile.run)
+            if self.redis is not None:
+                await nursery.start(self.redis.run)
+                assert self.control.limits is not None and self.control.invalidations is not None
+                await nursery.start(self.control.limits.run)
+                await nursery.start(self.control.invalidations.run)
             if self.stalls is not None:
                 await nursery.start(self.stalls.run)
             database = await self.database.open()

@@ -68,7 +68,9 @@ def test_check_config_connects_to_no_redis(tmp_path: Path, capsys):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     path = tmp_path / "gateway.toml"
-    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/g.db"\n[redis]\nurl = "redis://127.0.0.1:{port}/0"\n'
-                    '[[models]]\nname = "a"\nmodel = "mock/a"\n')
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/g.db"\n[redis]\nurl = "redis://127.0.0.1:{port}/0"\n'
+        '[[models]]\nname = "a"\nmodel = "mock/a"\n'
+    )
     assert main(["check-config", str(path)]) == 0
     assert tomli.loads(path.read_text())["redis"]["url"].endswith(f":{port}/0")
