@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from gateway_trio.actors.callbacks import CallbackCounters
 from gateway_trio.channels.messages import RouterSnapshot
+from gateway_trio.control.redis_client import LATENCY_BUCKETS, RedisCounters
 from gateway_trio.spend.writer import SpendCounters
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ class GatewaySnapshot:
     spend: SpendCounters
     invalid_usage: tuple[tuple[str, int], ...]
     router: RouterSnapshot
+    redis: RedisCounters | None = None  # None: no [redis] configured
+    limits: tuple[int, int, int] = (0, 0, 0)  # shared admissions, local (Redis away), batches sent
 
 
 async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
@@ -51,7 +54,15 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
         spend=gateway.spend.counters(),
         invalid_usage=tuple(sorted((i, p.check_usage.invalid) for i, p in gateway.deployment_actors.items())),
         router=router,
+        **_redis_of(gateway),
     )
+
+
+def _redis_of(gateway: Gateway) -> dict[str, Any]:
+    link, limits = gateway.redis, gateway.control.limits
+    if link is None or limits is None:
+        return {}
+    return {"redis": link.counters(), "limits": (limits.shared_admissions, limits.local_admissions, limits.batches)}
 
 
 class SnapshotCollector:
@@ -127,6 +138,33 @@ class SnapshotCollector:
             cooling.add_metric([load.group, load.deployment_id], 1.0 if load.cooling_down else 0.0)
         yield in_flight
         yield cooling
+        if snapshot.redis is not None:
+            yield from _redis_families(snapshot.redis, snapshot.limits)
+
+
+def _redis_families(redis: RedisCounters, limits: tuple[int, int, int]) -> Iterator[Metric]:
+    up = GaugeMetricFamily("gateway_redis_up", "1 while Redis answers (shared limits), 0 while it is away")
+    up.add_metric([], 1.0 if redis.up else 0.0)
+    yield up
+    errors = CounterMetricFamily("gateway_redis_errors", "Redis commands that failed or timed out")
+    errors.add_metric([], redis.errors)
+    yield errors
+    outages = CounterMetricFamily("gateway_redis_outages", "Times Redis was found away")
+    outages.add_metric([], redis.outages)
+    yield outages
+    buckets = [(str(bound), count) for bound, count in zip(LATENCY_BUCKETS, redis.buckets)]
+    buckets.append(("+Inf", redis.buckets[-1]))
+    latency = HistogramMetricFamily("gateway_redis_round_trip_seconds", "Redis round trips (one per batch)",
+                                    buckets=buckets, sum_value=redis.latency_sum)
+    yield latency
+    admissions = CounterMetricFamily("gateway_limit_admissions", "Limited calls decided, by where",
+                                     labels=["where"])
+    admissions.add_metric(["redis"], limits[0])
+    admissions.add_metric(["local"], limits[1])
+    yield admissions
+    batches = CounterMetricFamily("gateway_redis_limit_batches", "Batches of admissions sent to Redis")
+    batches.add_metric([], limits[2])
+    yield batches
 
 
 def snapshot_text(snapshot: GatewaySnapshot) -> bytes:

@@ -1,0 +1,155 @@
+"""Two gateway instances sharing one Redis (and one database) behave as one gateway (SPEC §10):
+limits and budgets hold across both, a key revoked on one fails on the other within 1 s, and
+with Redis stopped they keep serving per instance ("local") or refuse with 503 ("closed"),
+shared again within 5 s of its return."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from harness import chat, client_and_gateway, eventually, make_config
+from redis_server import RedisServer, running_redis
+
+from gateway_trio.gateway import Gateway
+from gateway_trio.testing import Behavior
+
+MASTER = "sk-master-0123456789abcdef"
+KEY = "sk-shared-key-0123456789abcdef-one"
+OUTPUT_PRICE = 1e-4
+MAX_TOKENS = 100
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    with running_redis() as server:
+        yield server
+
+
+def config_for(upstream: Any, redis: RedisServer, tmp_path: Path, *keys: dict[str, Any], **redis_keys: Any):
+    models = [
+        {
+            "name": "gpt",
+            "model": "openai/gpt-4o-mini",
+            "api_base": upstream.base_url + "/v1",
+            "info": {"input_cost_per_token": 0.0, "output_cost_per_token": OUTPUT_PRICE},
+        }
+    ]
+    return make_config(
+        server={"master_key": MASTER},
+        database={"url": f"sqlite:///{tmp_path}/shared.db"},
+        redis={"url": redis.url, **redis_keys},
+        models=models,
+        keys=list(keys),
+    )
+
+
+@asynccontextmanager
+async def two(
+    config: Any,
+) -> AsyncIterator[tuple[tuple[httpx.AsyncClient, Gateway], tuple[httpx.AsyncClient, Gateway]]]:
+    async with client_and_gateway(config) as a, client_and_gateway(config) as b:
+        yield a, b
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+async def statuses_of(calls: list[tuple[httpx.AsyncClient, dict[str, Any]]]) -> list[int]:
+    statuses: list[int] = []
+
+    async def one(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
+        statuses.append((await client.post("/v1/chat/completions", json=body, headers=bearer(KEY))).status_code)
+
+    async with trio.open_nursery() as nursery:
+        for client, body in calls:
+            nursery.start_soon(one, client, body)
+    return statuses
+
+
+async def test_rpm_limit_of_twenty_through_two_instances_admits_exactly_twenty(upstream, redis_server, tmp_path):
+    config = config_for(upstream, redis_server, tmp_path, {"key": KEY, "rpm_limit": 20})
+    async with two(config) as ((a, gateway_a), (b, gateway_b)):
+        statuses = await statuses_of([(a if i % 2 else b, chat("gpt")) for i in range(60)])
+        assert statuses.count(200) == 20 and statuses.count(429) == 40
+        assert gateway_a.control.limits.local_admissions == gateway_b.control.limits.local_admissions == 0
+
+
+async def test_budget_for_ten_admits_at_most_ten_of_fifty_across_both(upstream, redis_server, tmp_path):
+    upstream.behaviors["gpt-4o-mini"] = Behavior(delay_s=1.0)  # every call is in flight at once
+    config = config_for(upstream, redis_server, tmp_path, {"key": KEY, "max_budget": 10 * MAX_TOKENS * OUTPUT_PRICE})
+    async with two(config) as ((a, _), (b, _)):
+        body = chat("gpt", max_tokens=MAX_TOKENS)
+        statuses = await statuses_of([(a if i % 2 else b, body) for i in range(50)])
+    assert 0 < statuses.count(200) <= 10 and statuses.count(200) + statuses.count(429) == 50
+
+
+async def test_a_key_revoked_on_one_instance_fails_on_the_other_within_a_second(upstream, redis_server, tmp_path):
+    config = config_for(upstream, redis_server, tmp_path)
+    async with two(config) as ((a, _), (b, gateway_b)):
+        await eventually(lambda: gateway_b.control.invalidations.subscribed)
+        made = await a.post("/key/generate", json={"key_alias": "revoked"}, headers=bearer(MASTER))
+        assert made.status_code == 200, made.text
+        key = made.json()["key"]
+        ok = await b.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(key))
+        assert ok.status_code == 200  # B has the key cached now
+        blocked = await a.post("/key/block", json={"key": key}, headers=bearer(MASTER))
+        assert blocked.status_code == 200, blocked.text
+        with trio.fail_after(1.0):
+            while (await b.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(key))).status_code != 401:
+                await trio.sleep(0.02)
+
+
+def metric(text: str, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert found is not None, name
+    return float(found.group(1))
+
+
+async def test_redis_stopped_local_keeps_serving_and_shares_again_after_it_returns(upstream, redis_server, tmp_path):
+    config = config_for(upstream, redis_server, tmp_path, {"key": KEY, "rpm_limit": 1000})
+    async with two(config) as ((a, gateway_a), (b, gateway_b)):
+        assert (await a.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))).status_code == 200
+        text = (await a.get("/metrics", headers=bearer(MASTER))).text
+        assert metric(text, "gateway_redis_up") == 1.0
+        assert metric(text, "gateway_redis_round_trip_seconds_count") >= 1
+        redis_server.stop()
+        statuses = await statuses_of([(a if i % 2 else b, chat("gpt")) for i in range(10)])
+        assert statuses == [200] * 10  # per-instance limits, still served
+        assert gateway_a.control.limits.local_admissions + gateway_b.control.limits.local_admissions >= 9
+        text = (await a.get("/metrics", headers=bearer(MASTER))).text
+        assert metric(text, "gateway_redis_up") == 0.0 and metric(text, "gateway_redis_errors_total") >= 1
+        redis_server.start()
+        with trio.fail_after(5):
+            while not (gateway_a.redis.up and gateway_b.redis.up):
+                await trio.sleep(0.05)
+        shared_before = gateway_a.control.limits.shared_admissions
+        assert (await a.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))).status_code == 200
+        assert gateway_a.control.limits.shared_admissions == shared_before + 1
+        text = (await a.get("/metrics", headers=bearer(MASTER))).text
+        assert metric(text, "gateway_redis_up") == 1.0
+
+
+async def test_redis_stopped_closed_refuses_limited_calls_with_503(upstream, redis_server, tmp_path):
+    config = config_for(upstream, redis_server, tmp_path, {"key": KEY, "rpm_limit": 1000}, on_failure="closed")
+    async with client_and_gateway(config) as (client, gateway):
+        assert (await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))).status_code == 200
+        redis_server.stop()
+        refused = await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "limits_unavailable"
+        assert "retry-after" in refused.headers
+        # The master key's calls need no limit: they are served.
+        master = await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(MASTER))
+        assert master.status_code == 200
+        redis_server.start()
+        with trio.fail_after(5):
+            while (await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))).status_code != 200:
+                await trio.sleep(0.05)
+        assert gateway.redis.up
