@@ -48,9 +48,10 @@ class Invalidations:
             self.dropped += 1
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Publish and subscribe until cancelled; Redis away at start delays neither start nor serving."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._publish)
-            await nursery.start(self._subscribe)
+            nursery.start_soon(self._subscribe)
             task_status.started()
 
     async def _publish(self) -> None:
@@ -61,9 +62,8 @@ class Invalidations:
             except RedisUnavailable:  # the others forget everything when they reconnect
                 self.dropped += 1
 
-    async def _subscribe(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _subscribe(self) -> None:
         backoff, first = MIN_BACKOFF_S, True
-        started = False
         while True:
             try:
                 pubsub = self.link.client.pubsub(
@@ -74,19 +74,15 @@ class Invalidations:
                     if not first:
                         self.apply("all", [])  # changes published while we were away are lost
                     first, backoff = False, MIN_BACKOFF_S
-                    if not started:
-                        started = True
-                        task_status.started()
                     async for message in pubsub:
                         self._receive(message)
-            except Exception as error:  # noqa: BLE001 - a dropped subscription is retried, whatever broke it
+            except* trio.Cancelled:
+                raise  # coredis' own cleanup may fail beside it (a closed buffer): only this one counts
+            except* Exception as group:  # a dropped subscription is retried, whatever broke it
                 if self.subscribed:
-                    log.debug("the invalidations subscription dropped: %s", type(error).__name__)
+                    log.debug("the invalidations subscription dropped: %s", type(group.exceptions[0]).__name__)
                 first = False  # whatever was cached meanwhile may be stale when we are back
             self.subscribed = False
-            if not started:  # Redis away at start: the gateway starts anyway; we keep trying
-                started = True
-                task_status.started()
             await trio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 

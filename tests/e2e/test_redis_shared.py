@@ -108,7 +108,7 @@ async def test_a_key_revoked_on_one_instance_fails_on_the_other_within_a_second(
 
 
 def metric(text: str, name: str) -> float:
-    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     assert found is not None, name
     return float(found.group(1))
 
@@ -130,6 +130,10 @@ async def test_redis_stopped_local_keeps_serving_and_shares_again_after_it_retur
         with trio.fail_after(5):
             while not (gateway_a.redis.up and gateway_b.redis.up):
                 await trio.sleep(0.05)
+        # Key invalidations resubscribe too (and forget every cached key: changes may have been missed).
+        await eventually(
+            lambda: gateway_a.control.invalidations.subscribed and gateway_b.control.invalidations.subscribed
+        )
         shared_before = gateway_a.control.limits.shared_admissions
         assert (await a.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))).status_code == 200
         assert gateway_a.control.limits.shared_admissions == shared_before + 1
