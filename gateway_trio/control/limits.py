@@ -5,7 +5,9 @@ waits, all of it, as one `LEDGER_SCRIPT` call: settlements first (what they free
 the admissions behind them), then admissions, each checked and reserved atomically by Redis.
 One batch is in flight at a time, so the calls that arrive during a round trip form the next
 batch: under load Redis costs one round trip (and coredis one command's CPU) per batch, not
-per call.  Settlements never wait: `SharedReservation.settle` appends to a queue and rings.
+per call.  Settlements never wait: `SharedReservation.settle` appends to a queue; they go out
+with the next admissions, or after `SETTLE_LINGER_S` if none come, so that sequential calls
+cost one round trip each (this call's admission carries the last one's settlement), not two.
 
 Redis away (the link says so, or this batch failed): with `on_failure = "local"` admissions
 are decided by the local `Ledger` (per-instance limits), with `"closed"` refused with 503;
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512  # ops per script call: bounds one script's run time on Redis (a few ms)
 MAX_PENDING_SETTLES = 100_000  # while Redis is away; beyond it they are dropped and counted
+SETTLE_LINGER_S = 0.02  # how long a settlement waits for an admission to travel with
 ACCOUNT_TTL_MS = 24 * 3600 * 1000  # an idle account is forgotten, then seeded from its record
 
 
@@ -104,8 +107,9 @@ class LimitsActor:
         if len(self._settles) >= MAX_PENDING_SETTLES:
             self.settles_dropped += 1
             return
+        if not self._settles:
+            self._bell.set()  # the actor lingers a moment for an admission to take it along
         self._settles.append(op)
-        self._bell.set()
 
     # --- the actor ----------------------------------------------------------------------------
 
@@ -115,6 +119,10 @@ class LimitsActor:
         while True:
             await self._bell.wait()
             self._bell = trio.Event()
+            if not self._admits and self._settles and self.link.up:
+                with trio.move_on_after(SETTLE_LINGER_S):
+                    await self._bell.wait()  # an admission rings: both go in one round trip
+                self._bell = trio.Event()
             while self._admits or (self._settles and self.link.up):
                 await self._send_batch()
 
