@@ -185,6 +185,8 @@ class Gateway:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.spend.flush)
             nursery.start_soon(self.callbacks.drain, self.config.hooks.timeout_s)
+            if self.control.limits is not None:
+                nursery.start_soon(self.control.limits.flush, 2.0)
         await self.guardrails.aclose()
         await self.database.aclose()
 

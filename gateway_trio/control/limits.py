@@ -31,7 +31,7 @@ import trio
 from gateway_trio.control.estimate import WorstCase
 from gateway_trio.control.ledger import Claim, Ledger, Verdict
 from gateway_trio.control.ledger_script import LEDGER_SCRIPT
-from gateway_trio.control.redis_client import RedisLink, RedisUnavailable
+from gateway_trio.control.redis_client import RedisLink, RedisRefused, RedisUnavailable
 from gateway_trio.control.shared_ledger import BatchBuilder, EncodedClaims, Encoder, verdict_of
 from gateway_trio.errors import GatewayError
 
@@ -78,6 +78,7 @@ class LimitsActor:
         self._admits: deque[_Pending] = deque()
         self._settles: deque[dict[str, Any]] = deque()
         self._bell = trio.Event()
+        self._sending = False  # a batch is out: what it holds is not sent until it answers
 
     # --- what callers use -------------------------------------------------------------------
 
@@ -110,6 +111,14 @@ class LimitsActor:
         if not self._settles:
             self._bell.set()  # the actor lingers a moment for an admission to take it along
         self._settles.append(op)
+
+    async def flush(self, timeout_s: float) -> None:
+        """At shutdown: send the settlements still waiting, so this instance's last calls hold
+        nothing in Redis (given up after `timeout_s`, or at once while Redis is away)."""
+        with trio.move_on_after(timeout_s):
+            while (self._settles or self._sending) and self.link.up:
+                self._bell.set()
+                await trio.sleep(0.005)
 
     # --- the actor ----------------------------------------------------------------------------
 
@@ -153,17 +162,23 @@ class LimitsActor:
         now = max((p.now for p, _ in sent), default=self.local.clock())
         args = orjson.dumps({"now": now, "ttl": ACCOUNT_TTL_MS, "lease": self.lease_ms, "ops": batch.ops})
         self.batches += 1
+        self._sending = True
         try:
             raw = await self.link.script(LEDGER_SCRIPT, batch.keys, [args.decode()])
             answers = orjson.loads(raw)
         except (RedisUnavailable, orjson.JSONDecodeError) as error:
             if isinstance(error, orjson.JSONDecodeError):
                 self.link.failed(error)
-            settles.extendleft(reversed(sent_settles))  # the script counts each settlement once
+            if isinstance(error, RedisRefused):  # would fail again: never retried
+                self.settles_dropped += len(sent_settles)
+            else:
+                settles.extendleft(reversed(sent_settles))  # the script counts each settlement once
             for pending, _ in sent:
                 if not pending.abandoned:
                     self._decide_locally(pending)
             return
+        finally:
+            self._sending = False
         offset = len(sent_settles)
         for position, (pending, key) in enumerate(sent):
             verdict = verdict_of(answers[offset + position], pending.encoded, pending.worst, now, key, self.submit)

@@ -39,6 +39,11 @@ class RedisUnavailable(Exception):
     """Redis did not answer (down, timed out, refused): the caller takes its fallback."""
 
 
+class RedisRefused(RedisUnavailable):
+    """Redis answered with an error (a script's error, a key of the wrong type): the link is
+    fine, this command is not; sending it again would fail again."""
+
+
 @dataclass(frozen=True, slots=True)
 class RedisCounters:
     """What `/metrics` shows of the link."""
@@ -106,7 +111,7 @@ class RedisLink:
 
     async def script(self, source: str, keys: Sequence[str], args: Sequence[str]) -> Any:
         """Run the Lua `source` by its sha (loading it if Redis lost it); RedisUnavailable on failure."""
-        from coredis.exceptions import NoScriptError
+        from coredis.exceptions import NoScriptError, ResponseError
 
         sha = self._scripts.get(source) or hashlib.sha1(source.encode()).hexdigest()
         started = time.perf_counter()
@@ -117,6 +122,10 @@ class RedisLink:
                 except NoScriptError:  # a restarted (or flushed) Redis: load it and go on
                     self._scripts[source] = sha = await self.client.script_load(source)
                     result = await self.client.evalsha(sha, keys, args)
+        except ResponseError as error:
+            self.errors += 1
+            log.error("Redis refused a script: %s", error)
+            raise RedisRefused(str(error)) from None
         except Exception as error:  # noqa: BLE001 - coredis' errors, a timeout, an OSError: all mean "not now"
             self.failed(error)
             raise RedisUnavailable(str(error)) from None

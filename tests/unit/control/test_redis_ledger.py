@@ -216,3 +216,26 @@ async def test_redis_away_local_or_closed(redis_server):
         assert (await local.admit(claims, worst, T0)).reservation is not None
         assert local.shared_admissions == before + 1
         assert (await closed.admit(claims, worst, T0)).reservation is not None
+
+
+async def test_flush_sends_the_last_settlements(redis_server):
+    claims = (Claim("key", "last", "key sk-...4444", max_parallel_requests=1),)
+    worst = WorstCase(prompt_tokens=1, tokens=2, cost=0.0)
+    async with shared(redis_server) as actor:
+        held = await actor.admit(claims, worst, T0)
+        held.reservation.settle(0.0, 2)
+        await actor.flush(2.0)  # sooner than the linger would send it
+        assert not actor._settles
+    async with shared(redis_server) as other:  # another instance: the slot is free
+        assert (await other.admit(claims, worst, T0)).reservation is not None
+
+
+async def test_a_refused_script_falls_back_without_marking_redis_down(redis_server):
+    claims = (Claim("key", "wrongtype", "key sk-...5555", rpm_limit=10),)
+    worst = WorstCase(prompt_tokens=1, tokens=2, cost=0.0)
+    async with shared(redis_server, prefix="wt:") as actor:
+        # Someone else's value where the account's hash goes: Redis refuses the script (WRONGTYPE).
+        await actor.link.command("set", "wt:{ledger}:key:wrongtype", "not a hash")
+        verdict = await actor.admit(claims, worst, T0)
+        assert verdict.reservation is not None and actor.local_admissions == 1  # served, per instance
+        assert actor.link.up and actor.link.errors >= 1
