@@ -23,6 +23,7 @@ from gateway_trio.control.invalidations import Invalidations
 from gateway_trio.control.limits import LimitsActor
 from gateway_trio.control.plane import ControlPlane
 from gateway_trio.control.redis_client import RedisLink
+from gateway_trio.control.routing_sync import RoutingSync
 from gateway_trio.control.store import ControlStore, Store
 from gateway_trio.deployment import Deployment
 from gateway_trio.guardrails.base import CustomGuardrail
@@ -107,6 +108,7 @@ class Gateway:
             config.router, self.router, self.deployment_actors, self.callbacks, self.guardrails
         )
         self.control = ControlPlane(self.authenticate, PriceBook(self.router.groups), resolve=self.router.resolve)
+        self.routing_sync: RoutingSync | None = None
         self.redis = self._shared_state(config) if config.redis is not None else None
         self.pipeline = Pipeline(
             self.dispatcher, self.hooks, self.callbacks, self.guardrails, self.spend, AdmissionStage(self.control)
@@ -133,6 +135,7 @@ class Gateway:
         lease_s = 2 * config.router.timeout_s + 60
         control.limits = LimitsActor(link, control.ledger, lease_s=lease_s)
         control.invalidations = Invalidations(link, control.apply_change)
+        self.routing_sync = RoutingSync(link, self.router)
         return link
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -153,6 +156,8 @@ class Gateway:
             await nursery.start(self.spend.run)
             await nursery.start(self.callbacks.run)
             await nursery.start(self.router.run)
+            if self.routing_sync is not None:
+                await nursery.start(self.routing_sync.run)
             for actor in self.deployment_actors.values():
                 await nursery.start(actor.run)
             self.ready.set()

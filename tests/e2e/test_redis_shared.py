@@ -157,3 +157,66 @@ async def test_redis_stopped_closed_refuses_limited_calls_with_503(upstream, red
             while (await client.post("/v1/chat/completions", json=chat("gpt"), headers=bearer(KEY))).status_code != 200:
                 await trio.sleep(0.05)
         assert gateway.redis.up
+
+
+def two_deployments(upstream: Any, redis: RedisServer, tmp_path: Path, **router: Any):
+    models = [
+        {
+            "name": "pair",
+            "model": "openai/first",
+            "api_base": upstream.base_url + "/v1",
+            "info": {"id": "first"},
+            "rpm": 6,
+        },
+        {
+            "name": "pair",
+            "model": "openai/second",
+            "api_base": upstream.base_url + "/v1",
+            "info": {"id": "second"},
+            "rpm": 6,
+        },
+    ]
+    return make_config(
+        server={"master_key": MASTER},
+        database={"url": f"sqlite:///{tmp_path}/shared.db"},
+        redis={"url": redis.url},
+        models=models,
+        router={"num_retries": 0, **router},
+    )
+
+
+async def master_calls(client: httpx.AsyncClient, count: int, model: str = "pair") -> list[int]:
+    return [
+        (await client.post("/v1/chat/completions", json=chat(model), headers=bearer(MASTER))).status_code
+        for _ in range(count)
+    ]
+
+
+async def test_deployment_rpm_counts_the_calls_of_every_instance(upstream, redis_server, tmp_path):
+    async with two(two_deployments(upstream, redis_server, tmp_path)) as ((a, _), (b, gateway_b)):
+        assert await master_calls(a, 8) == [200] * 8  # 8 of the group's 12 a minute
+        synced = gateway_b.routing_sync.syncs
+        await eventually(lambda: gateway_b.routing_sync.syncs >= synced + 2)
+        statuses = await master_calls(b, 6)
+        # B alone would serve all six; with A's eight counted, four are left this minute.
+        assert statuses.count(200) == 4 and statuses.count(503) == 2
+
+
+async def test_a_cooldown_set_on_one_instance_applies_on_the_other(upstream, redis_server, tmp_path):
+    upstream.behaviors["first"] = Behavior(status=500)
+    config = two_deployments(upstream, redis_server, tmp_path, allowed_fails=1, cooldown_s=30)
+    async with two(config) as ((a, gateway_a), (b, gateway_b)):
+        for _ in range(10):  # until A picks `first`, fails and cools it down
+            await a.post("/v1/chat/completions", json=chat("pair"), headers=bearer(MASTER))
+            if any(load.cooling_down for load in (await gateway_a.router.snapshot()).loads):
+                break
+
+        async def b_cools_first() -> bool:
+            loads = (await gateway_b.router.snapshot()).loads
+            return any(load.deployment_id == "first" and load.cooling_down for load in loads)
+
+        with trio.fail_after(5):
+            while not await b_cools_first():
+                await trio.sleep(0.05)
+        assert upstream.behaviors["first"].faults_served >= 1
+        assert await master_calls(b, 3) == [200] * 3  # B never tries `first` now
