@@ -194,13 +194,18 @@ class RouterActor:
         fresh = [d for d in healthy if d.id not in pick.tried] or healthy
         # A deployment whose `max_parallel_requests` slots are all taken would queue the call:
         # another with a free slot serves it now.  Only when none has one does the call queue.
-        free = [d for d in fresh if self.loads[d.id].inflight < d.max_parallel_requests] or fresh
+        free = [d for d in fresh if self._inflight(d) < d.max_parallel_requests] or fresh
         chosen = self.choose(free, self.loads, self.rng)
         load = self.loads[chosen.id]
         load.inflight += 1
         load.requests_this_minute += 1
         load.unsynced_requests += 1
         return chosen
+
+    def _inflight(self, deployment: Deployment) -> int:
+        """Its calls in flight: this instance's, and (with [redis]) the others' as last synced."""
+        load = self.loads[deployment.id]
+        return load.inflight + load.others_inflight
 
     def _available(self, deployment: Deployment, now: float, minute: int, input_tokens: int) -> bool:
         load = self.loads[deployment.id]

@@ -78,3 +78,23 @@ async def test_a_cooldown_from_another_instance_is_applied():
     assert mine["one"].cooled_for_s == 0.0  # not this instance's cooldown: not sent back as one
     actor.cool_down("two", trio.current_time())
     assert actor._exchange({})["two"].cooled_for_s == actor.config.cooldown_s
+
+
+async def test_max_parallel_requests_counts_the_others_calls_in_flight():
+    models = [
+        {
+            "name": "pair",
+            "model": "openai/a",
+            "api_base": "http://127.0.0.1:9/v1",
+            "info": {"id": name},
+            "max_parallel_requests": 2,
+        }
+        for name in ("one", "two")
+    ]
+    config = parse_config({"models": models})
+    actor = RouterActor(config.router, deployments_of(config), seed=1)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await actor.exchange({"one": SharedLoad(inflight=2)})  # the others fill "one"
+        assert {(await actor.pick("pair")).id for _ in range(2)} == {"two"}
+        nursery.cancel_scope.cancel()
