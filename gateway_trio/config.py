@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
 import tomli as tomllib
@@ -108,8 +109,18 @@ class RedisConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _redis_scheme(cls, url: SecretStr) -> SecretStr:
-        if not url.get_secret_value().startswith(("redis://", "rediss://", ENV_PREFIX)):  # ENV_PREFIX: unresolved
+        text = url.get_secret_value()
+        if text.startswith(ENV_PREFIX):  # unresolved (import-litellm's check, resolve_env=False)
+            return url
+        if not text.startswith(("redis://", "rediss://")):
             raise ValueError("must be a redis:// or rediss:// URL")  # never the value: it may hold a password
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises on a port that is not one
+        except ValueError:
+            raise ValueError("is not a valid URL (host, port)") from None
+        if not parts.hostname:
+            raise ValueError("names no host")
         return url
 
     @field_validator("key_prefix")

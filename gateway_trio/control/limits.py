@@ -167,9 +167,9 @@ class LimitsActor:
             raw = await self.link.script(LEDGER_SCRIPT, batch.keys, [args.decode()])
             answers = orjson.loads(raw)
         except (RedisUnavailable, orjson.JSONDecodeError) as error:
-            if isinstance(error, orjson.JSONDecodeError):
-                self.link.failed(error)
-            if isinstance(error, RedisRefused):  # would fail again: never retried
+            if not isinstance(error, RedisUnavailable):
+                log.error("Redis answered the ledger script with something that is not JSON")
+            if not isinstance(error, RedisUnavailable) or isinstance(error, RedisRefused):  # never retried
                 self.settles_dropped += len(sent_settles)
             else:
                 settles.extendleft(reversed(sent_settles))  # the script counts each settlement once
@@ -181,7 +181,13 @@ class LimitsActor:
             self._sending = False
         offset = len(sent_settles)
         for position, (pending, key) in enumerate(sent):
-            verdict = verdict_of(answers[offset + position], pending.encoded, pending.worst, now, key, self.submit)
+            try:
+                verdict = verdict_of(answers[offset + position], pending.encoded, pending.worst, now, key, self.submit)
+            except Exception:  # noqa: BLE001 - an answer we cannot read must not stop the actor
+                log.exception("could not read the ledger script's answer; deciding this call locally")
+                if not pending.abandoned:
+                    self._decide_locally(pending)
+                continue
             self.shared_admissions += 1
             self._fill(pending, verdict)
 

@@ -30,6 +30,8 @@ def test_redis_section_keys_and_defaults():
     [
         ({"url": "redis://h", "on_failure": "open"}, "redis.on_failure"),
         ({"url": "http://h"}, "redis.url"),
+        ({"url": "redis://h:notaport/0"}, "redis.url"),
+        ({"url": "redis:///0"}, "redis.url"),
         ({"url": "redis://h", "key_prefix": "{x}"}, "redis.key_prefix"),
         ({"url": "redis://h", "timeout": 1}, "redis.timeout"),
         ({}, "redis.url"),

@@ -239,3 +239,18 @@ async def test_a_refused_script_falls_back_without_marking_redis_down(redis_serv
         verdict = await actor.admit(claims, worst, T0)
         assert verdict.reservation is not None and actor.local_admissions == 1  # served, per instance
         assert actor.link.up and actor.link.errors >= 1
+
+
+async def test_an_answer_that_cannot_be_read_is_decided_locally_and_the_actor_goes_on(redis_server, monkeypatch):
+    from gateway_trio.control import limits
+
+    claims = (Claim("key", "odd", "key sk-...6666", rpm_limit=10),)
+    worst = WorstCase(prompt_tokens=1, tokens=2, cost=0.0)
+    async with shared(redis_server) as actor:
+        real = limits.verdict_of
+        monkeypatch.setattr(limits, "verdict_of", lambda *args: (_ for _ in ()).throw(ValueError("odd answer")))
+        assert (await actor.admit(claims, worst, T0)).reservation is not None
+        assert actor.local_admissions == 1
+        monkeypatch.setattr(limits, "verdict_of", real)
+        assert (await actor.admit(claims, worst, T0)).reservation is not None
+        assert actor.shared_admissions == 1
