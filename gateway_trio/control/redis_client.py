@@ -2,7 +2,9 @@
 
 coredis on trio (through anyio) costs about 0.2-0.45 ms of CPU per command here, so nothing
 on the request path sends a command per call: the limits actor sends one script per batch
-(`control.limits`), the invalidations one publish per admin change.  This module only keeps
+(`control.limits`), the invalidations one publish per admin change; and those scripts go
+through a lean RESP connection of our own (`control.resp`, a third of coredis' CPU per
+command), while coredis keeps the pings, pub/sub and publishing.  This module only keeps
 the link's health: every command is bounded by `[redis] timeout_s`; the first failure marks
 Redis down (logged once per outage, counted), and while it is down nothing waits on it —
 callers see `up` is False and take their fallback at once — while `_reconnect` pings with a
@@ -26,6 +28,7 @@ from typing import Any
 import trio
 
 from gateway_trio.config import RedisConfig
+from gateway_trio.control.resp import RespConnection, RespError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,8 @@ class RedisLink:
         self._latency = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
         self._on_up: list[Callable[[], None]] = []
+        # One lean connection per script: each has one user (the limits actor, the routing sync).
+        self._resp: dict[str, RespConnection] = {}
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Call `callback` each time the link comes back after an outage (missed pub/sub, say)."""
@@ -108,25 +113,37 @@ class RedisLink:
             finally:
                 self._client = None
                 self.up = False
+                for resp in self._resp.values():
+                    resp.close()
 
     async def script(self, source: str, keys: Sequence[str], args: Sequence[str]) -> Any:
-        """Run the Lua `source` by its sha (loading it if Redis lost it); RedisUnavailable on failure."""
-        from coredis.exceptions import NoScriptError, ResponseError
-
+        """Run the Lua `source` by its sha (loading it if Redis lost it), through the lean RESP
+        connection (`control.resp`: the hot path's one command per batch); RedisRefused for an
+        error reply, RedisUnavailable when Redis did not answer."""
         sha = self._scripts.get(source) or hashlib.sha1(source.encode()).hexdigest()
+        call = [str(len(keys)), *keys, *args]
+        resp = self._resp.get(source)
+        if resp is None:
+            config = self.config
+            resp = self._resp[source] = RespConnection(
+                config.url.get_secret_value(), connect_timeout_s=config.connect_timeout_s
+            )
         started = time.perf_counter()
         try:
             with trio.fail_after(self.config.timeout_s):
                 try:
-                    result = await self.client.evalsha(sha, keys, args)
-                except NoScriptError:  # a restarted (or flushed) Redis: load it and go on
-                    self._scripts[source] = sha = await self.client.script_load(source)
-                    result = await self.client.evalsha(sha, keys, args)
-        except ResponseError as error:
+                    result = await resp.call("EVALSHA", sha, *call)
+                except RespError as error:
+                    if not str(error).startswith("NOSCRIPT"):
+                        raise
+                    # A restarted (or flushed) Redis: load it and go on.
+                    self._scripts[source] = sha = (await resp.call("SCRIPT", "LOAD", source)).decode()
+                    result = await resp.call("EVALSHA", sha, *call)
+        except RespError as error:
             self.errors += 1
             log.error("Redis refused a script: %s", error)
             raise RedisRefused(str(error)) from None
-        except Exception as error:  # noqa: BLE001 - coredis' errors, a timeout, an OSError: all mean "not now"
+        except Exception as error:  # noqa: BLE001 - OSError, RespConnectionError, a timeout: all mean "not now"
             self.failed(error)
             raise RedisUnavailable(str(error)) from None
         self._observe(time.perf_counter() - started)

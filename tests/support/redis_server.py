@@ -39,7 +39,8 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
+        self.password = password
         self.binary = redis_binary()
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="gw-redis-")
@@ -47,7 +48,8 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -65,6 +67,7 @@ class RedisServer:
                 self.dir,
                 "--protected-mode",
                 "no",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -74,7 +77,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
                     conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
+                    if conn.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return
             except OSError:
                 time.sleep(0.02)
@@ -96,9 +99,9 @@ class RedisServer:
 
 
 @contextmanager
-def running_redis() -> Iterator[RedisServer]:
+def running_redis(password: str | None = None) -> Iterator[RedisServer]:
     """A fresh Redis (a test module's fixture wraps it: tests stop and restart it)."""
-    server = RedisServer()
+    server = RedisServer(password)
     server.start()
     try:
         yield server
