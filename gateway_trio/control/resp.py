@@ -60,12 +60,14 @@ class RespConnection:
     async def call(self, *args: str | bytes) -> Any:
         """Send one command and read its reply; RespError for an error reply."""
         async with self._lock:
-            if self._stream is None:
-                await self._connect()
             done = False
             try:
+                if self._stream is None:
+                    await self._connect()
                 reply = await self._round_trip(encode(*args))
                 done = True
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as error:
+                raise RespConnectionError(f"{type(error).__name__}: {error}") from None
             finally:
                 if not done:  # failed or cancelled mid-command: the stream may hold half a reply
                     self.close()

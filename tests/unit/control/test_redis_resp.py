@@ -7,7 +7,7 @@ import pytest
 import trio
 from redis_server import running_redis
 
-from gateway_trio.control.resp import RespConnection, RespError, encode
+from gateway_trio.control.resp import RespConnection, RespConnectionError, RespError, encode
 
 
 def test_commands_are_resp_arrays_of_bulk_strings():
@@ -30,7 +30,7 @@ async def test_every_reply_type_and_an_error_reply():
         await resp.call("SET", "big", big)
         assert await resp.call("GET", "big") == big.encode()
         server.restart()
-        with pytest.raises(Exception):
+        with pytest.raises(RespConnectionError):
             await resp.call("PING")  # the old connection is gone: this call fails, and closes it
         assert await resp.call("PING") == b"PONG"  # the next one reconnects
         resp.close()
