@@ -131,8 +131,9 @@ class Gateway:
             raise ConfigError("redis: coredis is not installed (pip install 'gateway-trio[redis]')") from None
         link = RedisLink(config.redis)
         control = self.control
-        # A reservation outlives no call: the longest a call may take, with room for its stream's tail.
-        lease_s = 2 * config.router.timeout_s + 60
+        # A reservation's key only makes its settlement count once; it must outlive any call
+        # (a settlement that finds it gone changes nothing), so a day, or more with long timeouts.
+        lease_s = max(86400.0, 4 * config.router.timeout_s)
         control.limits = LimitsActor(link, control.ledger, lease_s=lease_s)
         control.invalidations = Invalidations(link, control.apply_change)
         self.routing_sync = RoutingSync(link, self.router)

@@ -12,7 +12,7 @@ One account is one hash, `<prefix>{ledger}:<level>:<entity>`: `sp` spend, `rv` r
 window's totals, `le` its last event, `q<slot>`/`t<slot>` the buckets.  Every key of the
 ledger carries the same hash tag, so a call's key, team, user and end-user accounts, which
 one admission must change together, are in one Cluster slot.  A reservation leaves a key
-`<prefix>{ledger}:res:<instance>:<n>` (expiring with the call's longest life): settling
+`<prefix>{ledger}:res:<instance>:<n>` (expiring long after any call could end): settling
 deletes it first, so a settlement sent twice (a batch retried after a lost answer) counts
 once, and one for an account Redis no longer holds (restarted empty, expired) changes nothing.
 
