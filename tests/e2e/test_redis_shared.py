@@ -6,6 +6,7 @@ shared again within 5 s of its return."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -185,6 +186,13 @@ def two_deployments(upstream: Any, redis: RedisServer, tmp_path: Path, **router:
     )
 
 
+async def away_from_a_minute_boundary() -> None:
+    """Per-minute counters start again at a minute's edge (Redis counts by the wall clock's
+    minutes, each router by its own clock's): a test that counts them keeps clear of both."""
+    while any(60 - clock % 60 < 10 for clock in (time.time(), trio.current_time())):
+        await trio.sleep(0.5)
+
+
 async def master_calls(client: httpx.AsyncClient, count: int, model: str = "pair") -> list[int]:
     return [
         (await client.post("/v1/chat/completions", json=chat(model), headers=bearer(MASTER))).status_code
@@ -193,10 +201,12 @@ async def master_calls(client: httpx.AsyncClient, count: int, model: str = "pair
 
 
 async def test_deployment_rpm_counts_the_calls_of_every_instance(upstream, redis_server, tmp_path):
+    await away_from_a_minute_boundary()
     async with two(two_deployments(upstream, redis_server, tmp_path)) as ((a, _), (b, gateway_b)):
         assert await master_calls(a, 8) == [200] * 8  # 8 of the group's 12 a minute
         synced = gateway_b.routing_sync.syncs
-        await eventually(lambda: gateway_b.routing_sync.syncs >= synced + 2)
+        # A sends its counts at its next sync; B hands what it read to its router at the one after.
+        await eventually(lambda: gateway_b.routing_sync.syncs >= synced + 3)
         statuses = await master_calls(b, 6)
         # B alone would serve all six; with A's eight counted, four are left this minute.
         assert statuses.count(200) == 4 and statuses.count(503) == 2
