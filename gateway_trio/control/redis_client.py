@@ -195,6 +195,8 @@ class RedisLink:
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             self._down = trio.Event()
+            for resp in self._resp.values():
+                resp.close()  # opened before the outage: dead by now; the next command opens a fresh one
             self.up = True
             log.warning("Redis is back: limits, budgets and key invalidations are shared again")
             for callback in self._on_up:

@@ -215,6 +215,7 @@ async def test_redis_away_local_or_closed(redis_server):
         before = local.shared_admissions
         assert (await local.admit(claims, worst, T0)).reservation is not None
         assert local.shared_admissions == before + 1
+        assert local.link.outages == 1  # the connection from before the outage was not tried again
         assert (await closed.admit(claims, worst, T0)).reservation is not None
 
 
