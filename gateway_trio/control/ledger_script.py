@@ -267,9 +267,29 @@ local function settle(op)
   return 1
 end
 
+-- Spend settled locally while Redis was away: added to the accounts Redis still holds (one it
+-- lost is seeded again from its record, which has that spend).
+local function add_spend(op)
+  for i = 1, #op.a do
+    local k = KEYS[op.a[i]]
+    if redis.call('EXISTS', k) == 1 then
+      local a = load(k)
+      a.sp = a.sp + op.real
+      save(k, a)
+    end
+  end
+  return 1
+end
+
 local out = {}
 for i, op in ipairs(batch.ops) do
-  if op.o == 'a' then out[i] = admit(op) else out[i] = settle(op) end
+  if op.o == 'a' then
+    out[i] = admit(op)
+  elseif op.o == 'add' then
+    out[i] = add_spend(op)
+  else
+    out[i] = settle(op)
+  end
 end
 return cjson.encode(out)
 """

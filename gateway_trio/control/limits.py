@@ -12,7 +12,8 @@ cost one round trip each (this call's admission carries the last one's settlemen
 Redis away (the link says so, or this batch failed): with `on_failure = "local"` admissions
 are decided by the local `Ledger` (per-instance limits), with `"closed"` refused with 503;
 settlements wait in a bounded queue and go out when Redis returns (the script counts each
-once, see `control.ledger_script`).  Reservations made locally settle locally.
+once, see `control.ledger_script`).  Reservations made locally settle locally, and what they
+cost is added to the shared accounts when Redis is back.
 
 A caller cancelled while its admission is out (its client left) never leaks the reservation:
 whichever of the caller and the actor comes second releases it.
@@ -21,6 +22,7 @@ whichever of the caller and the actor comes second releases it.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +31,7 @@ import orjson
 import trio
 
 from gateway_trio.control.estimate import WorstCase
-from gateway_trio.control.ledger import Claim, Ledger, Verdict
+from gateway_trio.control.ledger import Claim, Hold, Ledger, Verdict
 from gateway_trio.control.ledger_script import LEDGER_SCRIPT
 from gateway_trio.control.redis_client import RedisLink, RedisRefused, RedisUnavailable
 from gateway_trio.control.shared_ledger import BatchBuilder, EncodedClaims, Encoder, verdict_of
@@ -120,10 +122,13 @@ class LimitsActor:
                 self._bell.set()
                 await trio.sleep(0.005)
 
+    def _ring(self) -> None:
+        self._bell.set()  # the bell of now: each round of the actor's loop hangs a new one
+
     # --- the actor ----------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self.link.on_reconnect(self._bell.set)  # settlements kept through an outage go out now
+        self.link.on_reconnect(self._ring)  # settlements kept through an outage go out now
         task_status.started()
         while True:
             await self._bell.wait()
@@ -216,4 +221,29 @@ class LimitsActor:
                 retry_after=1,
             )
         self.local_admissions += 1
-        return self.local.admit(claims, worst, now)
+        verdict = self.local.admit(claims, worst, now)
+        if verdict.reservation is not None:
+            verdict.reservation = _Owed(verdict.reservation, self, self.encoder.encode(claims).keys)
+        return verdict
+
+    def owe(self, account_keys: tuple[str, ...], cost: float) -> None:
+        """Spend settled locally while Redis was away: added to its accounts once it is back."""
+        self.submit({"o": "add", "a": account_keys, "real": cost})
+
+
+class _Owed:
+    """A local reservation made while Redis was away: settles locally, and what it cost is
+    owed to the shared accounts (so Redis's budgets count the outage's spend too)."""
+
+    __slots__ = ("_actor", "_keys", "_local")
+
+    def __init__(self, local: Hold, actor: LimitsActor, keys: tuple[str, ...]) -> None:
+        self._local, self._actor, self._keys = local, actor, keys
+
+    def settle(self, cost: float | None, tokens: int | None = None) -> None:
+        self._local.settle(cost, tokens)
+        if cost is not None and math.isfinite(cost) and cost > 0:
+            self._actor.owe(self._keys, cost)
+
+    def release(self) -> None:
+        self._local.release()

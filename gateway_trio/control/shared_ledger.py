@@ -192,7 +192,10 @@ class BatchBuilder:
 
     def settle(self, op: dict[str, Any]) -> None:
         key = self._key
-        self.ops.append({**op, "r": key(op["r"]), "a": [key(k) for k in op["a"]]})
+        shaped = {**op, "a": [key(k) for k in op["a"]]}
+        if "r" in op:  # a settlement names its reservation; spend owed from an outage has none
+            shaped["r"] = key(op["r"])
+        self.ops.append(shaped)
 
     def __len__(self) -> int:
         return len(self.ops)

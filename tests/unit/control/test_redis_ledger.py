@@ -255,3 +255,23 @@ async def test_an_answer_that_cannot_be_read_is_decided_locally_and_the_actor_go
         monkeypatch.setattr(limits, "verdict_of", real)
         assert (await actor.admit(claims, worst, T0)).reservation is not None
         assert actor.shared_admissions == 1
+
+
+async def test_spend_settled_locally_during_an_outage_reaches_the_shared_budget(redis_server):
+    claims = (Claim("key", "owed", "key sk-...7777", max_budget=1.0),)
+    worst = WorstCase(prompt_tokens=1, tokens=2, cost=0.1)
+    async with shared(redis_server) as actor:
+        first = await actor.admit(claims, worst, T0)  # the account now lives in Redis
+        first.reservation.settle(0.1)
+        await actor_idle(actor)
+        # Redis unreachable without losing its data: the link is told it is down.
+        actor.link.failed(OSError("network partition"))
+        during = await actor.admit(claims, worst, T0)
+        assert actor.local_admissions == 1
+        during.reservation.settle(0.25)
+        with trio.fail_after(5):
+            while not actor.link.up:  # the probe finds it answering
+                await trio.sleep(0.02)
+        await actor_idle(actor)
+        after = await actor.admit(claims, worst, T0 + 1)
+        assert after.accounts[0].spend == pytest.approx(0.35)  # 0.1 before, 0.25 owed from the outage
