@@ -188,7 +188,7 @@ class LimitsActor:
         for position, (pending, key) in enumerate(sent):
             try:
                 verdict = verdict_of(answers[offset + position], pending.encoded, pending.worst, now, key, self.submit)
-            except Exception:  # noqa: BLE001 - an answer we cannot read must not stop the actor
+            except Exception:  # an answer we cannot read must not stop the actor
                 log.exception("could not read the ledger script's answer; deciding this call locally")
                 if not pending.abandoned:
                     self._decide_locally(pending)
