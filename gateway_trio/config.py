@@ -12,9 +12,19 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import tomli as tomllib
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "gateway.toml"
@@ -102,6 +112,45 @@ class DatabaseConfig(_Strict):
     queue_size: int = Field(10_000, ge=1)
 
 
+class RedisConfig(_Strict):
+    """`[redis]`: state shared by workers and instances (SPEC §10).  Absent: per-process state.
+
+    `on_failure`: with Redis away, "local" serves with per-instance limits, "closed" answers 503
+    to the calls that need a limit.  `timeout_s` bounds one round trip (a batch of admissions);
+    `connect_timeout_s` one connection attempt.
+    """
+
+    url: Secret  # may hold a password: kept secret, never logged
+    key_prefix: str = Field("gw:", max_length=64)
+    on_failure: Literal["local", "closed"] = "local"
+    timeout_s: float = Field(0.5, gt=0, le=30)
+    connect_timeout_s: float = Field(1.0, gt=0, le=30)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, url: SecretStr) -> SecretStr:
+        text = url.get_secret_value()
+        if text.startswith(ENV_PREFIX):  # unresolved (import-litellm's check, resolve_env=False)
+            return url
+        if not text.startswith(("redis://", "rediss://")):
+            raise ValueError("must be a redis:// or rediss:// URL")  # never the value: it may hold a password
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises on a port that is not one
+        except ValueError:
+            raise ValueError("is not a valid URL (host, port)") from None
+        if not parts.hostname:
+            raise ValueError("names no host")
+        return url
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _no_hash_tag(cls, prefix: str) -> str:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("may not contain '{' or '}': the gateway adds its own hash tags")
+        return prefix
+
+
 Strategy = Literal["simple-shuffle", "least-busy", "usage-based", "latency-based", "cost-based"]
 
 
@@ -121,7 +170,6 @@ class RouterConfig(_Strict):
     # it; true: it is dropped instead and named in the spend record.  A body's own
     # `drop_params` decides for its call.
     drop_params: bool = False
-    redis_url: str | None = None
     # The largest upstream reply read whole, and the largest single event of a stream (a
     # Responses stream's last event carries the whole reply); past it the call is a 502.
     # It bounds the memory one hostile or broken upstream can make a call hold.
@@ -349,6 +397,7 @@ def _duplicates(values: list[Any]) -> list[str]:
 class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig | None = None
     router: RouterConfig = RouterConfig()
     responses: ResponsesConfig = ResponsesConfig()
     models: list[ModelConfig] = []
@@ -410,11 +459,17 @@ def _resolve_env(value: Any, path: str) -> Any:
     return value
 
 
+# Keys that moved: a config that still has one is told where it went.
+MOVED_KEYS = {"router.redis_url": "[redis] url"}
+
+
 def _describe(error: ValidationError, source: str) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in item["loc"]).replace(".[", "[")
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and key in MOVED_KEYS:
+            lines.append(f"{source}: {key} is no longer a key: use {MOVED_KEYS[key]}")
+        elif item["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key {key!r}")
         else:
             message = item["msg"].removeprefix("Value error, ")

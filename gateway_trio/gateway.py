@@ -20,7 +20,11 @@ from gateway_trio.control.admin import Admin
 from gateway_trio.control.conversations import ConversationStore
 from gateway_trio.control.database import SharedDatabase
 from gateway_trio.control.estimate import PriceBook
+from gateway_trio.control.invalidations import Invalidations
+from gateway_trio.control.limits import LimitsActor
 from gateway_trio.control.plane import ControlPlane
+from gateway_trio.control.redis_client import RedisLink
+from gateway_trio.control.routing_sync import RoutingSync
 from gateway_trio.control.store import ControlStore, Store
 from gateway_trio.deployment import Deployment
 from gateway_trio.guardrails.base import CustomGuardrail
@@ -119,6 +123,8 @@ class Gateway:
         self.control = ControlPlane(self.authenticate, PriceBook(self.router.groups), resolve=self.router.resolve)
         # The Responses conversations kept for deployments served through chat (`[responses]`).
         self.conversations = ConversationStore(config.responses, self.database)
+        self.routing_sync: RoutingSync | None = None
+        self.redis = self._shared_state(config) if config.redis is not None else None
         self.pipeline = Pipeline(
             self.dispatcher,
             self.hooks,
@@ -137,10 +143,33 @@ class Gateway:
         # The admin operations of the control plane (SPEC §9), over the store `run` opens.
         self.admin: Admin | None = None
 
+    def _shared_state(self, config: GatewayConfig) -> RedisLink:
+        """`[redis]`: the link, the limits actor and the invalidations, built (not connected:
+        `check-config` builds a gateway too) and handed to the control plane."""
+        assert config.redis is not None
+        try:
+            import coredis  # noqa: F401
+        except ImportError:
+            raise ConfigError("redis: coredis is not installed (pip install 'gateway-trio[redis]')") from None
+        link = RedisLink(config.redis)
+        control = self.control
+        # A reservation's key only makes its settlement count once; it must outlive any call
+        # (a settlement that finds it gone changes nothing), so a day, or more with long timeouts.
+        lease_s = max(86400.0, 4 * config.router.timeout_s)
+        control.limits = LimitsActor(link, control.ledger, lease_s=lease_s)
+        control.invalidations = Invalidations(link, control.apply_change)
+        self.routing_sync = RoutingSync(link, self.router)
+        return link
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every actor; returns only when they are all cancelled."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.turnstile.run)
+            if self.redis is not None:
+                await nursery.start(self.redis.run)
+                assert self.control.limits is not None and self.control.invalidations is not None
+                await nursery.start(self.control.limits.run)
+                await nursery.start(self.control.invalidations.run)
             if self.stalls is not None:
                 await nursery.start(self.stalls.run)
             database = await self.database.open()
@@ -151,6 +180,8 @@ class Gateway:
             await nursery.start(self.conversations.run)
             await nursery.start(self.callbacks.run)
             await nursery.start(self.router.run)
+            if self.routing_sync is not None:
+                await nursery.start(self.routing_sync.run)
             for actor in self.deployment_actors.values():
                 await nursery.start(actor.run)
             self.ready.set()
@@ -184,6 +215,8 @@ class Gateway:
             nursery.start_soon(self.spend.flush)
             nursery.start_soon(self.conversations.drain)
             nursery.start_soon(self.callbacks.drain, self.config.hooks.timeout_s)
+            if self.control.limits is not None:
+                nursery.start_soon(self.control.limits.flush, 2.0)
         await self.guardrails.aclose()
         await self.database.aclose()
 

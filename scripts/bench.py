@@ -7,7 +7,9 @@ Two parts, both against the mock upstream (`gateway_trio.testing.mock_upstream`)
   process's CPU per request (what the gateway's own work costs beyond the floor). The gateway
   is measured twice per cell, in alternate runs on the same process: called with the master
   key, and with a virtual key of its config that has a budget and rpm/tpm limits, in a team
-  with its own (what the control plane's admission costs a call, as key ÷ master);
+  with its own (what the control plane's admission costs a call, as key ÷ master); and, when
+  redis-server is installed, the same key on a second gateway with `[redis]` (its limits and
+  budgets in a throw-away Redis), alternated with those runs (Redis on ÷ off, `gw-key-redis`);
 - concurrency: 1,000 connections against an upstream that answers after 2 s, JSON and
   streams: does the gateway keep 1,000 calls in flight (requests/s vs 500/s ideal), does it
   fail any, and how much memory does it hold (peak RSS)?
@@ -27,6 +29,7 @@ import resource
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +61,10 @@ TARGETS = ("direct", "floor", "gateway")
 # master key (the "gateway" rows). Not a target of its own: the concurrency part has none.
 KEY_TARGET = "gw-key"
 KEY_CPU_RATIO_GOAL = 1.15  # issue 12: a key's CPU per call at most this times the master key's
+# The same key on a second gateway whose limits live in Redis ([redis]), alternated with the
+# gw-key rows in the same run: issue 14 wants its CPU per call within this of Redis off.
+REDIS_KEY_TARGET = "gw-key-redis"
+REDIS_CPU_RATIO_GOAL = 1.25
 # Master/key pairs per gateway cell.  One pair's ratio swings by +-20 % on a 2-core machine
 # (the same build measured 0.91-1.38 in single pairs); the pooled figure of three alternated
 # pairs is what the goal is checked on.
@@ -234,13 +241,16 @@ def _toml_table(values: Mapping[str, object]) -> str:
     return "".join(f"{name} = {json.dumps(value)}\n" for name, value in values.items())
 
 
-def gateway_config(workdir: Path, upstream_port: int, tenancy: Tenancy | None) -> str:
-    """The gateway's TOML; with `tenancy`, a master key and one limited key in a limited team."""
+def gateway_config(workdir: Path, upstream_port: int, tenancy: Tenancy | None, *, redis_url: str | None = None,
+                   name: str = "gateway") -> str:
+    """The gateway's TOML; with `tenancy`, a master key and one limited key in a limited team;
+    with `redis_url`, their limits and budgets in that Redis."""
     text = (
         "[server]\ngraceful_timeout_s = 5\n"
         + (f'master_key = "os.environ/{Tenancy.MASTER_ENV}"\n' if tenancy else "")
-        + f'[database]\nurl = "sqlite:///{workdir}/gateway.db"\n'
+        + f'[database]\nurl = "sqlite:///{workdir}/{name}.db"\n'
         + (f"flush_interval_s = {SPEND_FLUSH_S}\n" if tenancy else "")
+        + (f'[redis]\nurl = "{redis_url}"\n' if redis_url else "")
         + "[router]\nnum_retries = 0\n"
         '[[models]]\nname = "bench"\nmodel = "openai/bench-model"\n'
         f'api_base = "http://127.0.0.1:{upstream_port}/v1"\nmax_parallel_requests = 2000\n'
@@ -256,11 +266,35 @@ def gateway_config(workdir: Path, upstream_port: int, tenancy: Tenancy | None) -
     )
 
 
-def start_gateway(fleet: Fleet, upstream: Server, tenancy: Tenancy | None = None) -> Server:
-    config = fleet.workdir / "gateway.toml"
-    config.write_text(gateway_config(fleet.workdir, upstream.port, tenancy))
+def start_gateway(fleet: Fleet, upstream: Server, tenancy: Tenancy | None = None, *, redis_url: str | None = None,
+                  name: str = "gateway") -> Server:
+    config = fleet.workdir / f"{name}.toml"
+    config.write_text(gateway_config(fleet.workdir, upstream.port, tenancy, redis_url=redis_url, name=name))
     argv = [str(BIN / "gateway-trio"), "serve", "--config", str(config), "--port", "0"]
-    return fleet.start("gateway", argv, env=tenancy.env if tenancy else None)
+    return fleet.start(name, argv, env=tenancy.env if tenancy else None)
+
+
+def start_redis(fleet: Fleet) -> str | None:
+    """A throw-away redis-server (no persistence) for the Redis-on rows; None when not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("  note: redis-server is not installed: no gw-key-redis rows")
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fleet.popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(fleet.workdir)], fleet.workdir / "redis.log")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"redis-server did not start:\n{_tail(fleet.workdir / 'redis.log')}")
 
 
 # -- /proc ----------------------------------------------------------------------------------
@@ -524,38 +558,47 @@ def run_matrix(fleet: Fleet, load: Wrk | PythonLoad, duration: float) -> list[Ce
     tenancy = Tenancy.generate()
     mock = start_mock(fleet, "mock", ["--chunks", str(MATRIX_CHUNKS)])
     servers = {"direct": mock, "floor": start_floor(fleet, mock), "gateway": start_gateway(fleet, mock, tenancy)}
-    # Who calls each server: the gateway twice, as the master key and as the virtual key.
-    callers: dict[str, list[tuple[str, Mapping[str, str]]]] = {
-        "direct": [("direct", NO_HEADERS)], "floor": [("floor", NO_HEADERS)],
-        "gateway": [("gateway", tenancy.master_headers()), (KEY_TARGET, tenancy.key_headers())],
+    # Who calls each row's server: the gateway as the master key and as the virtual key, and
+    # the same key on a second gateway with [redis], all three alternated in one run.
+    callers: dict[str, list[tuple[str, Mapping[str, str], Server]]] = {
+        "direct": [("direct", NO_HEADERS, mock)], "floor": [("floor", NO_HEADERS, servers["floor"])],
+        "gateway": [("gateway", tenancy.master_headers(), servers["gateway"]),
+                    (KEY_TARGET, tenancy.key_headers(), servers["gateway"])],
     }
+    redis_url = start_redis(fleet)
+    if redis_url is not None:
+        servers["gateway-redis"] = shared = start_gateway(fleet, mock, tenancy, redis_url=redis_url,
+                                                          name="gateway-redis")
+        callers["gateway"].append((REDIS_KEY_TARGET, tenancy.key_headers(), shared))
     # The gateway's spend rows are written a flush interval after their calls: wait for them,
     # so that a key run's writes are not counted in the master run after it.
     settle_s = SPEND_FLUSH_S + 0.3
     cells = []
     for name in TARGETS:
-        server = servers[name]
-        for target, headers in callers[name]:
-            # The key's warm-up runs on a gateway already warm: it only needs to fill the key cache.
-            warmed = warm_up(server, per_kind=100 if target == KEY_TARGET else 300, conns=8, headers=headers)
+        warmed_servers: set[str] = set()
+        for target, headers, server in callers[name]:
+            # A key's warm-up on a gateway already warm only needs to fill the key cache.
+            warm = server.name in warmed_servers
+            warmed_servers.add(server.name)
+            warmed = warm_up(server, per_kind=100 if warm else 300, conns=8, headers=headers)
             _check_warm_up(server, warmed, headers)
-            if target == KEY_TARGET and (warmed.non_2xx or not warmed.requests):
+            if target != name and (warmed.non_2xx or not warmed.requests):
                 raise RuntimeError(f"the virtual key's warm-up calls were refused ({warmed.non_2xx} non-2xx of "
                                    f"{warmed.requests}): its rows would measure refusals, not calls")
         rounds = KEY_ROUNDS if len(callers[name]) > 1 else 1
         for index, (stream, conns) in enumerate([(False, 1), (False, 32), (True, 1), (True, 32)]):
-            runs: dict[str, list[Cell]] = {target: [] for target, _ in callers[name]}
+            runs: dict[str, list[Cell]] = {target: [] for target, _, _ in callers[name]}
             for turn in range(rounds):
                 # Master then key, then key then master, each cell starting with the other one:
                 # drift on a shared machine (and the spend table growing) weighs on both alike.
-                for target, headers in callers[name][:: 1 if (turn + index) % 2 == 0 else -1]:
-                    print(f"  {target:8} {'stream' if stream else 'json':6} c={conns:<3} ...", end=" ", flush=True)
+                for target, headers, server in callers[name][:: 1 if (turn + index) % 2 == 0 else -1]:
+                    print(f"  {target:12} {'stream' if stream else 'json':6} c={conns:<3} ...", end=" ", flush=True)
                     cell = measure(load, target, server, stream, conns, duration, 10.0, watch=name != "direct",
                                    headers=headers, settle_s=settle_s if name == "gateway" else 0.2)
                     print(f"{cell.rps:8.0f} req/s" + (f", {cell.errors} errors" if cell.errors else ""))
                     runs[target].append(cell)
             cells.extend(pooled(target_runs) for target_runs in runs.values())
-    fleet.stop_all([servers["gateway"].proc, servers["floor"].proc, mock.proc])
+    fleet.stop_all([s.proc for s in servers.values() if s is not mock] + [mock.proc])
     return cells
 
 
@@ -584,7 +627,7 @@ def pooled(runs: list[Cell]) -> Cell:
 
 def refused_key_calls(cells: list[Cell]) -> int:
     """Non-2xx answers to the virtual key: a refused call is not the scenario being measured."""
-    return sum(cell.non_2xx for cell in cells if cell.target == KEY_TARGET)
+    return sum(cell.non_2xx for cell in cells if cell.target in (KEY_TARGET, REDIS_KEY_TARGET))
 
 
 def _check_warm_up(server: Server, result: LoadResult, headers: Mapping[str, str] = NO_HEADERS) -> None:
@@ -716,7 +759,7 @@ def report_matrix(cells: list[Cell], duration: float) -> list[dict[str, object]]
           f" (budget, rpm and tpm limits, in a team with its own); each of the two is {KEY_ROUNDS} alternated runs,"
           " pooled; key/mst = its CPU/request ÷ the master key's")
     header = f"{'mode':6} {'conc':>4} {'target':8} {'req/s':>8} {'p50':>7} {'p99':>7} {'+p50':>7} {'+p99':>7} " \
-             f"{'errors':>6} {'CPU ms/req':>10} {'gw/floor':>8} {'key/mst':>7}"
+             f"{'errors':>6} {'CPU ms/req':>10} {'gw/floor':>8} {'key/mst':>7} {'rds/key':>7}"
     print(header)
     print("-" * len(header))
     rows = []
@@ -726,26 +769,36 @@ def report_matrix(cells: list[Cell], duration: float) -> list[dict[str, object]]
             direct = index.get(("direct", stream, conns))
             floor = index.get(("floor", stream, conns))
             master = index.get(("gateway", stream, conns))
-            for name in (*TARGETS, KEY_TARGET):
+            keyed = index.get((KEY_TARGET, stream, conns))
+            for name in (*TARGETS, KEY_TARGET, REDIS_KEY_TARGET):
                 cell = index.get((name, stream, conns))
                 if cell is None:
                     continue
                 added50 = cell.p50_ms - direct.p50_ms if direct and name != "direct" else None
                 added99 = cell.p99_ms - direct.p99_ms if direct and name != "direct" else None
-                gateway = name in ("gateway", KEY_TARGET)
+                gateway = name in ("gateway", KEY_TARGET, REDIS_KEY_TARGET)
                 ratio = _cpu_ratio(cell, floor) if gateway else None
                 key_ratio = _cpu_ratio(cell, master) if name == KEY_TARGET else None
-                print(f"{'stream' if stream else 'json':6} {conns:>4} {name:8} {cell.rps:>8.0f} {cell.p50_ms:>7.2f} "
+                redis_ratio = _cpu_ratio(cell, keyed) if name == REDIS_KEY_TARGET else None
+                print(f"{'stream' if stream else 'json':6} {conns:>4} {name:12} {cell.rps:>8.0f} {cell.p50_ms:>7.2f} "
                       f"{cell.p99_ms:>7.2f} {_fmt(added50, '>7.2f')} {_fmt(added99, '>7.2f')} {cell.errors:>6} "
-                      f"{_fmt(cell.cpu_ms_per_request, '>10.3f')} {_fmt(ratio, '>8.2f')} {_fmt(key_ratio, '>7.2f')}")
+                      f"{_fmt(cell.cpu_ms_per_request, '>10.3f')} {_fmt(ratio, '>8.2f')} {_fmt(key_ratio, '>7.2f')} "
+                      f"{_fmt(redis_ratio, '>7.2f')}")
                 rows.append({**asdict(cell), "errors": cell.errors, "added_p50_ms": added50, "added_p99_ms": added99,
-                             "cpu_ratio_gateway_over_floor": ratio, "cpu_ratio_key_over_master": key_ratio})
+                             "cpu_ratio_gateway_over_floor": ratio, "cpu_ratio_key_over_master": key_ratio,
+                             "cpu_ratio_redis_over_key": redis_ratio})
     key_ratios = [row["cpu_ratio_key_over_master"] for row in rows if row["cpu_ratio_key_over_master"] is not None]
     if key_ratios:
         mean = sum(key_ratios) / len(key_ratios)
         verdict = "within" if mean <= KEY_CPU_RATIO_GOAL else "OVER"
         print(f"virtual key vs master key, CPU per request: {mean:.2f}× over the {len(key_ratios)} cells "
               f"(worst cell {max(key_ratios):.2f}×; {verdict} the {KEY_CPU_RATIO_GOAL}× goal)")
+    redis_ratios = [row["cpu_ratio_redis_over_key"] for row in rows if row["cpu_ratio_redis_over_key"] is not None]
+    if redis_ratios:
+        mean = sum(redis_ratios) / len(redis_ratios)
+        verdict = "within" if mean <= REDIS_CPU_RATIO_GOAL else "OVER"
+        print(f"virtual key with [redis] vs without, CPU per request: {mean:.2f}× over the {len(redis_ratios)} cells "
+              f"(worst cell {max(redis_ratios):.2f}×; {verdict} the {REDIS_CPU_RATIO_GOAL}× goal)")
     return rows
 
 
@@ -767,6 +820,18 @@ def key_scenario_summary(rows: list[dict[str, object]]) -> dict[str, object]:
         "key": {"key_alias": "bench-key", "team_id": "bench-team", **KEY_LIMITS}, "team": TEAM_LIMITS,
         "prices": PRICES,
     }
+
+
+def redis_scenario_summary(rows: list[dict[str, object]]) -> dict[str, object] | None:
+    """The Redis-on versus Redis-off figures of the matrix (None when redis-server was missing)."""
+    ratios = {f"{'stream' if row['stream'] else 'json'} c={row['conns']}": row["cpu_ratio_redis_over_key"]
+              for row in rows if row["target"] == REDIS_KEY_TARGET}
+    if not ratios:
+        return None
+    known = [r for r in ratios.values() if isinstance(r, float)]
+    return {"target": REDIS_KEY_TARGET, "goal_cpu_ratio": REDIS_CPU_RATIO_GOAL, "cpu_ratio_redis_over_key": ratios,
+            "worst_cpu_ratio": max(known) if known else None,
+            "mean_cpu_ratio": sum(known) / len(known) if known else None}
 
 
 def report_concurrency(cells: list[Cell], duration: float) -> list[dict[str, object]]:
@@ -899,6 +964,7 @@ def main(argv: list[str] | None = None) -> int:
         if run_matrix_part:
             out["matrix"] = report_matrix(matrix, matrix_s)
             out["key_scenario"] = key_scenario_summary(out["matrix"])
+            out["redis_scenario"] = redis_scenario_summary(out["matrix"])
         if run_wait_part:
             out["concurrency"] = report_concurrency(waits, wait_s)
             if profile is not None:

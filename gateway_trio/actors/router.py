@@ -18,7 +18,16 @@ from typing import Iterable, Union
 import trio
 
 from gateway_trio.actors.strategies import STRATEGIES, Load
-from gateway_trio.channels.messages import AskSnapshot, DeploymentLoad, Outcome, Pick, RouterSnapshot
+from gateway_trio.channels.messages import (
+    AskSnapshot,
+    DeploymentLoad,
+    ExchangeLoads,
+    LocalLoad,
+    Outcome,
+    Pick,
+    RouterSnapshot,
+    SharedLoad,
+)
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, InternalError, NoDeployment, NotFound
@@ -50,7 +59,9 @@ class RouterActor:
         self.choose = STRATEGIES[config.strategy]
         self.rng = random.Random(seed)
         self.dropped_outcomes = 0
-        self._inbox_send, self._inbox = trio.open_memory_channel[Union[Pick, Outcome, AskSnapshot]](INBOX_SIZE)
+        self._inbox_send, self._inbox = trio.open_memory_channel[Union[Pick, Outcome, AskSnapshot, ExchangeLoads]](
+            INBOX_SIZE
+        )
         self._running = False
 
     # --- the caller's side ---------------------------------------------------------------
@@ -89,6 +100,13 @@ class RouterActor:
         await self._inbox_send.send(AskSnapshot(reply_send))
         return await reply.receive()
 
+    async def exchange(self, shared: dict[str, SharedLoad]) -> dict[str, LocalLoad]:
+        """With [redis]: hand the router the other instances' loads; get this one's since the
+        last exchange.  Through the inbox, like everything that touches the router's state."""
+        reply_send, reply = trio.open_memory_channel[dict[str, LocalLoad]](1)
+        await self._inbox_send.send(ExchangeLoads(shared, reply_send))
+        return await reply.receive()
+
     def resolve(self, name: str) -> str | None:
         """The group a client's model name refers to, or None.  Pure: safe from any task."""
         name = self.config.aliases.get(name, name)
@@ -118,6 +136,9 @@ class RouterActor:
             if isinstance(message, AskSnapshot):
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     message.reply.send_nowait(self._snapshot())  # room for one: never blocks
+            elif isinstance(message, ExchangeLoads):
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    message.reply.send_nowait(self._exchange(message.shared))
             elif isinstance(message, Pick):
                 try:
                     answer = self._pick(message)
@@ -132,6 +153,22 @@ class RouterActor:
                         self.loads[answer.id].inflight -= 1
             else:
                 self._record(message)
+
+    def _exchange(self, shared: dict[str, SharedLoad]) -> dict[str, LocalLoad]:
+        now = trio.current_time()
+        mine: dict[str, LocalLoad] = {}
+        for deployment_id, load in self.loads.items():
+            others = shared.get(deployment_id)
+            if others is not None:
+                load.others_inflight, load.others_requests = others.inflight, others.requests
+                load.others_tokens, load.others_failures = others.tokens, others.failures
+                if others.cooled_for_s > 0 and load.cooled_until < now + others.cooled_for_s - 0.5:
+                    load.cooled_until = now + others.cooled_for_s  # another instance cooled it down
+            mine[deployment_id] = LocalLoad(load.inflight, load.unsynced_requests, load.unsynced_tokens,
+                                            load.unsynced_failures, load.unsynced_cooldown_s)
+            load.unsynced_requests = load.unsynced_tokens = load.unsynced_failures = 0
+            load.unsynced_cooldown_s = 0.0
+        return mine
 
     def _snapshot(self) -> RouterSnapshot:
         now = trio.current_time()
@@ -157,12 +194,18 @@ class RouterActor:
         fresh = [d for d in healthy if d.id not in pick.tried] or healthy
         # A deployment whose `max_parallel_requests` slots are all taken would queue the call:
         # another with a free slot serves it now.  Only when none has one does the call queue.
-        free = [d for d in fresh if self.loads[d.id].inflight < d.max_parallel_requests] or fresh
+        free = [d for d in fresh if self._inflight(d) < d.max_parallel_requests] or fresh
         chosen = self.choose(free, self.loads, self.rng)
         load = self.loads[chosen.id]
         load.inflight += 1
         load.requests_this_minute += 1
+        load.unsynced_requests += 1
         return chosen
+
+    def _inflight(self, deployment: Deployment) -> int:
+        """Its calls in flight: this instance's, and (with [redis]) the others' as last synced."""
+        load = self.loads[deployment.id]
+        return load.inflight + load.others_inflight
 
     def _available(self, deployment: Deployment, now: float, minute: int, input_tokens: int) -> bool:
         load = self.loads[deployment.id]
@@ -170,9 +213,11 @@ class RouterActor:
             return False
         if load.minute != minute:
             load.minute, load.tokens_this_minute, load.requests_this_minute = minute, 0, 0
-        if deployment.rpm is not None and load.requests_this_minute >= deployment.rpm:
+        if deployment.rpm is not None and load.requests_this_minute + load.others_requests >= deployment.rpm:
             return False
-        if deployment.tpm is not None and load.tokens_this_minute + input_tokens > deployment.tpm:
+        if deployment.tpm is not None and (
+            load.tokens_this_minute + load.others_tokens + input_tokens > deployment.tpm
+        ):
             return False
         max_input = deployment.info.max_input_tokens
         if self.config.pre_call_checks and max_input is not None and input_tokens > max_input:
@@ -201,6 +246,7 @@ class RouterActor:
             return
         load.inflight = max(0, load.inflight - 1)
         load.tokens_this_minute += outcome.tokens
+        load.unsynced_tokens += outcome.tokens
         if outcome.ok:
             previous = load.latency_s
             load.latency_s = outcome.latency_s if previous is None else (
@@ -215,7 +261,8 @@ class RouterActor:
         now = trio.current_time()
         load.recent_failures = [t for t in load.recent_failures if now - t < FAILURE_WINDOW_S]
         load.recent_failures.append(now)
-        failures = len(load.recent_failures)
+        load.unsynced_failures += 1
+        failures = len(load.recent_failures) + load.others_failures
         if failures < self.config.allowed_fails:
             return
         if alone and (
@@ -228,5 +275,6 @@ class RouterActor:
     def cool_down(self, deployment_id: str, now: float) -> None:
         load = self.loads[deployment_id]
         load.cooled_until = now + self.config.cooldown_s
+        load.unsynced_cooldown_s = self.config.cooldown_s  # the other instances cool it down too
         load.recent_failures.clear()
         log.warning("deployment %s cooled down for %.0f s", deployment_id, self.config.cooldown_s)

@@ -20,6 +20,16 @@ class Load:
     requests_this_minute: int = 0
     recent_failures: list[float] = field(default_factory=list)
     cooled_until: float = 0.0
+    # With [redis]: the other instances' share (SharedLoad, synced every fraction of a second),
+    # and what this one did since the last sync (LocalLoad).
+    others_inflight: int = 0
+    others_requests: int = 0
+    others_tokens: int = 0
+    others_failures: int = 0
+    unsynced_requests: int = 0
+    unsynced_tokens: int = 0
+    unsynced_failures: int = 0
+    unsynced_cooldown_s: float = 0.0
 
 
 Chooser = Callable[[Sequence[Deployment], dict[str, Load], random.Random], Deployment]
@@ -32,7 +42,7 @@ def simple_shuffle(candidates: Sequence[Deployment], loads: dict[str, Load], rng
 
 
 def least_busy(candidates: Sequence[Deployment], loads: dict[str, Load], rng: random.Random) -> Deployment:
-    return _lowest(candidates, rng, lambda d: loads[d.id].inflight)
+    return _lowest(candidates, rng, lambda d: loads[d.id].inflight + loads[d.id].others_inflight)
 
 
 def latency_based(candidates: Sequence[Deployment], loads: dict[str, Load], rng: random.Random) -> Deployment:
@@ -43,7 +53,8 @@ def latency_based(candidates: Sequence[Deployment], loads: dict[str, Load], rng:
 def usage_based(candidates: Sequence[Deployment], loads: dict[str, Load], rng: random.Random) -> Deployment:
     def used_share(d: Deployment) -> float:
         load = loads[d.id]
-        return load.tokens_this_minute / d.tpm if d.tpm else float(load.tokens_this_minute)
+        used = load.tokens_this_minute + load.others_tokens
+        return used / d.tpm if d.tpm else float(used)
 
     return _lowest(candidates, rng, used_share)
 

@@ -66,6 +66,36 @@ class AskSnapshot:
     reply: trio.MemorySendChannel[RouterSnapshot]
 
 
+@dataclass(frozen=True, slots=True)
+class SharedLoad:
+    """What the other instances (through Redis) add to one deployment's load, as last synced."""
+
+    inflight: int = 0  # their calls in flight on it
+    requests: int = 0  # their requests and tokens in the current minute
+    tokens: int = 0
+    failures: int = 0  # their failures in the current minute
+    cooled_for_s: float = 0.0  # a cooldown one of them (or we) set, still this long to run
+
+
+@dataclass(frozen=True, slots=True)
+class LocalLoad:
+    """What this instance did on one deployment since the last sync, and holds now."""
+
+    inflight: int
+    requests: int
+    tokens: int
+    failures: int
+    cooled_for_s: float  # a cooldown this router set since the last sync (0: none)
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeLoads:
+    """Give the router the others' loads; it answers with its own since the last exchange."""
+
+    shared: dict[str, SharedLoad]
+    reply: trio.MemorySendChannel[dict[str, LocalLoad]]
+
+
 # --- to a deployment actor -----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

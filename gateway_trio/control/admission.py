@@ -23,7 +23,7 @@ from typing import Any
 
 from gateway_trio.control.estimate import PriceBook, WorstCase, WorstPrices, worst_case
 from gateway_trio.control.headers import limit_headers
-from gateway_trio.control.ledger import BudgetReset, Claim, Ledger, Reservation
+from gateway_trio.control.ledger import BudgetReset, Claim, Hold, Ledger, Verdict
 from gateway_trio.control.records import EndUserRecord, KeyRecord, Tenant
 from gateway_trio.errors import AuthError, Forbidden
 
@@ -43,7 +43,7 @@ class Admission:
     """An admitted call: where to route it, what it holds, what its answer tells the client."""
 
     model_group: str  # the model asked for, after the key's aliases
-    reservation: Reservation
+    reservation: Hold  # a local `Reservation`, or a `SharedReservation` settled through Redis
     headers: Mapping[str, str]
     resets: tuple[BudgetReset, ...]  # budgets that reset now: persist their `budget_reset_at`
     worst: WorstCase
@@ -83,6 +83,21 @@ class Admitter:
         `tenant` None means the key is unknown; `end_user` is the record of the request's
         end-user when there is one.  `now` is unix seconds (default: the ledger's clock).
         """
+        asked = self.prepare(tenant, route=route, model=model, body=body, end_user=end_user, now=now)
+        return self.conclude(asked, self.ledger.admit(asked.claims, asked.worst, asked.now))
+
+    def prepare(
+        self,
+        tenant: Tenant | None,
+        *,
+        route: str,
+        model: str,
+        body: Mapping[str, Any],
+        end_user: EndUserRecord | None = None,
+        now: float | None = None,
+    ) -> Asked:
+        """Every check before the budgets and limits (401/403 raised here), and what the call
+        then asks of its accounts: a ledger (local, or the shared one) decides the rest."""
         if now is None:
             now = self.ledger.clock()
         tenant = check_key(tenant, now)
@@ -90,16 +105,18 @@ class Admitter:
             raise Forbidden(f"end-user '{end_user.user_id}' is blocked", code="end_user_blocked")
         check_route(tenant.key, route)
         decided = self._decide(tenant, model, end_user)
-        group, claims = decided.group, decided.claims
-        worst = worst_case(body, decided.prices)
-        verdict = self.ledger.admit(claims, worst, now)
+        return Asked(decided.group, decided.claims, worst_case(body, decided.prices), now)
+
+    @staticmethod
+    def conclude(asked: Asked, verdict: Verdict) -> Admission:
+        """The admission of a ledger's verdict on `asked`, or the 429 that refuses it."""
+        claims, now = asked.claims, asked.now
         headers = limit_headers(claims, verdict.accounts, now) if claims else {}
         if verdict.refusal is not None:
             verdict.refusal.limit_headers = headers
             raise verdict.refusal
         assert verdict.reservation is not None
-        return Admission(group, verdict.reservation, headers, tuple(verdict.resets), worst)
-
+        return Admission(asked.group, verdict.reservation, headers, tuple(verdict.resets), asked.worst)
 
     def _decide(self, tenant: Tenant, model: str, end_user: EndUserRecord | None) -> _Decided:
         slot = (id(tenant), model, id(end_user))
@@ -114,6 +131,16 @@ class Admitter:
             self._decided.clear()  # stale entries of replaced records go with the rest
         self._decided[slot] = decided
         return decided
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A call past the checks before its budgets: its group, its claims and its worst case."""
+
+    group: str
+    claims: tuple[Claim, ...]
+    worst: WorstCase
+    now: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,9 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Protocol
 
 import trio
 
@@ -118,6 +119,14 @@ class Account:
         self.last_used = now
 
 
+class Hold(Protocol):
+    """What a call holds on its accounts: settled once or released once (local or shared)."""
+
+    def settle(self, cost: float | None, tokens: int | None = None) -> None: ...
+
+    def release(self) -> None: ...
+
+
 @dataclass(slots=True)
 class Reservation:
     """A call's hold on its accounts: settled once or released once, whichever comes first."""
@@ -161,7 +170,7 @@ class Verdict:
 
     accounts: tuple[Account, ...]
     resets: list[BudgetReset]
-    reservation: Reservation | None = None
+    reservation: Hold | None = None
     refusal: LimitRefused | None = None
 
 
@@ -257,17 +266,7 @@ class Ledger:
             if budget is None:
                 continue
             if account.spend >= budget or account.spend + account.reserved + cost > budget + BUDGET_EPSILON:
-                if account.reset_at is not None:
-                    wait = account.reset_at - now
-                elif account.spend + cost <= budget + BUDGET_EPSILON:
-                    wait = BUSY_RETRY_AFTER_S  # only calls in flight hold the rest: it may free
-                else:
-                    wait = MAX_RETRY_AFTER_S  # spent, and it never resets
-                return BudgetExceeded(
-                    f"budget exceeded for {claim.label}: spend {account.spend:.6g} (+{account.reserved:.6g} reserved"
-                    f" by calls in flight) of max_budget {budget:.6g}; this call may cost up to {cost:.6g}",
-                    retry_after=math.ceil(max(wait, 1.0)),
-                )
+                return budget_refusal(claim, account.spend, account.reserved, account.reset_at, cost, now)
         return None
 
     def _limit_refusal(self, claims: Sequence[Claim], accounts: Sequence[Account], worst: WorstCase,
@@ -278,8 +277,7 @@ class Ledger:
                 window.advance(now)
                 if window.requests + 1 > limit:
                     wait = window.seconds_until_free(now, requests=1, request_limit=limit)
-                    return _rate_refusal(f"rpm limit of {claim.label} reached: {window.requests} of {limit}"
-                                         " requests in the last 60 s", wait)
+                    return rpm_refusal(claim, window.requests, wait)
         for claim, account in zip(claims, accounts):
             limit, window = claim.tpm_limit, account.window
             if limit is not None and window is not None:
@@ -288,13 +286,11 @@ class Ledger:
                 # output) is counted once admitted and corrected to the real usage at settle.
                 if window.tokens + worst.prompt_tokens > limit:
                     wait = window.seconds_until_free(now, tokens=worst.prompt_tokens, token_limit=limit)
-                    return _rate_refusal(f"tpm limit of {claim.label} reached: {window.tokens} of {limit}"
-                                         " tokens in the last 60 s", wait)
+                    return tpm_refusal(claim, window.tokens, wait)
         for claim, account in zip(claims, accounts):
             limit = claim.max_parallel_requests
             if limit is not None and account.in_flight + 1 > limit:
-                return _rate_refusal(f"max_parallel_requests of {claim.label} reached: {account.in_flight}"
-                                     f" of {limit} calls in flight", BUSY_RETRY_AFTER_S)
+                return parallel_refusal(claim, account.in_flight)
         return None
 
     def _reserve(self, claims: Sequence[Claim], accounts: Sequence[Account], worst: WorstCase,
@@ -320,6 +316,40 @@ class Ledger:
                     continue
                 return  # the oldest is recent, so all are
             del table[key]
+
+
+# --- the refusals, worded once: the local ledger and the shared one (Redis) both tell them ---
+
+
+def budget_refusal(claim: Claim, spend: float, reserved: float, reset_at: float | None, cost: float,
+                   now: float) -> BudgetExceeded:
+    budget = claim.max_budget or 0.0
+    if reset_at is not None:
+        wait = reset_at - now
+    elif spend + cost <= budget + BUDGET_EPSILON:
+        wait = BUSY_RETRY_AFTER_S  # only calls in flight hold the rest: it may free
+    else:
+        wait = MAX_RETRY_AFTER_S  # spent, and it never resets
+    return BudgetExceeded(
+        f"budget exceeded for {claim.label}: spend {spend:.6g} (+{reserved:.6g} reserved"
+        f" by calls in flight) of max_budget {budget:.6g}; this call may cost up to {cost:.6g}",
+        retry_after=math.ceil(max(wait, 1.0)),
+    )
+
+
+def rpm_refusal(claim: Claim, requests: int, wait: float) -> RateLimitExceeded:
+    return _rate_refusal(f"rpm limit of {claim.label} reached: {requests} of {claim.rpm_limit}"
+                         " requests in the last 60 s", wait)
+
+
+def tpm_refusal(claim: Claim, tokens: int, wait: float) -> RateLimitExceeded:
+    return _rate_refusal(f"tpm limit of {claim.label} reached: {tokens} of {claim.tpm_limit}"
+                         " tokens in the last 60 s", wait)
+
+
+def parallel_refusal(claim: Claim, in_flight: int) -> RateLimitExceeded:
+    return _rate_refusal(f"max_parallel_requests of {claim.label} reached: {in_flight}"
+                         f" of {claim.max_parallel_requests} calls in flight", BUSY_RETRY_AFTER_S)
 
 
 def _rate_refusal(message: str, wait: float) -> RateLimitExceeded:

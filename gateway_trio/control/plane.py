@@ -28,8 +28,10 @@ from gateway_trio.auth import Authenticator, bearer_token, hash_key
 from gateway_trio.config import GatewayConfig
 from gateway_trio.control.admission import Admission, Admitter
 from gateway_trio.control.estimate import PriceBook
+from gateway_trio.control.invalidations import Invalidations
 from gateway_trio.control.keycache import KeyCache
 from gateway_trio.control.ledger import BudgetReset, Ledger
+from gateway_trio.control.limits import LimitsActor
 from gateway_trio.control.reconcile import reconcile
 from gateway_trio.control.records import EndUserRecord, KeyRecord, Tenant
 from gateway_trio.control.store import ControlStore, DatabaseUnavailable, Store
@@ -65,6 +67,9 @@ class ControlPlane:
         self.end_users: KeyCache[EndUserRecord] = KeyCache(ttl_s=cache_ttl_s)
         self.ledger = Ledger()
         self.admitter = Admitter(self.ledger, prices, resolve)
+        # With [redis] (set by the gateway): the shared ledger's actor, and the pub/sub of changes.
+        self.limits: LimitsActor | None = None
+        self.invalidations: Invalidations | None = None
         self.auths = TenantAuths()
         self.store_reads = 0  # lookups that went to the store: a test and /metrics read it
         self.cache_ttl_s = cache_ttl_s
@@ -218,24 +223,39 @@ class ControlPlane:
         """The call's own `UserAPIKeyAuth` of `tenant` (what its hooks and spend record see)."""
         return self.auths.for_call(tenant, end_user_id, end_user)
 
-    def admit(
+    async def admit(
         self, tenant: Tenant, auth: UserAPIKeyAuth, *, route: str, model: str, body: Any, end_user: EndUserRecord | None
     ) -> Admission:
-        """Admit a call (or raise its 401/403/429); `auth` then shows the live spend."""
-        admission = self.admitter.admit(tenant, route=route, model=model, body=body, end_user=end_user)
+        """Admit a call (or raise its 401/403/429, or 503 when shared limits are closed);
+        `auth` then shows the live spend.  With `[redis]`, the limits actor decides the calls
+        that have limits (one round trip per batch); the rest never leave this process."""
+        limits = self.limits
+        if limits is None:
+            admission = self.admitter.admit(tenant, route=route, model=model, body=body, end_user=end_user)
+            self._spend_of(tenant, auth, self.ledger.get("key", tenant.key.token),
+                           self.ledger.get("team", tenant.key.team_id) if tenant.key.team_id else None)
+        else:
+            asked = self.admitter.prepare(tenant, route=route, model=model, body=body, end_user=end_user)
+            if asked.claims:
+                verdict = await limits.admit(asked.claims, asked.worst, asked.now)
+            else:
+                verdict = self.ledger.admit(asked.claims, asked.worst, asked.now)
+            admission = self.admitter.conclude(asked, verdict)
+            accounts = dict(zip((claim.level for claim in asked.claims), verdict.accounts))
+            self._spend_of(tenant, auth, accounts.get("key"), accounts.get("team"))
         for reset in admission.resets:
             try:
                 self._resets_in.send_nowait(reset)
             except trio.WouldBlock:
                 self.resets_dropped += 1
-        key = tenant.key
-        account = self.ledger.get("key", key.token)
-        if account is not None:
-            auth.spend = account.spend
-        team = self.ledger.get("team", key.team_id) if key.team_id else None
-        if team is not None:
-            auth.team_spend = team.spend
         return admission
+
+    @staticmethod
+    def _spend_of(tenant: Tenant, auth: UserAPIKeyAuth, key: Any, team: Any) -> None:
+        if key is not None:
+            auth.spend = key.spend
+        if team is not None and tenant.key.team_id:
+            auth.team_spend = team.spend
 
     def live(self, key: KeyRecord) -> KeyRecord:
         """`key` with the spend this instance knows now (the store's total lags by a flush)."""
@@ -258,13 +278,23 @@ class ControlPlane:
     # --- changes made through the admin routes -----------------------------------------
 
     def changed(self, kind: str, ids: Iterable[str]) -> None:
-        """What the admin operations report (`control.admin.Admin`): applies on this instance at once."""
+        """What the admin operations report (`control.admin.Admin`): applies on this instance at
+        once, and on every other instance through Redis (within a second) when there is one."""
+        ids = list(ids)
+        self.apply_change(kind, ids)
+        if self.invalidations is not None:
+            self.invalidations.publish(kind, ids)
+
+    def apply_change(self, kind: str, ids: Iterable[str]) -> None:
+        """Forget what a change made stale (here, or on another instance: `kind` "all" after an outage)."""
         if kind == "key":
             for token in ids:
                 self.learn_key(token)  # made, changed, regenerated or deleted: read it again
                 self.auths.forget(token)
-        elif kind in ("team", "user"):
+        elif kind in ("team", "user", "all"):
             self.forget_all_keys()  # every key of theirs carries the old record
+            if kind == "all":
+                self.end_users.clear()
         elif kind == "end_user":
             for user_id in ids:
                 self.forget_end_user(user_id)

@@ -12,6 +12,7 @@ needed here.  `os.environ/NAME` references are kept as they are.  The YAML is re
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from gateway_trio.config import PROVIDERS
 from gateway_trio.guardrails.builtin import BUILTINS
@@ -103,9 +104,6 @@ UNSUPPORTED = {
     "general_settings.key_management_settings": "keys live in the gateway's database",
     "general_settings.global_max_parallel_requests": "no proxy-wide parallel limit: set it per deployment or key",
     "general_settings.max_parallel_requests": "no proxy-wide parallel limit: set it per deployment or key",
-    "router_settings.redis_host": "set [router] redis_url (redis://[:password@]host:port/db) instead",
-    "router_settings.redis_port": "set [router] redis_url (redis://[:password@]host:port/db) instead",
-    "router_settings.redis_password": "set [router] redis_url (redis://[:password@]host:port/db) instead",
     "router_settings.enable_tag_filtering": "no tag-based routing here",
     "router_settings.routing_strategy_args": "strategies take no arguments here",
     "router_settings.default_fallbacks": "fallbacks are per model group here",
@@ -154,6 +152,9 @@ def convert(document: dict[str, Any]) -> Conversion:
             out.dropped(path, reason)
 
     _server(general, out)
+    redis = _redis(router_settings, out)
+    if redis:
+        out.config["redis"] = redis
     router = _router(router_settings, litellm_settings, out)
     if router:
         out.config["router"] = router
@@ -279,10 +280,35 @@ def _router(router: dict[str, Any], settings: dict[str, Any], out: Conversion) -
     if router.get("enable_pre_call_checks") is not None:
         result["pre_call_checks"] = bool(router["enable_pre_call_checks"])
         out.converted("router_settings.enable_pre_call_checks")
-    if router.get("redis_url"):
-        result["redis_url"] = router["redis_url"]
-        out.converted("router_settings.redis_url")
     return result
+
+
+REDIS_PARTS = ("redis_host", "redis_port", "redis_password")
+
+
+def _redis(router: dict[str, Any], out: Conversion) -> dict[str, Any]:
+    """LiteLLM's `router_settings.redis_url` (or host/port/password) as `[redis] url`."""
+    given = [name for name in REDIS_PARTS if router.get(name) is not None]
+    if router.get("redis_url"):
+        out.converted("router_settings.redis_url")
+        for name in given:
+            out.dropped(f"router_settings.{name}", "router_settings.redis_url wins")
+        return {"url": router["redis_url"]}
+    host = router.get("redis_host")
+    if not host:
+        for name in given:
+            out.unsupported(f"router_settings.{name}", "no redis_host to go with it")
+        return {}
+    port, password = router.get("redis_port") or 6379, router.get("redis_password")
+    parts = [str(host), str(port), str(password or "")]
+    if any(part.startswith("os.environ/") for part in parts):
+        for name in given:
+            out.unsupported(f"router_settings.{name}", 'from the environment: set [redis] url = "os.environ/REDIS_URL"')
+        return {}
+    for name in given:
+        out.converted(f"router_settings.{name}")
+    auth = f":{quote(str(password), safe='')}@" if password else ""
+    return {"url": f"redis://{auth}{host}:{port}/0"}
 
 
 def _hooks(settings: dict[str, Any], out: Conversion) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class AdmissionStage:
         end_user = await plane.end_user(call.end_user) if call.end_user is not None else None
         # The key's auth first: a refused call's record and hooks name the key that made it.
         call.user = auth = plane.auth(tenant, call.end_user, end_user)
-        admission = plane.admit(tenant, auth, route=call.route, model=call.model, body=call.body, end_user=end_user)
+        admission = await plane.admit(tenant, auth, route=call.route, model=call.model, body=call.body, end_user=end_user)
         call.admission = admission
         call.model = admission.model_group
         _take_key_settings(call, tenant.key)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from gateway_trio.actors.callbacks import CallbackCounters
 from gateway_trio.channels.messages import RouterSnapshot
+from gateway_trio.control.redis_client import LATENCY_BUCKETS, RedisCounters
 from gateway_trio.runtime.logs import dropped_lines
 from gateway_trio.runtime.worker_samples import GaugeMode, WorkerSamples
 from gateway_trio.spend.writer import SpendCounters
@@ -40,6 +41,8 @@ class GatewaySnapshot:
     router: RouterSnapshot
     log_lines_dropped: int
     database: DatabaseSnapshot | None = None
+    redis: RedisCounters | None = None  # None: no [redis] configured
+    limits: tuple[int, int, int] = (0, 0, 0)  # shared admissions, local (Redis away), batches sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
         router=router,
         log_lines_dropped=dropped_lines(),
         database=database_snapshot(gateway),
+        **_redis_of(gateway),
     )
 
 
@@ -74,6 +78,13 @@ def database_snapshot(gateway: Gateway) -> DatabaseSnapshot:
     database = gateway.database
     health = database.health
     return DatabaseSnapshot(database.is_up, health.errors, tuple(health.cumulative()), health.total_s)
+
+
+def _redis_of(gateway: Gateway) -> dict[str, Any]:
+    link, limits = gateway.redis, gateway.control.limits
+    if link is None or limits is None:
+        return {}
+    return {"redis": link.counters(), "limits": (limits.shared_admissions, limits.local_admissions, limits.batches)}
 
 
 class SnapshotCollector:
@@ -167,6 +178,33 @@ class SnapshotCollector:
             cooling.add_metric([load.group, load.deployment_id], 1.0 if load.cooling_down else 0.0)
         yield in_flight
         yield cooling
+        if snapshot.redis is not None:
+            yield from _redis_families(snapshot.redis, snapshot.limits)
+
+
+def _redis_families(redis: RedisCounters, limits: tuple[int, int, int]) -> Iterator[Metric]:
+    up = GaugeMetricFamily("gateway_redis_up", "1 while Redis answers (shared limits), 0 while it is away")
+    up.add_metric([], 1.0 if redis.up else 0.0)
+    yield up
+    errors = CounterMetricFamily("gateway_redis_errors", "Redis commands that failed or timed out")
+    errors.add_metric([], redis.errors)
+    yield errors
+    outages = CounterMetricFamily("gateway_redis_outages", "Times Redis was found away")
+    outages.add_metric([], redis.outages)
+    yield outages
+    buckets = [(str(bound), count) for bound, count in zip(LATENCY_BUCKETS, redis.buckets)]
+    buckets.append(("+Inf", redis.buckets[-1]))
+    latency = HistogramMetricFamily("gateway_redis_round_trip_seconds", "Redis round trips (one per batch)",
+                                    buckets=buckets, sum_value=redis.latency_sum)
+    yield latency
+    admissions = CounterMetricFamily("gateway_limit_admissions", "Limited calls decided, by where",
+                                     labels=["where"])
+    admissions.add_metric(["redis"], limits[0])
+    admissions.add_metric(["local"], limits[1])
+    yield admissions
+    batches = CounterMetricFamily("gateway_redis_limit_batches", "Batches of admissions sent to Redis")
+    batches.add_metric([], limits[2])
+    yield batches
 
 
 # Gauges that workers do not add up when /metrics combines them (`runtime.worker_samples`):
@@ -175,6 +213,7 @@ GAUGE_MODES: dict[str, GaugeMode] = {
     "gateway_event_loop_longest_stall_seconds": "max",
     "gateway_deployment_cooling_down": "max",
     "gateway_database_up": "min",
+    "gateway_redis_up": "min",
 }
 
 
