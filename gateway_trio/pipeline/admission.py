@@ -61,7 +61,7 @@ class AdmissionStage:
             admission, call.admission = call.admission, None
             admission.release()
         end_user = await self.plane.end_user(call.end_user) if call.end_user is not None else None
-        admission = self.plane.admit(tenant, call.user, route=call.route, model=model, body=call.body,
+        admission = await self.plane.admit(tenant, call.user, route=call.route, model=model, body=call.body,
                                      end_user=end_user)
         call.admission = admission
         call.model = admission.model_group
