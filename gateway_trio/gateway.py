@@ -66,8 +66,10 @@ class Gateway:
         *,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         hooks: list[Any] | None = None,
+        workers: int = 1,
     ) -> None:
         self.config = config
+        self.workers = workers  # processes serving this config (`--workers N`), this one among them
         try:
             self._build(config, transports or {}, hooks or [])
         except ConfigError as error:
@@ -191,8 +193,19 @@ class Gateway:
                     log.warning("no server.response_id_secret and no master key: response ids are signed with a "
                                 "key of this process only; previous_response_id will not survive a restart or "
                                 "reach another worker")
+            if self.limits_scope == "per worker" and has_limits(self.config):
+                log.warning("%d workers and no [redis]: rate limits, budgets and cooldowns are counted by each "
+                            "worker on its own, so a limit admits up to %d times its value; configure [redis] "
+                            "url to share them", self.workers, self.workers)
             log.info("gateway ready: %d deployments in %d groups", len(self.deployments), len(self.router.groups))
             task_status.started()
+
+    @property
+    def limits_scope(self) -> str:
+        """Who counts limits, budgets and cooldowns: "shared" (Redis), "per worker", "per instance"."""
+        if self.redis is not None:
+            return "shared"
+        return "per worker" if self.workers > 1 else "per instance"
 
     def _user_code(self) -> dict[Any, str]:
         """The code operators bring (hooks, guardrails, callbacks, actors): a stall names it."""
@@ -270,6 +283,17 @@ def deployments_of(config: GatewayConfig) -> list[Deployment]:
         owner[deployment.id] = f"pass_through[{index}]"
         deployments.append(deployment)
     return deployments
+
+
+def has_limits(config: GatewayConfig) -> bool:
+    """Whether anything in `config` is limited or budgeted: deployment rpm/tpm, keys and teams the
+    config declares with limits, or a master key (the virtual keys it makes may have them)."""
+    if config.server.master_key is not None:
+        return True
+    if any(model.rpm or model.tpm for model in config.models):
+        return True
+    return any(entry.max_budget is not None or entry.rpm_limit or entry.tpm_limit
+               for entry in (*config.keys, *config.teams))
 
 
 def check_fallbacks(config: RouterConfig, router: RouterActor) -> None:

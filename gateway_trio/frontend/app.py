@@ -44,6 +44,7 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     hooks: list[Any] | None = None,
     metrics_dir: str | None = None,
+    workers: int = 1,
 ) -> GatewayApp:
     """Build the whole gateway for `config` without starting it (`check-config` builds one too).
 
@@ -51,7 +52,7 @@ def create_app(
 
     Raises `ConfigError`, naming the key, for anything in the config that could not work.
     """
-    gateway = Gateway(config, transports=transports, hooks=hooks)
+    gateway = Gateway(config, transports=transports, hooks=hooks, workers=workers)
     app = GatewayApp("gateway_trio")
     # The intake middleware below enforces both; Quart's own checks stay as a second line.
     app.config["MAX_CONTENT_LENGTH"] = int(config.server.max_request_mb * 1024 * 1024)

@@ -34,6 +34,7 @@ from gateway_trio.frontend.serving import (
 from gateway_trio.runtime.worker_samples import DIRECTORY_ENV
 
 STOP_POLL_S = 0.1
+WORKERS_ENV = "GATEWAY_WORKERS"  # how many workers serve: each gateway says whether limits are shared
 # What a worker may take beyond the graceful timeout to write its last records and exit.
 EXIT_SLACK_S = 15.0
 
@@ -44,6 +45,7 @@ def run_workers(config_path: str, config: GatewayConfig, host: str, port: int, w
     raise_open_file_limit()
     os.environ["GATEWAY_CONFIG"] = config_path
     os.environ["GATEWAY_LOG_LEVEL"] = log_level
+    os.environ[WORKERS_ENV] = str(workers)
     with tempfile.TemporaryDirectory(prefix="gateway-metrics-") as metrics_dir:
         os.environ[DIRECTORY_ENV] = metrics_dir  # the workers add up their /metrics through it
         try:

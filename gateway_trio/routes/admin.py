@@ -107,6 +107,8 @@ def admin_routes(gateway: Gateway, workers: WorkerSamples | None = None) -> Blue
             # LiteLLM's field: dashboards read it.  The database is opened before ready is set.
             "db": "connected" if gateway.database.is_up else "Not connected",
             "worker_pid": os.getpid(),  # which worker process answered, with `--workers N`
+            # "shared" through Redis, or counted "per worker" / "per instance" (SPEC §10).
+            "limits": gateway.limits_scope,
         }
         return Response(orjson.dumps(body), 200 if ready else 503, content_type=JSON)
 

@@ -53,3 +53,24 @@ async def test_every_worker_answers_a_scrape_with_the_calls_of_both(upstream, tm
                 await client.aclose()
     assert seen[-4:] == [8, 8, 8, 8]
     assert seen == sorted(seen)  # never backwards, whichever worker answered
+
+
+async def test_without_redis_workers_warn_and_say_that_limits_are_per_worker(upstream, tmp_path):
+    log = bytearray()
+    async with served_process(upstream, tmp_path, graceful_timeout_s=5, workers=2, model="rpm = 100",
+                              log=log) as (process, base_url):
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            ready = (await client.get("/health/readiness")).json()
+        with trio.fail_after(15):  # both workers' start-up lines
+            while log.count(b"no [redis]: rate limits") < 2:
+                log += await process.stderr.receive_some()
+    assert ready["limits"] == "per worker"
+
+
+async def test_one_process_without_redis_counts_limits_per_instance(upstream, tmp_path):
+    log = bytearray()
+    async with served_process(upstream, tmp_path, graceful_timeout_s=5, model="rpm = 100", log=log) as (_, base_url):
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            ready = (await client.get("/health/readiness")).json()
+    assert ready["limits"] == "per instance"
+    assert b"no [redis]" not in log
