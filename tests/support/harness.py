@@ -109,6 +109,15 @@ async def served_process(upstream, tmp_path, *, graceful_timeout_s: float, worke
         f'[database]\nurl = "sqlite:///{tmp_path}/spend.db"\n'
         f'[[models]]\nname = "gpt"\nmodel = "openai/gpt-4o-mini"\napi_base = "{upstream.base_url}/v1"\n{model}\n'
     )
+    async with serving_process(config, workers=workers, env=env, log=log) as served:
+        yield served
+
+
+@asynccontextmanager
+async def serving_process(config: Path, *, workers: int = 1, env: dict[str, str] | None = None,
+                          log: bytearray | None = None):
+    """`gateway-trio serve --config config` in its own process(es): yields the process and its
+    base URL once every worker listens; killed if still running at the end."""
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0", "--workers", str(workers)],
         stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
