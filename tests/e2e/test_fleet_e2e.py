@@ -122,7 +122,10 @@ async def test_two_instances_share_limits_budgets_cooldowns_revocations_and_one_
         return response.status_code
 
     async with fleet(config) as ((_, url_a), (_, url_b)):
-        async with httpx.AsyncClient(base_url=url_a, timeout=30) as a, httpx.AsyncClient(base_url=url_b, timeout=30) as b:
+        async with (
+            httpx.AsyncClient(base_url=url_a, timeout=30) as a,
+            httpx.AsyncClient(base_url=url_b, timeout=30) as b,
+        ):
             # 1. rpm_limit = 20, hammered through both: exactly 20 admitted in the window.
             limited = await new_key(a, key_alias="rpm-20", rpm_limit=20)
             statuses = []

@@ -119,7 +119,8 @@ async def serving_process(config: Path, *, workers: int = 1, env: dict[str, str]
     """`gateway-trio serve --config config` in its own process(es): yields the process and its
     base URL once every worker listens; killed if still running at the end."""
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0", "--workers", str(workers)],
+        [sys.executable, "-m", "gateway_trio", "serve", "--config", str(config), "--port", "0",
+         "--workers", str(workers)],
         stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     try:
