@@ -65,6 +65,7 @@ KEY_CPU_RATIO_GOAL = 1.15  # issue 12: a key's CPU per call at most this times t
 # gw-key rows in the same run: issue 14 wants its CPU per call within this of Redis off.
 REDIS_KEY_TARGET = "gw-key-redis"
 REDIS_CPU_RATIO_GOAL = 1.25
+INSTANCE_CONNECTIONS = 32  # spread over the instances of `--instances`
 # Master/key pairs per gateway cell.  One pair's ratio swings by +-20 % on a 2-core machine
 # (the same build measured 0.91-1.38 in single pairs); the pooled figure of three alternated
 # pairs is what the goal is checked on.
@@ -386,6 +387,33 @@ class Wrk:
         return parse_wrk(output)
 
 
+    def run_spread(self, urls: list[str], body: bytes, conns: int, duration: float, timeout: float,
+                   headers: Mapping[str, str] = NO_HEADERS) -> LoadResult:
+        """One wrk per url at once, the connections shared out; their figures added up (the
+        latencies are the slowest instance's)."""
+        results = []
+        text, env = wrk_script(body, headers)
+        script = self.fleet.workdir / f"post-{len(body)}-{len(headers)}.lua"
+        script.write_text(text)
+        procs = []
+        for index, url in enumerate(urls):
+            share = max(1, conns // len(urls))
+            argv = ["wrk", f"-t{min(2, share)}", f"-c{share}", f"-d{duration:g}s", "--timeout", f"{timeout:g}s",
+                    "--latency", "-s", str(script), url]
+            log = self.fleet.workdir / f"wrk-{index}.out"
+            procs.append((self.fleet.popen(argv, log, env), log))
+        for proc, log in procs:
+            proc.wait()
+            self.fleet.procs.remove(proc)
+            results.append(parse_wrk(log.read_text(errors="replace")))
+        return LoadResult(
+            requests=sum(r.requests for r in results), duration_s=max(r.duration_s for r in results),
+            rps=sum(r.rps for r in results), p50_ms=max(r.p50_ms for r in results),
+            p99_ms=max(r.p99_ms for r in results), non_2xx=sum(r.non_2xx for r in results),
+            socket_errors=sum(r.socket_errors for r in results), timeouts=sum(r.timeouts for r in results),
+        )
+
+
 _UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 
@@ -431,13 +459,21 @@ class PythonLoad:
         outcome = trio.run(_python_load, url, [body], conns, duration, None, timeout, tick, headers)
         return outcome
 
+    def run_spread(self, urls: list[str], body: bytes, conns: int, duration: float, timeout: float,
+                   headers: Mapping[str, str] = NO_HEADERS) -> LoadResult:
+        """One run whose connections are spread evenly over `urls` (a load balancer's work)."""
+        import trio
+
+        return trio.run(_python_load, urls, [body], conns, duration, None, timeout, None, headers)
+
 
 async def _python_load(
-    url: str, bodies: list[bytes], conns: int, duration: float | None, total: int | None, timeout: float,
+    url: str | list[str], bodies: list[bytes], conns: int, duration: float | None, total: int | None, timeout: float,
     tick: Tick | None, extra_headers: Mapping[str, str] = NO_HEADERS,
 ) -> LoadResult:
     """`conns` workers per body, each sending its body (and `extra_headers`) again and again
-    until `duration` or `total`."""
+    until `duration` or `total`; with several urls, the workers are spread over them evenly."""
+    urls = [url] if isinstance(url, str) else url
     import httpx
     import trio
 
@@ -448,7 +484,7 @@ async def _python_load(
     headers = {"content-type": "application/json", **extra_headers}
     started = time.monotonic()
 
-    async def worker(client: httpx.AsyncClient, body: bytes) -> None:
+    async def worker(client: httpx.AsyncClient, body: bytes, url: str) -> None:
         while budget[0] > 0:
             budget[0] -= 1
             begun = time.perf_counter()
@@ -477,8 +513,8 @@ async def _python_load(
                 nursery.start_soon(ticker)
                 async with trio.open_nursery() as workers:
                     for body in bodies:
-                        for _ in range(conns):
-                            workers.start_soon(worker, client, body)
+                        for number in range(conns):
+                            workers.start_soon(worker, client, body, urls[number % len(urls)])
                 nursery.cancel_scope.cancel()  # the budget is spent: stop the ticker too
     elapsed = time.monotonic() - started
     latencies.sort()
@@ -600,6 +636,55 @@ def run_matrix(fleet: Fleet, load: Wrk | PythonLoad, duration: float) -> list[Ce
             cells.extend(pooled(target_runs) for target_runs in runs.values())
     fleet.stop_all([s.proc for s in servers.values() if s is not mock] + [mock.proc])
     return cells
+
+
+def run_instances(fleet: Fleet, load: Wrk | PythonLoad, counts: list[int], duration: float,
+                  conns: int = INSTANCE_CONNECTIONS) -> list[dict[str, object]]:
+    """N gateways sharing one Redis (and so one set of limits), the load spread over them as
+    a load balancer would: throughput, and CPU per request of each instance and of them all."""
+    redis_url = start_redis(fleet)
+    if redis_url is None:
+        raise RuntimeError("--instances needs redis-server (the instances share their limits through it)")
+    tenancy = Tenancy.generate()
+    mock = start_mock(fleet, "mock-fleet", ["--chunks", str(MATRIX_CHUNKS)])
+    rows = []
+    for count in counts:
+        gateways = [start_gateway(fleet, mock, tenancy, redis_url=redis_url, name=f"fleet-{count}-{index}")
+                    for index in range(count)]
+        for gateway in gateways:
+            _check_warm_up(gateway, warm_up(gateway, per_kind=100, conns=4, headers=tenancy.key_headers()),
+                           tenancy.key_headers())
+        for stream in (False, True):
+            print(f"  {count} instance(s) {'stream' if stream else 'json':6} c={conns} ...", end=" ", flush=True)
+            before = [cpu_ms(gateway.pid) for gateway in gateways]
+            result = load.run_spread([gateway.url for gateway in gateways], request_body(stream), conns, duration,
+                                     10.0, tenancy.key_headers())
+            time.sleep(SPEND_FLUSH_S + 0.3)
+            used = [cpu_ms(gateway.pid) - start for gateway, start in zip(gateways, before)]
+            per_request = sum(used) / result.requests if result.requests else None
+            print(f"{result.rps:8.0f} req/s, {_fmt(per_request, '.2f')} ms CPU/req"
+                  + (f", {result.non_2xx + result.socket_errors + result.timeouts} errors"
+                     if result.non_2xx + result.socket_errors + result.timeouts else ""))
+            rows.append({
+                "instances": count, "stream": stream, "connections": conns, "rps": result.rps,
+                "rps_per_instance": result.rps / count, "cpu_ms_per_request": per_request,
+                "cpu_ms_per_instance": used, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms,
+                "errors": result.non_2xx + result.socket_errors + result.timeouts,
+            })
+        fleet.stop_all([gateway.proc for gateway in gateways])
+    fleet.stop_all([mock.proc])
+    return rows
+
+
+def report_instances(rows: list[dict[str, object]], duration: float) -> None:
+    print(f"\ninstances sharing one Redis (a virtual key with limits and a budget; {duration:g} s per run; "
+          "one loopback machine: the instances, the mock, Redis and the load generator share its CPUs)")
+    print(f"{'instances':>9} {'kind':6} {'req/s':>8} {'req/s/inst':>10} {'CPU ms/req':>10} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'errors':>6}")
+    for row in rows:
+        print(f"{row['instances']:>9} {'stream' if row['stream'] else 'json':6} {row['rps']:8.0f} "
+              f"{row['rps_per_instance']:10.0f} {_fmt(row['cpu_ms_per_request'], '.2f'):>10} "
+              f"{row['p50_ms']:8.1f} {row['p99_ms']:8.1f} {row['errors']:6}")
 
 
 def pooled(runs: list[Cell]) -> Cell:
@@ -916,6 +1001,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "41 for the 1,000-connection runs; --quick: 2)")
     parser.add_argument("--quick", action="store_true", help="2 s cells, no 1,000-connection scenario")
     parser.add_argument("--only", choices=("matrix", "concurrency"))
+    parser.add_argument("--instances", help="only the fleet scenario: N gateways sharing one Redis, for each N of "
+                        "a comma-separated list (e.g. 1,2,4)")
     parser.add_argument("--json", type=Path, help="also write every figure here as JSON")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the gateway during the 1,000-connection JSON run; print the top functions")
@@ -953,6 +1040,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  note: another process is busy (competes for the {os.cpu_count()} CPUs): "
               f"pid {pid} {percent:.0f}% {command[:80]}")
     try:
+        if args.instances:
+            counts = [int(part) for part in args.instances.split(",")]
+            print(f"instances ({', '.join(map(str, counts))}):")
+            out["instances"] = rows = run_instances(fleet, load, counts, matrix_s)
+            report_instances(rows, matrix_s)
+            if args.json:
+                args.json.write_text(json.dumps(out, indent=2))
+            return 0
         if run_matrix_part:
             print("matrix:")
             out["matrix_duration_s"] = matrix_s

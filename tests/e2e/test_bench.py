@@ -180,3 +180,20 @@ def test_a_quick_run_measures_every_matrix_cell(tmp_path):
         if row["target"] == bench.KEY_TARGET:
             assert row["cpu_ratio_key_over_master"] > 0, row
     assert "gw-key" in run.stdout and "virtual key vs master key" in run.stdout
+
+
+@pytest.mark.slow  # real gateways and a real Redis for a few seconds
+def test_the_instances_scenario_spreads_the_load_over_gateways_sharing_one_redis(tmp_path):
+    figures = tmp_path / "fleet.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--instances", "1,2", "--duration", "1",
+         "--loadgen", "python", "--json", str(figures)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = json.loads(figures.read_text())["instances"]
+    assert {(row["instances"], row["stream"]) for row in rows} == {(n, s) for n in (1, 2) for s in (False, True)}
+    for row in rows:
+        assert row["rps"] > 0 and row["errors"] == 0, row
+        assert len(row["cpu_ms_per_instance"]) == row["instances"]
+        assert all(used > 0 for used in row["cpu_ms_per_instance"]), row  # every instance took calls
