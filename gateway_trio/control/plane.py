@@ -38,6 +38,7 @@ from gateway_trio.control.store import ControlStore, DatabaseUnavailable, Store
 from gateway_trio.control.tenants import TenantAuths
 from gateway_trio.errors import AuthError, Forbidden
 from gateway_trio.hooks import UserAPIKeyAuth
+from gateway_trio.runtime import turns
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +196,15 @@ class ControlPlane:
     async def _single_flight(
         self, slot: tuple[str, str], load: Callable[[], Awaitable[V | None]], cache: KeyCache[V], name: str
     ) -> V | None:
-        """One load per name at a time; the calls that arrive meanwhile wait for its result."""
+        """One load per name at a time; the calls that arrive meanwhile wait for its result.
+
+        They wait off their CPU turns (runtime/turns): the load comes back from the database
+        needing a turn, and callers holding every turn while they wait for it would hold it
+        off until the turnstile's lease takes one back (a second, for every caller).
+        """
         while (running := self._in_flight.get(slot)) is not None:
-            await running.wait()
+            async with turns.off_turn():
+                await running.wait()
             known, value = cache.lookup(name)
             if known:
                 return value
