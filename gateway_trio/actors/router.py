@@ -136,7 +136,7 @@ class RouterActor:
     def _snapshot(self) -> RouterSnapshot:
         now = trio.current_time()
         return RouterSnapshot(tuple(
-            DeploymentLoad(group, d.id, self.loads[d.id].inflight, self.loads[d.id].cooled_until > now)
+            _load_of(group, d.id, self.loads[d.id], now)
             for group, deployments in sorted(self.groups.items()) for d in deployments
         ))
 
@@ -228,5 +228,12 @@ class RouterActor:
     def cool_down(self, deployment_id: str, now: float) -> None:
         load = self.loads[deployment_id]
         load.cooled_until = now + self.config.cooldown_s
+        load.cooldowns += 1
         load.recent_failures.clear()
         log.warning("deployment %s cooled down for %.0f s", deployment_id, self.config.cooldown_s)
+
+
+def _load_of(group: str, deployment_id: str, load: Load, now: float) -> DeploymentLoad:
+    cooling = load.cooled_until > now
+    failing = not cooling and any(now - t < FAILURE_WINDOW_S for t in load.recent_failures)
+    return DeploymentLoad(group, deployment_id, load.inflight, cooling, load.cooldowns, failing)

@@ -20,6 +20,7 @@ class Load:
     requests_this_minute: int = 0
     recent_failures: list[float] = field(default_factory=list)
     cooled_until: float = 0.0
+    cooldowns: int = 0  # times cooled down since start (/metrics)
 
 
 Chooser = Callable[[Sequence[Deployment], dict[str, Load], random.Random], Deployment]
