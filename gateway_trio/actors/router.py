@@ -228,9 +228,9 @@ class RouterActor:
     def cool_down(self, deployment_id: str, now: float) -> None:
         load = self.loads[deployment_id]
         load.cooled_until = now + self.config.cooldown_s
-        load.cooldowns += 1
         load.recent_failures.clear()
         log.warning("deployment %s cooled down for %.0f s", deployment_id, self.config.cooldown_s)
+        load.cooldowns += 1
 
 
 def _load_of(group: str, deployment_id: str, load: Load, now: float) -> DeploymentLoad:

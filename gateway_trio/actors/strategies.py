@@ -14,13 +14,13 @@ class Load:
     """What the router knows of one deployment's recent behaviour."""
 
     inflight: int = 0  # attempts picked and not yet reported, held against max_parallel_requests
+    cooldowns: int = 0  # times cooled down since start (/metrics)
     latency_s: float | None = None  # moving average of time to answer / first chunk
     minute: int = -1
     tokens_this_minute: int = 0
     requests_this_minute: int = 0
     recent_failures: list[float] = field(default_factory=list)
     cooled_until: float = 0.0
-    cooldowns: int = 0  # times cooled down since start (/metrics)
 
 
 Chooser = Callable[[Sequence[Deployment], dict[str, Load], random.Random], Deployment]

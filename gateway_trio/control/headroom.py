@@ -57,15 +57,17 @@ def headroom(plane: ControlPlane, max_series: int) -> tuple[tuple[Headroom, ...]
     teams: dict[str, tuple[float, Headroom]] = {}
     for tenant in plane.keys.cached():
         key = tenant.key
-        limits = _Limits(key.max_budget, key.budget_duration, key.budget_reset_at, key.spend, key.rpm_limit,
-                         key.tpm_limit)
+        limits = _Limits(
+            key.max_budget, key.budget_duration, key.budget_reset_at, key.spend, key.rpm_limit, key.tpm_limit
+        )
         found = _room(limits, ledger.get("key", key.token), now, key.key_alias or UNNAMED, key.team_id or "")
         if found is not None:
             keys[found[1].labels] = _least(keys.get(found[1].labels), found)
         team = tenant.team
         if team is not None and team.team_id not in teams:
-            limits = _Limits(team.max_budget, team.budget_duration, team.budget_reset_at, team.spend, team.rpm_limit,
-                             team.tpm_limit)
+            limits = _Limits(
+                team.max_budget, team.budget_duration, team.budget_reset_at, team.spend, team.rpm_limit, team.tpm_limit
+            )
             found = _room(limits, ledger.get("team", team.team_id), now, "", team.team_id)
             if found is not None:
                 teams[team.team_id] = found
@@ -105,8 +107,11 @@ def _least(old: tuple[float, Headroom] | None, new: tuple[float, Headroom]) -> t
         return new
     a, b = old[1], new[1]
     return min(old[0], new[0]), Headroom(
-        a.key_alias, a.team, _min(a.budget_remaining_usd, b.budget_remaining_usd),
-        _min(a.rpm_headroom, b.rpm_headroom), _min(a.tpm_headroom, b.tpm_headroom),
+        a.key_alias,
+        a.team,
+        _min(a.budget_remaining_usd, b.budget_remaining_usd),
+        _min(a.rpm_headroom, b.rpm_headroom),
+        _min(a.tpm_headroom, b.tpm_headroom),
     )
 
 

@@ -33,8 +33,17 @@ REQUEST_LABELS = ("model_group", "model_id", "route", "status", "error_class")
 class DeploymentFigures:
     """What the calls of one (model group, deployment) added up to."""
 
-    __slots__ = ("total", "upstream", "overhead", "ttft", "input_tokens", "output_tokens", "spend",
-                 "retries", "fallbacks")
+    __slots__ = (
+        "fallbacks",
+        "input_tokens",
+        "output_tokens",
+        "overhead",
+        "retries",
+        "spend",
+        "total",
+        "ttft",
+        "upstream",
+    )
 
     def __init__(self) -> None:
         self.total = Histogram()
@@ -150,8 +159,19 @@ class CallMetrics:
             request_labels=self.request_labels,
             requests=tuple(sorted(self.requests.items())),
             deployments=tuple(
-                DeploymentSnapshot(group, model_id, f.total.snapshot(), f.upstream.snapshot(), f.overhead.snapshot(),
-                                   f.ttft.snapshot(), f.input_tokens, f.output_tokens, f.spend, f.retries, f.fallbacks)
+                DeploymentSnapshot(
+                    group,
+                    model_id,
+                    f.total.snapshot(),
+                    f.upstream.snapshot(),
+                    f.overhead.snapshot(),
+                    f.ttft.snapshot(),
+                    f.input_tokens,
+                    f.output_tokens,
+                    f.spend,
+                    f.retries,
+                    f.fallbacks,
+                )
                 for (group, model_id), f in sorted(self.deployments.items())
             ),
             guardrail_runs=tuple(sorted(self.guardrail_runs.items())),

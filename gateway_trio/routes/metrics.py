@@ -43,12 +43,12 @@ class GatewaySnapshot:
     invalid_usage: tuple[tuple[str, int], ...]
     router: RouterSnapshot
     log_lines_dropped: int
-    database: DatabaseSnapshot | None = None
     calls: CallMetricsSnapshot | None = None
     key_headroom: tuple[Headroom, ...] = ()
     team_headroom: tuple[Headroom, ...] = ()
     hook_runs: tuple[tuple[tuple[str, str], int], ...] = ()  # (hook, outcome): in-line hooks and callbacks
     hook_durations: tuple[tuple[str, HistogramSnapshot], ...] = ()
+    database: DatabaseSnapshot | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,6 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
         invalid_usage=tuple(sorted((i, p.check_usage.invalid) for i, p in gateway.deployment_actors.items())),
         router=router,
         log_lines_dropped=dropped_lines(),
-        database=database_snapshot(gateway),
         calls=gateway.pipeline.metrics.snapshot(),
         key_headroom=keys,
         team_headroom=teams,
@@ -85,6 +84,7 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
         hook_durations=tuple(sorted(
             [(name, h.snapshot()) for name, h in hooks.durations.items()] + list(callbacks.durations)
         )),
+        database=database_snapshot(gateway),
     )
 
 
@@ -176,37 +176,42 @@ class SnapshotCollector:
             bad_usage.add_metric([model_id], invalid)
         yield bad_usage
 
-        in_flight = GaugeMetricFamily("gateway_deployment_in_flight", "Calls in flight per deployment",
-                                      labels=["model_group", "model_id"])
-        cooling = GaugeMetricFamily("gateway_deployment_cooling_down", "1 while a deployment cools down",
-                                    labels=["model_group", "model_id"])
-        state = GaugeMetricFamily("gateway_deployment_state",
-                                  "1 for the state a deployment is in: healthy, cooling (cooled down), or unhealthy "
-                                  "(failed in the last minute, not cooled down yet)",
-                                  labels=["model_group", "model_id", "state"])
-        cooldowns = CounterMetricFamily("gateway_cooldowns", "Times a deployment was cooled down",
-                                        labels=["model_group", "model_id"])
-        for load in snapshot.router.loads:
-            labels = [load.group, load.deployment_id]
-            in_flight.add_metric(labels, load.inflight)
-            cooling.add_metric(labels, 1.0 if load.cooling_down else 0.0)
-            now = "cooling" if load.cooling_down else "unhealthy" if load.failing else "healthy"
-            for name in DEPLOYMENT_STATES:
-                state.add_metric([*labels, name], 1.0 if name == now else 0.0)
-            cooldowns.add_metric(labels, load.cooldowns)
-        yield in_flight
-        yield cooling
-        yield state
-        yield cooldowns
-
+        yield from deployment_families(snapshot.router)
         if snapshot.calls is not None:
             yield from call_families(snapshot.calls)
         yield from headroom_families(snapshot.key_headroom, snapshot.team_headroom)
         yield from hook_families(snapshot.hook_runs, snapshot.hook_durations)
 
+        in_flight = GaugeMetricFamily("gateway_deployment_in_flight", "Calls in flight per deployment",
+                                      labels=["model_group", "model_id"])
+        cooling = GaugeMetricFamily("gateway_deployment_cooling_down", "1 while a deployment cools down",
+                                    labels=["model_group", "model_id"])
+        for load in snapshot.router.loads:
+            in_flight.add_metric([load.group, load.deployment_id], load.inflight)
+            cooling.add_metric([load.group, load.deployment_id], 1.0 if load.cooling_down else 0.0)
+        yield in_flight
+        yield cooling
+
 
 DEPLOYMENT_STATES = ("healthy", "cooling", "unhealthy")
 DEPLOYMENT = ["model_group", "model_id"]
+
+
+def deployment_families(router: RouterSnapshot) -> Iterator[Metric]:
+    """Each deployment's state now and its cooldowns so far, as the router sees them."""
+    state = GaugeMetricFamily("gateway_deployment_state",
+                              "1 for the state a deployment is in: healthy, cooling (cooled down), or unhealthy "
+                              "(failed in the last minute, not cooled down yet)",
+                              labels=["model_group", "model_id", "state"])
+    cooldowns = CounterMetricFamily("gateway_cooldowns", "Times a deployment was cooled down", labels=DEPLOYMENT)
+    for load in router.loads:
+        labels = [load.group, load.deployment_id]
+        now = "cooling" if load.cooling_down else "unhealthy" if load.failing else "healthy"
+        for name in DEPLOYMENT_STATES:
+            state.add_metric([*labels, name], 1.0 if name == now else 0.0)
+        cooldowns.add_metric(labels, load.cooldowns)
+    yield state
+    yield cooldowns
 
 
 def _histogram(family: HistogramMetricFamily, labels: list[str], figures: HistogramSnapshot) -> None:
@@ -227,8 +232,9 @@ def call_families(calls: CallMetricsSnapshot) -> Iterator[Metric]:
 
     histograms = (
         ("gateway_request_duration_seconds", "Total time of a call, from its arrival to its last byte", "total"),
-        ("gateway_upstream_duration_seconds", "Time a call spent on upstreams: its attempts, their retry "
-         "backoffs, and a stream after its first chunk", "upstream"),
+        ("gateway_upstream_duration_seconds",
+         "Time a call spent on upstreams: its attempts, their retry backoffs, and a stream after its first chunk",
+         "upstream"),
         ("gateway_overhead_duration_seconds", "Time a call spent in the gateway itself (total minus upstream)",
          "overhead"),
         ("gateway_time_to_first_token_seconds", "Time to a completed stream's first chunk", "ttft"),
@@ -310,9 +316,9 @@ GAUGE_MODES: dict[str, GaugeMode] = {
     "gateway_event_loop_longest_stall_seconds": "max",
     "gateway_deployment_cooling_down": "max",
     "gateway_deployment_state": "max",
-    "gateway_database_up": "min",
     **{f"gateway_{who}_{what}": "min" for who in ("key", "team")
        for what in ("budget_remaining_usd", "rpm_headroom", "tpm_headroom")},
+    "gateway_database_up": "min",
 }
 
 

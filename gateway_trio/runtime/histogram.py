@@ -16,7 +16,21 @@ from dataclasses import dataclass
 # LLM calls take from tens of milliseconds (an embedding, a cached answer) to minutes (a long
 # reasoning stream): buckets from 10 ms to 10 min, in seconds.
 LLM_LATENCY_BUCKETS: tuple[float, ...] = (
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
 )
 
 

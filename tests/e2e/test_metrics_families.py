@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import trio
-from harness import chat, client_and_gateway, make_config
+from harness import chat, client_and_gateway, eventually, make_config
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_trio.testing import Behavior
@@ -51,25 +51,43 @@ FAMILIES = {
 
 
 def openai_model(upstream: Any, name: str, model: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "model": f"openai/{model}", "api_base": f"{upstream.base_url}/v1", "api_key": "sk-up-x",
-            **extra}
+    return {
+        "name": name,
+        "model": f"openai/{model}",
+        "api_base": f"{upstream.base_url}/v1",
+        "api_key": "sk-up-x",
+        **extra,
+    }
 
 
 def full_config(upstream: Any, **metrics: Any) -> Any:
     return make_config(
         models=[
-            {"name": "x", "model": "mock/x", "guardrails": ["no-secrets"],
-             "info": {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}},
+            {
+                "name": "x",
+                "model": "mock/x",
+                "guardrails": ["no-secrets"],
+                "info": {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002},
+            },
             openai_model(upstream, "gpt", "flaky"),
             openai_model(upstream, "primary", "broken"),
             openai_model(upstream, "backup", "fine"),
         ],
-        guardrails=[{"name": "no-secrets", "guardrail": "regex", "mode": "post_call",
-                     "params": {"patterns": ["SECRET-[0-9]+"]}}],
-        hooks={"callbacks": ["hook_classes:PreCallEditor"]},
+        guardrails=[
+            {"name": "no-secrets", "guardrail": "regex", "mode": "post_call", "params": {"patterns": ["SECRET-[0-9]+"]}}
+        ],
+        hooks={"callbacks": ["hook_classes:PreCallEditor", "hook_classes:Recorder"]},
         router={"num_retries": 1, "retry_backoff_s": 0.01, "allowed_fails": 100, "fallbacks": {"primary": ["backup"]}},
-        keys=[{"key": KEY, "key_alias": "checkout", "team_id": "shop", "max_budget": 10, "rpm_limit": 100,
-               "tpm_limit": 100_000}],
+        keys=[
+            {
+                "key": KEY,
+                "key_alias": "checkout",
+                "team_id": "shop",
+                "max_budget": 10,
+                "rpm_limit": 100,
+                "tpm_limit": 100_000,
+            }
+        ],
         teams=[{"team_id": "shop", "max_budget": 50, "rpm_limit": 1000}],
         metrics=metrics,
     )
@@ -79,7 +97,8 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of a scrape by (name, sorted labels)."""
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text) for sample in family.samples
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
     }
 
 
@@ -108,6 +127,8 @@ async def test_every_family_after_a_success_a_failure_a_stream_a_retry_and_a_fal
         assert retried.headers["x-gateway-attempted-retries"] == "1"
         fell_back = await client.post("/v1/chat/completions", json=chat("primary"), headers=AUTH)
         assert fell_back.headers["x-gateway-attempted-fallbacks"] == "1"
+        logged = "Recorder.async_log_success_event", "Recorder.async_log_failure_event"
+        await eventually(lambda: sum(n for (hook, _), n in gateway.callbacks.runs.items() if hook in logged) == 7)
         text = (await client.get("/metrics")).text
         x_id = next(d.id for d in gateway.deployments if d.group == "x")
         gpt_id = next(d.id for d in gateway.deployments if d.group == "gpt")
@@ -121,17 +142,58 @@ async def test_every_family_after_a_success_a_failure_a_stream_a_retry_and_a_fal
 
     # requests, by model group, deployment, route, status and error class
     assert value(found, "gateway_requests_total", **x, route=route, status="success", error_class="none") == 2
-    assert value(found, "gateway_requests_total", **x, route=route, status="failure",
-                 error_class="GuardrailBlocked") == 1
-    assert value(found, "gateway_requests_total", model_group="", model_id="", route="/chat/completions",
-                 status="failure", error_class="Forbidden") == 1  # the pre-call hook's 403
-    assert value(found, "gateway_requests_total", model_group="", model_id="", route=route, status="failure",
-                 error_class="NotFound") == 1
-    assert value(found, "gateway_requests_total", model_group="gpt", model_id=gpt_id, route=route,
-                 status="success", error_class="none") == 1
+    assert (
+        value(found, "gateway_requests_total", **x, route=route, status="failure", error_class="GuardrailBlocked") == 1
+    )
+    assert (
+        value(
+            found,
+            "gateway_requests_total",
+            model_group="",
+            model_id="",
+            route="/chat/completions",
+            status="failure",
+            error_class="Forbidden",
+        )
+        == 1
+    )  # the pre-call hook's 403
+    assert (
+        value(
+            found,
+            "gateway_requests_total",
+            model_group="",
+            model_id="",
+            route=route,
+            status="failure",
+            error_class="NotFound",
+        )
+        == 1
+    )
+    assert (
+        value(
+            found,
+            "gateway_requests_total",
+            model_group="gpt",
+            model_id=gpt_id,
+            route=route,
+            status="success",
+            error_class="none",
+        )
+        == 1
+    )
     # a fallback is counted under the group asked for, and the deployment that answered
-    assert value(found, "gateway_requests_total", model_group="primary", model_id=backup_id, route=route,
-                 status="success", error_class="none") == 1
+    assert (
+        value(
+            found,
+            "gateway_requests_total",
+            model_group="primary",
+            model_id=backup_id,
+            route=route,
+            status="success",
+            error_class="none",
+        )
+        == 1
+    )
     assert total(found, "gateway_requests_total") == 7
 
     # latency histograms: every call has a total; the stream alone a time to first token
@@ -144,9 +206,11 @@ async def test_every_family_after_a_success_a_failure_a_stream_a_retry_and_a_fal
     assert value(found, "gateway_overhead_duration_seconds_count", **x) == 3
     for name in ("request_duration", "upstream_duration", "overhead_duration", "time_to_first_token"):
         assert value(found, f"gateway_{name}_seconds_bucket", **x, le="+Inf") == value(
-            found, f"gateway_{name}_seconds_count", **x)
+            found, f"gateway_{name}_seconds_count", **x
+        )
         assert value(found, f"gateway_{name}_seconds_bucket", **x, le="600.0") <= value(
-            found, f"gateway_{name}_seconds_count", **x)
+            found, f"gateway_{name}_seconds_count", **x
+        )
         assert ("gateway_" + name + "_seconds_bucket", tuple(sorted({**x, "le": "0.01"}.items()))) in found
     upstream_s = value(found, "gateway_upstream_duration_seconds_sum", **x)
     overhead_s = value(found, "gateway_overhead_duration_seconds_sum", **x)
@@ -165,29 +229,32 @@ async def test_every_family_after_a_success_a_failure_a_stream_a_retry_and_a_fal
     assert value(found, "gateway_cooldowns_total", **x) == 0
     assert value(found, "gateway_deployment_state", **x, state="healthy") == 1
     assert value(found, "gateway_deployment_state", **x, state="cooling") == 0
-    broken_id = next(ls for (n, ls), _ in found.items() if n == "gateway_deployment_state" and
-                     ("model_group", "primary") in ls)
+    broken_id = next(
+        ls for (n, ls), _ in found.items() if n == "gateway_deployment_state" and ("model_group", "primary") in ls
+    )
     broken = dict(broken_id)
     # the broken deployment failed in the last minute, not enough to be cooled down (allowed_fails)
-    assert value(found, "gateway_deployment_state", model_group="primary", model_id=broken["model_id"],
-                 state="unhealthy") == 1
+    assert (
+        value(found, "gateway_deployment_state", model_group="primary", model_id=broken["model_id"], state="unhealthy")
+        == 1
+    )
     assert value(found, "gateway_in_flight") == 0
 
     # the key's and the team's room left: 7 calls of the key, one refused before admission (404?)
     rpm_left = value(found, "gateway_key_rpm_headroom", key_alias="checkout", team="shop")
     assert 93 <= rpm_left <= 94
     spent = value(found, "gateway_spend_usd_total", **x)
-    assert abs(value(found, "gateway_key_budget_remaining_usd", key_alias="checkout", team="shop") - (10 - spent)) < 1e-9
+    assert (
+        abs(value(found, "gateway_key_budget_remaining_usd", key_alias="checkout", team="shop") - (10 - spent)) < 1e-9
+    )
     assert abs(value(found, "gateway_team_budget_remaining_usd", team="shop") - (50 - spent)) < 1e-9
     assert value(found, "gateway_team_rpm_headroom", team="shop") == 1000 - (100 - rpm_left)
     assert 0 < value(found, "gateway_key_tpm_headroom", key_alias="checkout", team="shop") < 100_000
     assert not any(n == "gateway_team_tpm_headroom" for n, _ in found)  # the team has no tpm limit
 
     # guardrail runs: the two answered x calls passed, the secret was blocked
-    assert value(found, "gateway_guardrail_runs_total", guardrail="no-secrets", mode="post_call",
-                 status="success") == 2
-    assert value(found, "gateway_guardrail_runs_total", guardrail="no-secrets", mode="post_call",
-                 status="blocked") == 1
+    assert value(found, "gateway_guardrail_runs_total", guardrail="no-secrets", mode="post_call", status="success") == 2
+    assert value(found, "gateway_guardrail_runs_total", guardrail="no-secrets", mode="post_call", status="blocked") == 1
     assert value(found, "gateway_guardrail_duration_seconds_count", guardrail="no-secrets", mode="post_call") == 3
 
     # hook runs: the pre-call hook ran on every call that reached the pipeline; one rejected
@@ -195,6 +262,10 @@ async def test_every_family_after_a_success_a_failure_a_stream_a_retry_and_a_fal
     assert value(found, "gateway_hook_runs_total", hook=hook, outcome="raised") == 1
     assert value(found, "gateway_hook_runs_total", hook=hook, outcome="ran") == 6
     assert value(found, "gateway_hook_duration_seconds_count", hook=hook) == 7
+    # and the logging callbacks, delivered by the callback actor
+    assert value(found, "gateway_hook_runs_total", hook="Recorder.async_log_success_event", outcome="ran") == 4
+    assert value(found, "gateway_hook_runs_total", hook="Recorder.async_log_failure_event", outcome="ran") == 3
+    assert value(found, "gateway_hook_duration_seconds_count", hook="Recorder.async_log_failure_event") == 3
 
     assert KEY not in text and "sk-up-x" not in text
 
@@ -202,11 +273,13 @@ async def test_every_family_after_a_success_a_failure_a_stream_a_retry_and_a_fal
 async def test_a_thousand_end_users_add_no_series(upstream: Any) -> None:
     config = make_config(models=[{"name": "x", "model": "mock/x"}])
     async with client_and_gateway(config) as (client, _):
+
         async def calls(first: int, count: int) -> None:
             async def some(start: int) -> None:
                 for n in range(start, first + count, 10):
                     body = chat("x", user=f"customer-{n}")
                     assert (await client.post("/v1/chat/completions", json=body)).status_code == 200
+
             async with trio.open_nursery() as nursery:
                 for start in range(first, first + 10):
                     nursery.start_soon(some, start)

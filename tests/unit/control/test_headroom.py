@@ -27,17 +27,28 @@ async def test_the_live_spend_reservations_and_window_count(autojump_clock: Any)
     team = TeamRecord(team_id="shop", max_budget=100.0, tpm_limit=1000)
     record = key("a" * 64, key_alias="checkout", team_id="shop", max_budget=10.0, rpm_limit=5, spend=1.0)
     plane = plane_with(Tenant(record, team))
-    claims = [Claim("key", record.token, "key", record.spend, record.max_budget, rpm_limit=record.rpm_limit),
-              Claim("team", "shop", "team", 0.0, team.max_budget, tpm_limit=team.tpm_limit)]
+    claims = [
+        Claim("key", record.token, "key", record.spend, record.max_budget, rpm_limit=record.rpm_limit),
+        Claim("team", "shop", "team", 0.0, team.max_budget, tpm_limit=team.tpm_limit),
+    ]
     verdict = plane.ledger.admit(claims, WorstCase(prompt_tokens=10, tokens=50, cost=2.0))
     assert verdict.reservation is not None  # in flight: 2.0 reserved, one request and 50 tokens counted
     keys, teams = headroom(plane, 100)
     (room,) = keys
     assert (room.key_alias, room.team, room.budget_remaining_usd, room.rpm_headroom, room.tpm_headroom) == (
-        "checkout", "shop", 7.0, 4, None)
+        "checkout",
+        "shop",
+        7.0,
+        4,
+        None,
+    )
     (team_room,) = teams
     assert (team_room.key_alias, team_room.team, team_room.budget_remaining_usd, team_room.tpm_headroom) == (
-        "", "shop", 98.0, 950)
+        "",
+        "shop",
+        98.0,
+        950,
+    )
     verdict.reservation.settle(0.5, tokens=20)
     (room,), (team_room,) = headroom(plane, 100)
     assert room.budget_remaining_usd == 8.5 and team_room.tpm_headroom == 980

@@ -100,13 +100,18 @@ async def test_end_user_label_only_when_configured(autojump_clock: Any) -> None:
 async def test_guardrail_runs_and_durations(autojump_clock: Any) -> None:
     metrics = CallMetrics()
     call = routed_call()
-    call.guardrail_runs = [GuardrailRun("pii", "pre_call", "success", 0.0, 12.0),
-                           GuardrailRun("pii", "post_call", "blocked", 0.0, 30.0),
-                           GuardrailRun("slow", "pre_call", "not_run", 0.0, 0.0)]
+    call.guardrail_runs = [
+        GuardrailRun("pii", "pre_call", "success", 0.0, 12.0),
+        GuardrailRun("pii", "post_call", "blocked", 0.0, 30.0),
+        GuardrailRun("slow", "pre_call", "not_run", 0.0, 0.0),
+    ]
     metrics.record(call, spend_record(call, "failure", None), None)
     snapshot = metrics.snapshot()
-    assert dict(snapshot.guardrail_runs) == {("pii", "post_call", "blocked"): 1, ("pii", "pre_call", "success"): 1,
-                                             ("slow", "pre_call", "not_run"): 1}
+    assert dict(snapshot.guardrail_runs) == {
+        ("pii", "post_call", "blocked"): 1,
+        ("pii", "pre_call", "success"): 1,
+        ("slow", "pre_call", "not_run"): 1,
+    }
     durations = dict(snapshot.guardrail_durations)
     assert set(durations) == {("pii", "pre_call"), ("pii", "post_call")}  # a run that did not run took no time
     assert abs(durations["pii", "post_call"].sum - 0.03) < 1e-9

@@ -30,7 +30,9 @@ def samples(metrics: list) -> dict:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in metrics for s in family.samples}
 
 
-async def test_counters_and_histograms_add_up_and_the_room_left_is_the_least(tmp_path: Any, autojump_clock: Any) -> None:
+async def test_counters_and_histograms_add_up_and_the_room_left_is_the_least(
+    tmp_path: Any, autojump_clock: Any
+) -> None:
     first = WorkerSamples(tmp_path, gauge_modes=GAUGE_MODES, worker="a")
     second = WorkerSamples(tmp_path, gauge_modes=GAUGE_MODES, worker="b")
     await second.publish(await metric_families(a_worker(spent=6.0, calls=2)))
