@@ -154,6 +154,14 @@ class CallMetrics:
                     timing = self.guardrail_durations[run.name, run.mode] = Histogram()
                 timing.observe(run.duration_ms / 1000)
 
+    def refused(self, path: str, error: GatewayError) -> None:
+        """Count a request its route refused before it became a call (no key, a body that is not
+        JSON): no model group or deployment yet, so only the request counter has it."""
+        labels: tuple[str, ...] = ("", "", path if path in self.routes else OTHER_ROUTE, "failure", error_class(error))
+        if self.end_user_labels:
+            labels = (*labels, "")
+        self.requests[labels] = self.requests.get(labels, 0) + 1
+
     def snapshot(self) -> CallMetricsSnapshot:
         return CallMetricsSnapshot(
             request_labels=self.request_labels,

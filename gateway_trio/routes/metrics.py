@@ -43,6 +43,7 @@ class GatewaySnapshot:
     invalid_usage: tuple[tuple[str, int], ...]
     router: RouterSnapshot
     log_lines_dropped: int
+    router_outcomes_dropped: int = 0
     calls: CallMetricsSnapshot | None = None
     key_headroom: tuple[Headroom, ...] = ()
     team_headroom: tuple[Headroom, ...] = ()
@@ -77,6 +78,7 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
         invalid_usage=tuple(sorted((i, p.check_usage.invalid) for i, p in gateway.deployment_actors.items())),
         router=router,
         log_lines_dropped=dropped_lines(),
+        router_outcomes_dropped=gateway.router.dropped_outcomes,
         calls=gateway.pipeline.metrics.snapshot(),
         key_headroom=keys,
         team_headroom=teams,
@@ -156,6 +158,10 @@ class SnapshotCollector:
         log_drops = CounterMetricFamily("gateway_log_lines_dropped", "Log lines dropped: the queue to stderr was full")
         log_drops.add_metric([], snapshot.log_lines_dropped)
         yield log_drops
+        outcomes = CounterMetricFamily("gateway_router_outcomes_dropped",
+                                       "Attempt outcomes the router never heard of: its inbox was full")
+        outcomes.add_metric([], snapshot.router_outcomes_dropped)
+        yield outcomes
 
         database = snapshot.database
         if database is not None:

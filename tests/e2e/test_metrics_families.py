@@ -325,3 +325,20 @@ async def test_names_follow_the_prometheus_conventions(upstream: Any) -> None:
             assert family.name.endswith("_seconds"), family.name
         for sample in family.samples:
             assert not {"api_key", "key", "token", "user", "end_user"} & set(sample.labels), sample
+
+
+async def test_requests_refused_before_they_are_calls_are_counted(upstream: Any) -> None:
+    master = "sk-master-metrics-0123456789"
+    config = make_config(models=[{"name": "x", "model": "mock/x"}], server={"master_key": master})
+    async with client_and_gateway(config) as (client, _):
+        assert (await client.post("/v1/chat/completions", json=chat("x"))).status_code == 401
+        bad = await client.post("/v1/embeddings", content=b"{not json", headers={"authorization": f"Bearer {master}"})
+        assert bad.status_code == 400
+        text = (await client.get("/metrics", headers={"authorization": f"Bearer {master}"})).text
+    found = samples(text)
+    refused = {"model_group": "", "model_id": "", "status": "failure"}
+    assert value(found, "gateway_requests_total", **refused, route="/v1/chat/completions", error_class="AuthError") == 1
+    assert value(found, "gateway_requests_total", **refused, route="/v1/embeddings", error_class="BadRequest") == 1
+    assert total(found, "gateway_requests_total") == 2
+    assert value(found, "gateway_router_outcomes_dropped_total") == 0
+    assert master not in text
