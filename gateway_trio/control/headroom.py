@@ -11,9 +11,9 @@ least headroom among them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from gateway_trio.control.ledger import Account
 
@@ -39,80 +39,71 @@ class Headroom:
         return self.key_alias, self.team
 
 
-@dataclass(frozen=True, slots=True)
-class _Limits:
+class _Limited(Protocol):
+    """The fields a key record and a team record share: what their limits are."""
+
     max_budget: float | None
     budget_duration: str | None
-    budget_reset_at: float | None
     spend: float
     rpm_limit: int | None
     tpm_limit: int | None
+
+
+# (the smallest share of a limit left, budget left, rpm left, tpm left): None where no such limit
+_Room = tuple[float, float | None, int | None, int | None]
 
 
 def headroom(plane: ControlPlane, max_series: int) -> tuple[tuple[Headroom, ...], tuple[Headroom, ...]]:
     """(keys, teams): the limited ones this instance knows, at most `max_series` of each."""
     ledger = plane.ledger
     now = ledger.clock()
-    keys: dict[tuple[str, str], tuple[float, Headroom]] = {}
-    teams: dict[str, tuple[float, Headroom]] = {}
+    keys: dict[tuple[str, str], _Room] = {}
+    teams: dict[tuple[str, str], _Room] = {}
     for tenant in plane.keys.cached():
         key = tenant.key
-        limits = _Limits(
-            key.max_budget, key.budget_duration, key.budget_reset_at, key.spend, key.rpm_limit, key.tpm_limit
-        )
-        found = _room(limits, ledger.get("key", key.token), now, key.key_alias or UNNAMED, key.team_id or "")
-        if found is not None:
-            keys[found[1].labels] = _least(keys.get(found[1].labels), found)
+        if key.max_budget is not None or key.rpm_limit is not None or key.tpm_limit is not None:
+            labels = (key.key_alias or UNNAMED, key.team_id or "")
+            room = _room(key, ledger.get("key", key.token), now)
+            old = keys.get(labels)
+            keys[labels] = room if old is None else _least(old, room)
         team = tenant.team
-        if team is not None and team.team_id not in teams:
-            limits = _Limits(
-                team.max_budget, team.budget_duration, team.budget_reset_at, team.spend, team.rpm_limit, team.tpm_limit
-            )
-            found = _room(limits, ledger.get("team", team.team_id), now, "", team.team_id)
-            if found is not None:
-                teams[team.team_id] = found
-    return _nearest(keys.values(), max_series), _nearest(teams.values(), max_series)
+        if (
+            team is not None
+            and (team.max_budget is not None or team.rpm_limit is not None or team.tpm_limit is not None)
+            and ("", team.team_id) not in teams
+        ):
+            teams["", team.team_id] = _room(team, ledger.get("team", team.team_id), now)
+    return _nearest(keys, max_series), _nearest(teams, max_series)
 
 
-def _room(limits: _Limits, account: Account | None, now: float, alias: str, team: str) -> tuple[float, Headroom] | None:
-    """(the smallest share of a limit left, the headroom), or None for no limit."""
-    if limits.max_budget is None and limits.rpm_limit is None and limits.tpm_limit is None:
-        return None
-    shares: list[float] = []
+def _room(limits: _Limited, account: Account | None, now: float) -> _Room:
+    share = 1.0
     budget = rpm = tpm = None
     if limits.max_budget is not None:
-        if account is not None:
-            spend, reset_at = account.spend + account.reserved, account.reset_at
+        if account is None:
+            spend = limits.spend
+        else:
+            spend = account.spend + account.reserved
+            reset_at = account.reset_at
             if limits.budget_duration is not None and reset_at is not None and now >= reset_at:
                 spend = account.reserved  # the period is over: the next admission resets it
-        else:
-            spend = limits.spend
         budget = max(0.0, limits.max_budget - spend)
-        shares.append(budget / limits.max_budget if limits.max_budget else 0.0)
+        share = min(share, budget / limits.max_budget if limits.max_budget else 0.0)
     window = account.window if account is not None else None
     if window is not None:
         window.advance(now)  # what the next admission would do first: seconds past the window leave
     if limits.rpm_limit is not None:
         rpm = max(0, limits.rpm_limit - (window.requests if window is not None else 0))
-        shares.append(rpm / limits.rpm_limit if limits.rpm_limit else 0.0)
+        share = min(share, rpm / limits.rpm_limit if limits.rpm_limit else 0.0)
     if limits.tpm_limit is not None:
         tpm = max(0, limits.tpm_limit - (window.tokens if window is not None else 0))
-        shares.append(tpm / limits.tpm_limit if limits.tpm_limit else 0.0)
-    return min(shares), Headroom(alias, team, budget, rpm, tpm)
+        share = min(share, tpm / limits.tpm_limit if limits.tpm_limit else 0.0)
+    return share, budget, rpm, tpm
 
 
-def _least(old: tuple[float, Headroom] | None, new: tuple[float, Headroom]) -> tuple[float, Headroom]:
+def _least(a: _Room, b: _Room) -> _Room:
     """Two keys under one label pair: the least room of each kind."""
-    if old is None:
-        return new
-    a, b = old[1], new[1]
-    return min(old[0], new[0]), Headroom(
-        a.key_alias,
-        a.team,
-        _min(a.budget_remaining_usd, b.budget_remaining_usd),
-        _min(a.rpm_headroom, b.rpm_headroom),
-        _min(a.tpm_headroom, b.tpm_headroom),
-    )
+    return min(a[0], b[0]), _min(a[1], b[1]), _min(a[2], b[2]), _min(a[3], b[3])
 
 
 def _min(a: N | None, b: N | None) -> N | None:
@@ -123,9 +114,10 @@ def _min(a: N | None, b: N | None) -> N | None:
     return min(a, b)
 
 
-def _nearest(found: Iterable[tuple[float, Headroom]], limit: int) -> tuple[Headroom, ...]:
-    ranked = sorted(found, key=lambda item: (item[0], item[1].labels))[:limit]
-    return tuple(sorted((room for _, room in ranked), key=lambda room: room.labels))
+def _nearest(found: dict[tuple[str, str], _Room], limit: int) -> tuple[Headroom, ...]:
+    """The `limit` nearest a limit (the smallest share left), as Headroom in label order."""
+    chosen = heapq.nsmallest(limit, found.items(), key=lambda item: (item[1][0], item[0]))
+    return tuple(Headroom(alias, team, budget, rpm, tpm) for (alias, team), (_, budget, rpm, tpm) in sorted(chosen))
 
 
 __all__ = ["UNNAMED", "Headroom", "headroom"]
