@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 import trio
 from call_factory import chat_call
 
@@ -132,3 +133,15 @@ async def test_recording_costs_a_few_microseconds() -> None:
     print(f"CallMetrics.record: {per_call_us:.2f} µs per call")
     assert per_call_us < 200
     assert requests_of(metrics) == {("m", DEPLOYMENT.id, "/v1/chat/completions", "success", "none"): rounds}
+
+
+def test_the_metrics_section_is_strict() -> None:
+    from harness import make_config
+
+    from gateway_trio.config import ConfigError
+
+    assert make_config(metrics={"end_user_labels": True, "max_key_series": 5}).metrics.max_key_series == 5
+    assert make_config().metrics.end_user_labels is False
+    for wrong in ({"end_user_label": True}, {"max_key_series": -1}):
+        with pytest.raises(ConfigError, match="metrics"):
+            make_config(metrics=wrong)
