@@ -99,6 +99,19 @@ class ServerConfig(_Strict):
         return secret
 
 
+class MetricsConfig(_Strict):
+    """`[metrics]`: what `/metrics` may label its series by.
+
+    `end_user_labels`: the request counter also by end-user id (the body's `user`): one series
+    per customer, so only for a bounded set of them.  `max_key_series`: at most this many
+    (key_alias, team) pairs in the per-key budget and rate-limit headroom gauges, the nearest
+    their limits first.
+    """
+
+    end_user_labels: bool = False
+    max_key_series: int = Field(100, ge=0)
+
+
 class DatabaseConfig(_Strict):
     url: str = "sqlite:///gateway.db"
     flush_interval_s: float = Field(1.0, gt=0)
@@ -396,6 +409,7 @@ def _duplicates(values: list[Any]) -> list[str]:
 
 class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     database: DatabaseConfig = DatabaseConfig()
     redis: RedisConfig | None = None
     router: RouterConfig = RouterConfig()

@@ -35,6 +35,7 @@ from gateway_trio.hooks.loader import allow_imports_beside, load_actor, load_fun
 from gateway_trio.pipeline.admission import AdmissionStage
 from gateway_trio.pipeline.conversations import ConversationStage
 from gateway_trio.pipeline.dispatch import Dispatcher
+from gateway_trio.pipeline.metrics import CallMetrics
 from gateway_trio.pipeline.serve import Pipeline
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
 from gateway_trio.runtime.turns import Turnstile
@@ -138,6 +139,9 @@ class Gateway:
         )
         self.pipeline.litellm_headers = config.server.litellm_headers
         self.pipeline.access_log = config.server.access_log
+        self.pipeline.metrics = CallMetrics.configured(
+            (route.path for route in config.pass_through), end_user_labels=config.metrics.end_user_labels
+        )
         self.turnstile = Turnstile()
         stall_s = config.server.event_loop_stall_ms / 1000
         self.stalls = StallWatch(stall_s, user_code=self._user_code()) if stall_s else None

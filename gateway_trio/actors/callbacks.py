@@ -29,6 +29,7 @@ from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.hooks.inline import HookSet, bind, hook_name
 from gateway_trio.hooks.kwargs import hidden_params, logging_kwargs, pre_api_call_kwargs
 from gateway_trio.hooks.views import response_object
+from gateway_trio.runtime.histogram import Histogram, HistogramSnapshot
 from gateway_trio.runtime.supervision import SupervisedState, supervise
 from gateway_trio.spend.records import SpendRecord
 
@@ -51,6 +52,8 @@ class CallbackCounters:
     dropped_at_shutdown: int
     delivered: int
     failures: Mapping[str, int]
+    runs: tuple[tuple[tuple[str, str], int], ...] = ()  # (callback, outcome): ran, failed, timed_out
+    durations: tuple[tuple[str, HistogramSnapshot], ...] = ()
 
 
 class UserActor:
@@ -92,6 +95,8 @@ class CallbackActor:
         self.cut_short = 0  # hook calls still running when shutdown gave up on them
         self.failures: Counter[str] = Counter()
         self.delivered = 0
+        self.runs: Counter[tuple[str, str]] = Counter()  # (callback, outcome), for /metrics
+        self.durations: dict[str, Histogram] = {}
         self._slots = trio.Semaphore(CONCURRENT_DELIVERIES)
         self._threads = trio.CapacityLimiter(HOOK_THREADS)
         self._inbox_send, self._inbox = trio.open_memory_channel[HookEvent](inbox_size)
@@ -138,7 +143,8 @@ class CallbackActor:
         tasks count drops here too, and a scrape must not queue behind (or be dropped from) a
         backlog of events; one synchronous read on the loop's thread is consistent."""
         return CallbackCounters(self.dropped, self.dropped_at_shutdown, self.delivered,
-                                MappingProxyType(dict(self.failures)))
+                                MappingProxyType(dict(self.failures)), tuple(sorted(self.runs.items())),
+                                tuple((name, h.snapshot()) for name, h in sorted(self.durations.items())))
 
     def _count_drop(self, kind: str) -> None:
         self.dropped += 1
@@ -289,6 +295,8 @@ class CallbackActor:
 
     async def _run_one(self, name: str, fn: Callable[..., Any], args: tuple[Any, ...], sync: bool) -> None:
         ended = False  # delivered, failed or timed out; not ended: cut short by shutdown
+        started = trio.current_time()
+        outcome = "ran"
         try:
             with trio.move_on_after(self.timeout_s) as waiting:
                 try:
@@ -298,12 +306,19 @@ class CallbackActor:
                         await fn(*args)
                     self.delivered += 1
                 except Exception as error:
+                    outcome = "failed"
                     self.failures[name] += 1
                     log.warning("callback %s failed: %r (%d failures)", name, error, self.failures[name])
             if waiting.cancelled_caught:
+                outcome = "timed_out"
                 self.failures[name] += 1
                 log.warning("callback %s timed out after %.1f s", name, self.timeout_s)
             ended = True
+            self.runs[name, outcome] += 1
+            timing = self.durations.get(name)
+            if timing is None:
+                timing = self.durations[name] = Histogram()
+            timing.observe(trio.current_time() - started)
         finally:
             if not ended:
                 self.cut_short += 1

@@ -173,7 +173,7 @@ class RouterActor:
     def _snapshot(self) -> RouterSnapshot:
         now = trio.current_time()
         return RouterSnapshot(tuple(
-            DeploymentLoad(group, d.id, self.loads[d.id].inflight, self.loads[d.id].cooled_until > now)
+            _load_of(group, d.id, self.loads[d.id], now)
             for group, deployments in sorted(self.groups.items()) for d in deployments
         ))
 
@@ -278,3 +278,10 @@ class RouterActor:
         load.unsynced_cooldown_s = self.config.cooldown_s  # the other instances cool it down too
         load.recent_failures.clear()
         log.warning("deployment %s cooled down for %.0f s", deployment_id, self.config.cooldown_s)
+        load.cooldowns += 1
+
+
+def _load_of(group: str, deployment_id: str, load: Load, now: float) -> DeploymentLoad:
+    cooling = load.cooled_until > now
+    failing = not cooling and any(now - t < FAILURE_WINDOW_S for t in load.recent_failures)
+    return DeploymentLoad(group, deployment_id, load.inflight, cooling, load.cooldowns, failing)

@@ -14,6 +14,7 @@ class Load:
     """What the router knows of one deployment's recent behaviour."""
 
     inflight: int = 0  # attempts picked and not yet reported, held against max_parallel_requests
+    cooldowns: int = 0  # times cooled down since start (/metrics)
     latency_s: float | None = None  # moving average of time to answer / first chunk
     minute: int = -1
     tokens_this_minute: int = 0

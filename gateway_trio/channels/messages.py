@@ -50,6 +50,8 @@ class DeploymentLoad:
     deployment_id: str
     inflight: int
     cooling_down: bool
+    cooldowns: int = 0  # times it was cooled down since start
+    failing: bool = False  # not cooling, but failed in the last minute (toward a cooldown)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,10 @@ class _Lru(Generic[V]):
     def clear(self) -> None:
         self._entries.clear()
 
+    def values(self) -> list[V]:
+        """Every entry's value, expired ones too (they are still the last word on their key)."""
+        return [value for _, value in self._entries.values()]
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -131,6 +135,10 @@ class KeyCache(Generic[V]):
         """Forget everything: a team or user changed, and every key of theirs with it."""
         self._known.clear()
         self._missing.clear()
+
+    def cached(self) -> list[V]:
+        """The tenants held now (for `/metrics`: the keys this instance serves)."""
+        return self._known.values()
 
     @property
     def sizes(self) -> tuple[int, int]:

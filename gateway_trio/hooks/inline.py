@@ -27,6 +27,7 @@ import trio
 from gateway_trio.errors import AuthError, BadRequest, Forbidden, GatewayError, NotFound, RateLimited
 from gateway_trio.hooks import CustomLogger, DualCache, UserAPIKeyAuth
 from gateway_trio.runtime import turns
+from gateway_trio.runtime.histogram import Histogram
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -229,6 +230,7 @@ Active = frozenset[str] | None  # names of the guardrails active on a call; None
 
 # How a guarded hook call went.
 RAN, FAILED, TIMED_OUT = "ran", "failed", "timed_out"
+RAISED = "raised"  # a deciding hook raised: its verdict on the call (a rejection), not a failure
 
 
 class HookSet:
@@ -246,6 +248,10 @@ class HookSet:
         self.cache = DualCache()
         self.failures: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()  # per-chunk hooks skipped for the rest of a stream
+        # For /metrics: runs by ("hook.method", outcome) and their durations by "hook.method".
+        self.runs: Counter[tuple[str, str]] = Counter()
+        self.durations: dict[str, Histogram] = {}
+        self._names: dict[tuple[int, str], str] = {}
         self.by_method = {
             m: [h for h in (plain if m in GUARDRAIL_METHODS else self.hooks) if overrides(h, m)]
             for m in IN_LINE + LOGGING
@@ -276,24 +282,46 @@ class HookSet:
         else:
             log.warning("hook %s failed: %r (%d failures)", key, error, self.failures[key])
 
+    def _timed(self, hook: Any, what: str, outcome: str, started: float) -> None:
+        """Count one run of `hook.what` and its duration (a dict lookup and a bisect)."""
+        name = self._names.get((id(hook), what))
+        if name is None:
+            name = self._names[id(hook), what] = f"{hook_name(hook)}.{what}"
+            self.durations[name] = Histogram()
+        self.runs[name, outcome] += 1
+        self.durations[name].observe(trio.current_time() - started)
+
     async def _guarded(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[str, T | None]:
         """Run one hook call with the timeout; (how it went, result). Failures are counted, not raised."""
+        started = trio.current_time()
         async with turns.off_turn():  # user code: what it waits on is not ours to order
             with trio.move_on_after(self.timeout_s):
                 try:
-                    return RAN, await run()
+                    result = await run()
                 except Exception as error:
+                    self._timed(hook, what, FAILED, started)
                     self.count_failure(hook, what, error)
                     return FAILED, None
+                self._timed(hook, what, RAN, started)
+                return RAN, result
+        self._timed(hook, what, TIMED_OUT, started)
         self.count_failure(hook, what, None)
         return TIMED_OUT, None
 
     async def _deciding(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[str, T | None]:
         """Run one call of a hook meant to stop calls: what it raises is raised (its verdict);
         a timeout is counted and the call goes on, as for any hook."""
+        started = trio.current_time()
         async with turns.off_turn():
             with trio.move_on_after(self.timeout_s):
-                return RAN, await run()
+                try:
+                    result = await run()
+                except Exception:
+                    self._timed(hook, what, RAISED, started)  # its verdict (a refusal), not a failure
+                    raise
+                self._timed(hook, what, RAN, started)
+                return RAN, result
+        self._timed(hook, what, TIMED_OUT, started)
         self.count_failure(hook, what, None)
         return TIMED_OUT, None
 

@@ -36,6 +36,7 @@ from gateway_trio.pipeline.conversations import ConversationStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.frames import Frames
 from gateway_trio.pipeline.headers import gateway_headers, with_litellm_names
+from gateway_trio.pipeline.metrics import CallMetrics
 from gateway_trio.pipeline.shutdown import Shutdown
 from gateway_trio.pipeline.stream import Stream
 from gateway_trio.runtime import turns
@@ -89,12 +90,14 @@ class Pipeline:
         self.spend = spend
         self.shutdown = Shutdown()
         self.finished: Counter[tuple[str, str]] = Counter()  # (call_type, status): for /metrics
+        self.metrics = CallMetrics()  # the per-call figures of /metrics; the gateway configures it
 
     def finished_counts(self) -> tuple[tuple[str, str, int], ...]:
         """(call_type, status, calls) so far, a frozen copy for `/metrics`."""
         return tuple((call_type, status, count) for (call_type, status), count in sorted(self.finished.items()))
 
     async def serve(self, call: Call) -> Answer:
+        self.metrics.started += 1  # in flight until `finish`
         try:
             return await self._serve(call)
         except Exception as error:
@@ -420,6 +423,7 @@ class Pipeline:
         record = spend_record(call, status, error)
         self.admission.settle(call, record)
         self.spend.submit(record)
+        self.metrics.record(call, record, error)
         if status == "success" and response is not None:
             self.conversations.keep(call, response)
         self.callbacks.finished(call, record, response, error)

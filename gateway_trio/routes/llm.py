@@ -70,6 +70,7 @@ def llm_routes(gateway: Gateway) -> Blueprint:
                 call.request_headers = public_headers(request.headers)
                 apply_headers(call)  # x-gateway-timeout and kin, checked like the body
             except GatewayError as error:
+                pipeline.metrics.refused(request.path, error)
                 return Response(api.wire.error_body(error), error.status, error.headers(),
                                 content_type="application/json")
             call.user = user

@@ -1,6 +1,7 @@
 """`/metrics`: Prometheus text built at scrape time from snapshots the actors give.
 
-Nothing is recorded per request beyond one dict increment in the pipeline.  A scrape first
+Per request the pipeline records only what `pipeline.metrics` folds in when the call finishes
+(counters and fixed-bucket histograms under bounded labels).  A scrape first
 asks each owner for a frozen snapshot of what it counts (the router through its inbox, so its
 answer follows every outcome already queued; the others in one synchronous read), then builds
 the text from those snapshots alone: nothing here reads an actor's live state.
@@ -18,7 +19,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from gateway_trio.actors.callbacks import CallbackCounters
 from gateway_trio.channels.messages import RouterSnapshot
+from gateway_trio.control.headroom import Headroom, headroom
 from gateway_trio.control.redis_client import LATENCY_BUCKETS, RedisCounters
+from gateway_trio.pipeline.metrics import CallMetricsSnapshot
+from gateway_trio.runtime.histogram import HistogramSnapshot
 from gateway_trio.runtime.logs import dropped_lines
 from gateway_trio.runtime.worker_samples import GaugeMode, WorkerSamples
 from gateway_trio.spend.writer import SpendCounters
@@ -40,6 +44,12 @@ class GatewaySnapshot:
     invalid_usage: tuple[tuple[str, int], ...]
     router: RouterSnapshot
     log_lines_dropped: int
+    router_outcomes_dropped: int = 0
+    calls: CallMetricsSnapshot | None = None
+    key_headroom: tuple[Headroom, ...] = ()
+    team_headroom: tuple[Headroom, ...] = ()
+    hook_runs: tuple[tuple[tuple[str, str], int], ...] = ()  # (hook, outcome): in-line hooks and callbacks
+    hook_durations: tuple[tuple[str, HistogramSnapshot], ...] = ()
     database: DatabaseSnapshot | None = None
     redis: RedisCounters | None = None  # None: no [redis] configured
     limits: tuple[int, int, int] = (0, 0, 0)  # shared admissions, local (Redis away), batches sent
@@ -59,6 +69,8 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
     router = await gateway.router.snapshot()  # first: the only one that waits
     callbacks = gateway.callbacks.counters()
     stalls = gateway.stalls
+    keys, teams = headroom(gateway.control, gateway.config.metrics.max_key_series)
+    hooks = gateway.hooks
     return GatewaySnapshot(
         finished=gateway.pipeline.finished_counts(),
         callbacks=callbacks,
@@ -69,6 +81,14 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
         invalid_usage=tuple(sorted((i, p.check_usage.invalid) for i, p in gateway.deployment_actors.items())),
         router=router,
         log_lines_dropped=dropped_lines(),
+        router_outcomes_dropped=gateway.router.dropped_outcomes,
+        calls=gateway.pipeline.metrics.snapshot(),
+        key_headroom=keys,
+        team_headroom=teams,
+        hook_runs=tuple(sorted((Counter(hooks.runs) + Counter(dict(callbacks.runs))).items())),
+        hook_durations=tuple(sorted(
+            [(name, h.snapshot()) for name, h in hooks.durations.items()] + list(callbacks.durations)
+        )),
         database=database_snapshot(gateway),
         **_redis_of(gateway),
     )
@@ -149,6 +169,10 @@ class SnapshotCollector:
         log_drops = CounterMetricFamily("gateway_log_lines_dropped", "Log lines dropped: the queue to stderr was full")
         log_drops.add_metric([], snapshot.log_lines_dropped)
         yield log_drops
+        outcomes = CounterMetricFamily("gateway_router_outcomes_dropped",
+                                       "Attempt outcomes the router never heard of: its inbox was full")
+        outcomes.add_metric([], snapshot.router_outcomes_dropped)
+        yield outcomes
 
         database = snapshot.database
         if database is not None:
@@ -168,6 +192,12 @@ class SnapshotCollector:
         for model_id, invalid in snapshot.invalid_usage:
             bad_usage.add_metric([model_id], invalid)
         yield bad_usage
+
+        yield from deployment_families(snapshot.router)
+        if snapshot.calls is not None:
+            yield from call_families(snapshot.calls)
+        yield from headroom_families(snapshot.key_headroom, snapshot.team_headroom)
+        yield from hook_families(snapshot.hook_runs, snapshot.hook_durations)
 
         in_flight = GaugeMetricFamily("gateway_deployment_in_flight", "Calls in flight per deployment",
                                       labels=["model_group", "model_id"])
@@ -207,11 +237,131 @@ def _redis_families(redis: RedisCounters, limits: tuple[int, int, int]) -> Itera
     yield batches
 
 
+DEPLOYMENT_STATES = ("healthy", "cooling", "unhealthy")
+DEPLOYMENT = ["model_group", "model_id"]
+
+
+def deployment_families(router: RouterSnapshot) -> Iterator[Metric]:
+    """Each deployment's state now and its cooldowns so far, as the router sees them."""
+    state = GaugeMetricFamily("gateway_deployment_state",
+                              "1 for the state a deployment is in: healthy, cooling (cooled down), or unhealthy "
+                              "(failed in the last minute, not cooled down yet)",
+                              labels=["model_group", "model_id", "state"])
+    cooldowns = CounterMetricFamily("gateway_cooldowns", "Times a deployment was cooled down", labels=DEPLOYMENT)
+    for load in router.loads:
+        labels = [load.group, load.deployment_id]
+        now = "cooling" if load.cooling_down else "unhealthy" if load.failing else "healthy"
+        for name in DEPLOYMENT_STATES:
+            state.add_metric([*labels, name], 1.0 if name == now else 0.0)
+        cooldowns.add_metric(labels, load.cooldowns)
+    yield state
+    yield cooldowns
+
+
+def _histogram(family: HistogramMetricFamily, labels: list[str], figures: HistogramSnapshot) -> None:
+    family.add_metric(labels, [(le, float(count)) for le, count in figures.buckets], figures.sum)
+
+
+def call_families(calls: CallMetricsSnapshot) -> Iterator[Metric]:
+    """The per-call families (`pipeline.metrics`)."""
+    requests = CounterMetricFamily("gateway_requests", "Calls finished, by model group, deployment, route, status "
+                                   "and error class", labels=list(calls.request_labels))
+    for labels, count in calls.requests:
+        requests.add_metric(list(labels), count)
+    yield requests
+
+    in_flight = GaugeMetricFamily("gateway_in_flight", "Calls in the pipeline now (streams until their end)")
+    in_flight.add_metric([], calls.in_flight)
+    yield in_flight
+
+    histograms = (
+        ("gateway_request_duration_seconds", "Total time of a call, from its arrival to its last byte", "total"),
+        ("gateway_upstream_duration_seconds",
+         "Time a call spent on upstreams: its attempts, their retry backoffs, and a stream after its first chunk",
+         "upstream"),
+        ("gateway_overhead_duration_seconds", "Time a call spent in the gateway itself (total minus upstream)",
+         "overhead"),
+        ("gateway_time_to_first_token_seconds", "Time to a completed stream's first chunk", "ttft"),
+    )
+    for name, text, attribute in histograms:
+        family = HistogramMetricFamily(name, text, labels=DEPLOYMENT)
+        for deployment in calls.deployments:
+            figures = getattr(deployment, attribute)
+            if figures.count or attribute == "total":  # no upstream time where no upstream was tried
+                _histogram(family, [deployment.model_group, deployment.model_id], figures)
+        yield family
+
+    counters = (
+        ("gateway_input_tokens", "Input (prompt) tokens of finished calls", "input_tokens"),
+        ("gateway_output_tokens", "Output (completion) tokens of finished calls", "output_tokens"),
+        ("gateway_spend_usd", "What finished calls cost, in US dollars", "spend"),
+        ("gateway_retries", "Retries of upstream attempts", "retries"),
+        ("gateway_fallbacks", "Fallbacks to another model group", "fallbacks"),
+    )
+    for name, text, attribute in counters:
+        family = CounterMetricFamily(name, text, labels=DEPLOYMENT)
+        for deployment in calls.deployments:
+            family.add_metric([deployment.model_group, deployment.model_id], getattr(deployment, attribute))
+        yield family
+
+    runs = CounterMetricFamily("gateway_guardrail_runs", "Guardrail runs, by guardrail, mode and status "
+                               "(success, blocked, failed, not_run)", labels=["guardrail", "mode", "status"])
+    for labels, count in calls.guardrail_runs:
+        runs.add_metric(list(labels), count)
+    yield runs
+    durations = HistogramMetricFamily("gateway_guardrail_duration_seconds", "How long a guardrail run took",
+                                      labels=["guardrail", "mode"])
+    for labels, figures in calls.guardrail_durations:
+        _histogram(durations, list(labels), figures)
+    yield durations
+
+
+def headroom_families(keys: tuple[Headroom, ...], teams: tuple[Headroom, ...]) -> Iterator[Metric]:
+    """Budget and rate-limit room left per key alias and team (`control.headroom`)."""
+    for prefix, rooms, labels in (("gateway_key", keys, ["key_alias", "team"]), ("gateway_team", teams, ["team"])):
+        budget = GaugeMetricFamily(f"{prefix}_budget_remaining_usd", "Budget left (max_budget minus spend and "
+                                   "what calls in flight reserved), in US dollars", labels=labels)
+        rpm = GaugeMetricFamily(f"{prefix}_rpm_headroom", "Requests the rpm limit still allows in the last 60 s",
+                                labels=labels)
+        tpm = GaugeMetricFamily(f"{prefix}_tpm_headroom", "Tokens the tpm limit still allows in the last 60 s",
+                                labels=labels)
+        for room in rooms:
+            values = [room.key_alias, room.team] if len(labels) == 2 else [room.team]
+            if room.budget_remaining_usd is not None:
+                budget.add_metric(values, room.budget_remaining_usd)
+            if room.rpm_headroom is not None:
+                rpm.add_metric(values, room.rpm_headroom)
+            if room.tpm_headroom is not None:
+                tpm.add_metric(values, room.tpm_headroom)
+        yield budget
+        yield rpm
+        yield tpm
+
+
+def hook_families(runs: tuple[tuple[tuple[str, str], int], ...],
+                  durations: tuple[tuple[str, HistogramSnapshot], ...]) -> Iterator[Metric]:
+    family = CounterMetricFamily("gateway_hook_runs", "Hook and callback runs, by outcome (ran, failed, "
+                                 "timed_out, raised: a pre-call or success hook's rejection)", labels=["hook", "outcome"])
+    for labels, count in runs:
+        family.add_metric(list(labels), count)
+    yield family
+    timing = HistogramMetricFamily("gateway_hook_duration_seconds", "How long a hook or callback run took",
+                                   labels=["hook"])
+    for name, figures in durations:
+        _histogram(timing, [name], figures)
+    yield timing
+
+
 # Gauges that workers do not add up when /metrics combines them (`runtime.worker_samples`):
 # the longest stall of any worker, a deployment cooling down in any worker, the database up in all.
+# A deployment's state is 1 where any worker sees it so; the room left under a limit is the least
+# any worker sees (the same in all with Redis; without, each worker's own count).
 GAUGE_MODES: dict[str, GaugeMode] = {
     "gateway_event_loop_longest_stall_seconds": "max",
     "gateway_deployment_cooling_down": "max",
+    "gateway_deployment_state": "max",
+    **{f"gateway_{who}_{what}": "min" for who in ("key", "team")
+       for what in ("budget_remaining_usd", "rpm_headroom", "tpm_headroom")},
     "gateway_database_up": "min",
     "gateway_redis_up": "min",
 }

@@ -7,6 +7,8 @@ import trio
 from harness import chat, served_process
 
 CALLS_SUCCESS = re.compile(r'^gateway_calls_total\{call_type="completion",status="success"\} (\S+)$', re.MULTILINE)
+REQUESTS = re.compile(r'^gateway_requests_total\{.*status="success".*\} (\S+)$', re.MULTILINE)
+DURATION_COUNT = re.compile(r'^gateway_request_duration_seconds_bucket\{.*le="\+Inf".*\} (\S+)$', re.MULTILINE)
 MAX_TRIES = 400  # fresh connections until both workers answered one; each takes a few ms
 
 
@@ -47,7 +49,11 @@ async def test_every_worker_answers_a_scrape_with_the_calls_of_both(upstream, tm
                         seen.append(chat_successes((await client.get("/metrics")).text))
                     await trio.sleep(0.2)
             for client in (first, second, first, second):  # once whole, it stays whole
-                seen.append(chat_successes((await client.get("/metrics")).text))
+                text = (await client.get("/metrics")).text
+                seen.append(chat_successes(text))
+                # the per-call families add up too: counters and histogram buckets alike
+                assert sum(float(n) for n in REQUESTS.findall(text)) == 8
+                assert sum(float(n) for n in DURATION_COUNT.findall(text)) == 8
         finally:
             for client in clients.values():
                 await client.aclose()
