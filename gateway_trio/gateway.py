@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import trio
@@ -32,12 +32,16 @@ from gateway_trio.pipeline.admission import AdmissionStage
 from gateway_trio.pipeline.conversations import ConversationStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.serve import Pipeline
+from gateway_trio.pipeline.tracing import tracing_for
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
 from gateway_trio.runtime.turns import Turnstile
 from gateway_trio.spend.spool import Spool
 from gateway_trio.spend.store import check_store
 from gateway_trio.spend.writer import SpendWriter
 from gateway_trio.upstream.redaction import Redactor, configured_secrets
+
+if TYPE_CHECKING:
+    from gateway_trio.runtime.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +140,7 @@ class Gateway:
         self.ready = trio.Event()
         # The admin operations of the control plane (SPEC §9), over the store `run` opens.
         self.admin: Admin | None = None
+        self.tracing: Tracing | None = None  # `[otel]`, made by `run` (pipeline/tracing.py)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every actor; returns only when they are all cancelled."""
@@ -153,6 +158,7 @@ class Gateway:
             await nursery.start(self.router.run)
             for actor in self.deployment_actors.values():
                 await nursery.start(actor.run)
+            self.tracing = self.pipeline.tracing = tracing_for(self.config.otel)
             self.ready.set()
             if self.authenticate.master_key is None:
                 log.warning("no server.master_key configured: every caller is admitted")
@@ -186,6 +192,8 @@ class Gateway:
             nursery.start_soon(self.callbacks.drain, self.config.hooks.timeout_s)
         await self.guardrails.aclose()
         await self.database.aclose()
+        if self.tracing is not None:  # after the last call's span has ended
+            await self.tracing.aclose()
 
 
 # --- building from the config: every failure names its key ------------------------------------

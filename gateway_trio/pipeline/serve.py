@@ -13,7 +13,7 @@ import logging
 import traceback
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
 import orjson
 import trio
@@ -38,9 +38,13 @@ from gateway_trio.pipeline.frames import Frames
 from gateway_trio.pipeline.headers import gateway_headers, with_litellm_names
 from gateway_trio.pipeline.shutdown import Shutdown
 from gateway_trio.pipeline.stream import Stream
+from gateway_trio.pipeline.tracing import close_call, open_call
 from gateway_trio.runtime import turns
 from gateway_trio.spend.accounting import spend_record
 from gateway_trio.spend.writer import SpendWriter
+
+if TYPE_CHECKING:
+    from gateway_trio.runtime.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,7 @@ class Pipeline:
         self.conversations = conversations if conversations is not None else ConversationStage(None)
         self.litellm_headers = False  # `[server] litellm_headers`: also LiteLLM's header names
         self.access_log = False  # `[server] access_log`: a line per call (pipeline/access.py)
+        self.tracing: Tracing | None = None  # `[otel]`: each call's spans (pipeline/tracing.py)
         self.dispatcher = dispatcher
         self.hooks = hooks
         self.callbacks = callbacks
@@ -95,6 +100,8 @@ class Pipeline:
         return tuple((call_type, status, count) for (call_type, status), count in sorted(self.finished.items()))
 
     async def serve(self, call: Call) -> Answer:
+        if self.tracing is not None:
+            open_call(self.tracing, call)
         try:
             return await self._serve(call)
         except Exception as error:
@@ -129,7 +136,9 @@ class Pipeline:
     async def _pre_call(self, call: Call) -> None:
         asked = call.body.get("model") if isinstance(call.body, dict) else None
         try:
-            call.body = await self.hooks.run_pre_call(call.user, call.body, call.call_type, self._active(call))
+            call.body = await self.hooks.run_pre_call(
+                call.user, call.body, call.call_type, self._active(call), call.trace
+            )
         except (HookRefusal, GatewayError):
             raise
         except Exception as error:
@@ -156,7 +165,9 @@ class Pipeline:
             response = response_object(body, hidden_params(call))
             if self.hooks.post_success:
                 try:
-                    response = await self.hooks.run_post_success(call.body, call.user, response, self._active(call))
+                    response = await self.hooks.run_post_success(
+                        call.body, call.user, response, self._active(call), call.trace
+                    )
                 except Exception as error:  # the hook rejects the answer (LiteLLM's way for post-call checks)
                     raise rejection(error) from error
                 body = unwrap(response)
@@ -245,7 +256,7 @@ class Pipeline:
         if not self.hooks.header_hooks:
             return {}
         return await self.hooks.run_response_headers(
-            call.body, call.user, response, call.request_headers, call_info(call), self._active(call)
+            call.body, call.user, response, call.request_headers, call_info(call), self._active(call), call.trace
         )
 
     # --- streams ------------------------------------------------------------------------
@@ -425,6 +436,8 @@ class Pipeline:
         self.callbacks.finished(call, record, response, error)
         if self.access_log:
             log_access(record, call.route)
+        if call.trace is not None:  # last: the record and the event are out whatever it does
+            close_call(call, record, response, error)
 
 
 def estimated_usage(call: Call, chunks: int) -> dict[str, Any]:

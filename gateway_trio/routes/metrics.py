@@ -40,6 +40,7 @@ class GatewaySnapshot:
     router: RouterSnapshot
     log_lines_dropped: int
     database: DatabaseSnapshot | None = None
+    otel_spans_dropped: int = 0  # `[otel]`: spans dropped because the export queue was full
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
         router=router,
         log_lines_dropped=dropped_lines(),
         database=database_snapshot(gateway),
+        otel_spans_dropped=gateway.tracing.dropped if gateway.tracing is not None else 0,
     )
 
 
@@ -134,6 +136,11 @@ class SnapshotCollector:
             family = CounterMetricFamily(name, text)
             family.add_metric([], value)
             yield family
+
+        spans_dropped = CounterMetricFamily("gateway_otel_spans_dropped",
+                                            "OpenTelemetry spans dropped: the export queue was full")
+        spans_dropped.add_metric([], snapshot.otel_spans_dropped)
+        yield spans_dropped
 
         log_drops = CounterMetricFamily("gateway_log_lines_dropped", "Log lines dropped: the queue to stderr was full")
         log_drops.add_metric([], snapshot.log_lines_dropped)
