@@ -32,7 +32,7 @@ from gateway_trio.pipeline.admission import AdmissionStage
 from gateway_trio.pipeline.conversations import ConversationStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.serve import Pipeline
-from gateway_trio.pipeline.tracing import tracing_for
+from gateway_trio.pipeline.tracing import check_tracing, tracing_for
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
 from gateway_trio.runtime.turns import Turnstile
 from gateway_trio.spend.spool import Spool
@@ -79,6 +79,7 @@ class Gateway:
         master_key = config.server.master_key
         self.authenticate = Authenticator(master_key.get_secret_value() if master_key is not None else None)
         self.deployments = deployments_of(config)
+        check_tracing(config.otel)
         try:
             check_store(config.database.url)
         except ValueError as error:  # UnsupportedDatabaseUrl, DatabaseUnavailable: never the url itself

@@ -11,12 +11,13 @@ never calls in here (`call.trace is None`).
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gateway_trio.calls import Call
-from gateway_trio.config import OtelConfig
+from gateway_trio.config import ConfigError, OtelConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, UpstreamError
 from gateway_trio.spend.records import SpendRecord
@@ -42,6 +43,12 @@ REQUEST_PARAMS = (
     ("top_p", "gen_ai.request.top_p"),
 )
 CONTENT_FIELDS = ("messages", "input", "prompt", "system", "instructions")
+
+
+def check_tracing(config: OtelConfig) -> None:
+    """With an endpoint set, OpenTelemetry must be installed: said at load, not at the first call."""
+    if config.endpoint is not None and importlib.util.find_spec("opentelemetry.sdk") is None:
+        raise ConfigError("otel.endpoint: traces need OpenTelemetry: pip install 'gateway-trio[otel]'")
 
 
 def tracing_for(config: OtelConfig) -> Tracing | None:
