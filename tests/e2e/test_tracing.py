@@ -17,10 +17,10 @@ from harness import chat, client_and_gateway, eventually, make_config, sse_paylo
 from gateway_trio.testing import Behavior
 
 pytest.importorskip("opentelemetry.sdk")
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
-from opentelemetry.trace import StatusCode  # noqa: E402
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 MASTER = "sk-master-tracing-0123456789"
 VIRTUAL = "sk-virtual-tracing-0123456789"
@@ -37,7 +37,7 @@ class Receiver:
         received = self.requests
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 if self.path != "/v1/traces":
                     self.send_response(404)
@@ -82,12 +82,25 @@ def receiving() -> Iterator[Receiver]:
 def config_for(upstream, endpoint: str, **otel: Any):
     return make_config(
         server={"master_key": MASTER},
-        models=[{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": f"{upstream.base_url}/v1",
-                 "api_key": UPSTREAM_KEY}],
+        models=[
+            {
+                "name": "gpt",
+                "model": "openai/gpt-4o-mini",
+                "api_base": f"{upstream.base_url}/v1",
+                "api_key": UPSTREAM_KEY,
+            }
+        ],
         router={"num_retries": 1, "retry_backoff_s": 0},
         keys=[{"key": VIRTUAL, "key_alias": "tracing-key"}],
-        guardrails=[{"name": "no-ids", "guardrail": "regex", "mode": "pre_call", "default_on": True,
-                     "params": {"patterns": ["ID-[0-9]{9}"]}}],
+        guardrails=[
+            {
+                "name": "no-ids",
+                "guardrail": "regex",
+                "mode": "pre_call",
+                "default_on": True,
+                "params": {"patterns": ["ID-[0-9]{9}"]},
+            }
+        ],
         hooks={"callbacks": ["hook_classes:PreCallEditor", "hook_classes:CallInfoHeaders"]},
         otel={"endpoint": endpoint, "headers": {"x-export-key": EXPORT_SECRET}, **otel},
     )
@@ -186,8 +199,9 @@ async def test_prompts_go_into_spans_only_with_capture_content(upstream):
     with receiving() as receiver:
         async with client_and_gateway(config_for(upstream, receiver.url, capture_content=True)) as (client, gateway):
             memory = in_memory(gateway)
-            response = await client.post("/v1/chat/completions", json=chat("gpt", PROMPT),
-                                         headers={"authorization": f"Bearer {VIRTUAL}"})
+            response = await client.post(
+                "/v1/chat/completions", json=chat("gpt", PROMPT), headers={"authorization": f"Bearer {VIRTUAL}"}
+            )
             assert response.status_code == 200
             (call,) = await eventually(lambda: named(memory.get_finished_spans(), "gateway call"))
     assert PROMPT in call.attributes["gen_ai.input.messages"]
@@ -214,8 +228,9 @@ async def test_a_failed_call_span_says_so(upstream):
     with receiving() as receiver:
         async with client_and_gateway(config_for(upstream, receiver.url)) as (client, gateway):
             memory = in_memory(gateway)
-            response = await client.post("/v1/chat/completions", json=chat("gpt"),
-                                         headers={"authorization": f"Bearer {VIRTUAL}"})
+            response = await client.post(
+                "/v1/chat/completions", json=chat("gpt"), headers={"authorization": f"Bearer {VIRTUAL}"}
+            )
             assert response.status_code == 502
             (call,) = await eventually(lambda: named(memory.get_finished_spans(), "gateway call"))
     assert call.status.status_code is StatusCode.ERROR
