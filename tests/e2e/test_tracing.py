@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
 
+from gateway_trio.hooks import CustomLogger
 from gateway_trio.testing import Behavior
 
 pytest.importorskip("opentelemetry.sdk")
@@ -79,7 +80,7 @@ def receiving() -> Iterator[Receiver]:
         receiver.server.server_close()
 
 
-def config_for(upstream, endpoint: str, **otel: Any):
+def config_for(upstream, endpoint: str, model_headers: dict[str, str] | None = None, **otel: Any):
     return make_config(
         server={"master_key": MASTER},
         models=[
@@ -88,6 +89,7 @@ def config_for(upstream, endpoint: str, **otel: Any):
                 "model": "openai/gpt-4o-mini",
                 "api_base": f"{upstream.base_url}/v1",
                 "api_key": UPSTREAM_KEY,
+                "headers": model_headers or {},
             }
         ],
         router={"num_retries": 1, "retry_backoff_s": 0},
@@ -258,3 +260,55 @@ async def test_spans_are_exported_over_otlp_http(upstream):
     resource = {a.key: a.value.string_value for a in request.resource_spans[0].resource.attributes}
     assert resource["service.name"] == "gw-under-test"
     assert "gateway_otel_spans_dropped_total 0.0" in metrics
+
+
+class Checks(CustomLogger):
+    """A moderation hook and a post-call success hook: in-line hooks with spans of their own."""
+
+    async def async_moderation_hook(self, data, user_api_key_dict, call_type):
+        return None
+
+    async def async_post_call_success_hook(self, data, user_api_key_dict, response):
+        return response
+
+
+async def test_moderation_and_success_hooks_have_spans(upstream):
+    with receiving() as receiver:
+        config = config_for(upstream, receiver.url)
+        async with client_and_gateway(config, hooks=[Checks()]) as (client, gateway):
+            memory = in_memory(gateway)
+            response = await client.post(
+                "/v1/chat/completions", json=chat("gpt"), headers={"authorization": f"Bearer {VIRTUAL}"}
+            )
+            assert response.status_code == 200
+            (call,) = await eventually(lambda: named(memory.get_finished_spans(), "gateway call"))
+    spans = memory.get_finished_spans()
+    for name in ("hook Checks.async_moderation_hook", "hook Checks.async_post_call_success_hook"):
+        (hook,) = named(spans, name)
+        assert hook.parent.span_id == call.context.span_id
+        assert hook.attributes["gateway.hook.outcome"] == "ran"
+
+
+async def test_a_deployment_configured_traceparent_is_never_replaced(upstream):
+    configured = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    with receiving() as receiver:
+        config = config_for(upstream, receiver.url, model_headers={"traceparent": configured})
+        async with client_and_gateway(config) as (client, _):
+            headers = {"authorization": f"Bearer {VIRTUAL}", "traceparent": f"00-{secrets.token_hex(16)}-{'1' * 16}-01"}
+            response = await client.post("/v1/chat/completions", json=chat("gpt"), headers=headers)
+            assert response.status_code == 200
+    assert upstream.received[0].headers["traceparent"] == configured
+
+
+async def test_dropped_spans_are_counted_in_metrics(upstream):
+    with receiving() as receiver:
+        async with client_and_gateway(config_for(upstream, receiver.url, max_queue=1)) as (client, gateway):
+            gateway.tracing.processor.pending = 1  # as if the export thread were behind: the queue is full
+            response = await client.post(
+                "/v1/chat/completions", json=chat("gpt"), headers={"authorization": f"Bearer {VIRTUAL}"}
+            )
+            assert response.status_code == 200
+            dropped = await eventually(lambda: gateway.tracing.dropped)
+            metrics = (await client.get("/metrics", headers={"authorization": f"Bearer {MASTER}"})).text
+    assert dropped == 5  # the call, its attempt, its guardrail run, its two hooks
+    assert f"gateway_otel_spans_dropped_total {float(dropped)}" in metrics
