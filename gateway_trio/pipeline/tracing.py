@@ -138,7 +138,7 @@ def close_call(call: Call, record: SpendRecord, response: dict[str, Any] | None,
             ("gateway.model_group", record.model_group),
             ("gateway.deployment_id", record.model_id),
             ("gen_ai.system", SYSTEMS.get(record.provider, record.provider) if record.provider else None),
-            ("gen_ai.response.model", call.upstream_model),
+            ("gen_ai.response.model", _response_model(response) or call.upstream_model),
             ("gen_ai.usage.input_tokens", record.prompt_tokens),
             ("gen_ai.usage.output_tokens", record.completion_tokens),
             ("gateway.cost", record.cost),
@@ -164,6 +164,12 @@ def close_call(call: Call, record: SpendRecord, response: dict[str, Any] | None,
         if error is not None:
             attributes["error.type"] = type(error).__name__
     trace.end(attributes, _described(error) if error is not None else None, int(record.end_time * 1e9))
+
+
+def _response_model(response: dict[str, Any] | None) -> str | None:
+    """The model the upstream says answered (OpenAI and Anthropic bodies name it)."""
+    model = response.get("model") if isinstance(response, dict) else None
+    return model if isinstance(model, str) else None
 
 
 def _described(error: BaseException | None) -> str | None:
