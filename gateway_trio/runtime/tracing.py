@@ -207,6 +207,7 @@ class Tracing:
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": service_name}),
             sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+            shutdown_on_exit=False,  # `aclose` ends it, bounded; the SDK's atexit hook would wait 30 s
         )
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer("gateway_trio")

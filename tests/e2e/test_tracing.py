@@ -5,6 +5,7 @@ OTLP/HTTP receiver (protobuf, decoded with opentelemetry-proto)."""
 from __future__ import annotations
 
 import secrets
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import trio
 from harness import chat, client_and_gateway, eventually, make_config, sse_payloads
 
 from gateway_trio.hooks import CustomLogger
@@ -22,6 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
+
+from gateway_trio.runtime.tracing import SHUTDOWN_TIMEOUT_S
 
 MASTER = "sk-master-tracing-0123456789"
 VIRTUAL = "sk-virtual-tracing-0123456789"
@@ -312,3 +316,20 @@ async def test_dropped_spans_are_counted_in_metrics(upstream):
             metrics = (await client.get("/metrics", headers={"authorization": f"Bearer {MASTER}"})).text
     assert dropped == 5  # the call, its attempt, its guardrail run, its two hooks
     assert f"gateway_otel_spans_dropped_total {float(dropped)}" in metrics
+
+
+async def test_an_unreachable_collector_never_holds_a_call_nor_the_shutdown(upstream):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    async with client_and_gateway(config_for(upstream, endpoint, export_timeout_s=30)) as (client, _):
+        began = trio.current_time()
+        for _ in range(3):
+            response = await client.post(
+                "/v1/chat/completions", json=chat("gpt"), headers={"authorization": f"Bearer {VIRTUAL}"}
+            )
+            assert response.status_code == 200
+        assert trio.current_time() - began < 5  # generous: each call takes milliseconds
+        closing = trio.current_time()
+    # The export thread would retry for export_timeout_s; the shutdown waits for it a few seconds at most.
+    assert trio.current_time() - closing < SHUTDOWN_TIMEOUT_S + 5
