@@ -263,6 +263,8 @@ class Pipeline:
 
     async def _frames(self, call: Call, stream: Stream) -> AsyncIterator[bytes]:
         wants_response = self.callbacks.wants_responses or self.conversations.wants_answer(call)
+        if call.trace is not None and call.trace.capture_content:  # the answer's text goes on its span
+            wants_response = True
         assembler = call.api.assembler() if wants_response else None
         guard = self.guardrails.stream_guard(call) if self.guardrails else None
         self.shutdown.add(stream)

@@ -210,8 +210,14 @@ async def test_prompts_go_into_spans_only_with_capture_content(upstream):
             )
             assert response.status_code == 200
             (call,) = await eventually(lambda: named(memory.get_finished_spans(), "gateway call"))
+            body = await streamed(client, {"authorization": f"Bearer {VIRTUAL}"}, "streamed-words")
+            assert sse_payloads(body)[-1] == "[DONE]"
+            await eventually(lambda: len(named(memory.get_finished_spans(), "gateway call")) == 2)
     assert PROMPT in call.attributes["gen_ai.input.messages"]
     assert PROMPT in call.attributes["gen_ai.output.messages"]  # the mock echoes it
+    stream = named(memory.get_finished_spans(), "gateway call")[1]
+    assert "streamed-words" in stream.attributes["gen_ai.input.messages"]
+    assert "streamed-words" in stream.attributes["gen_ai.output.messages"]  # assembled from the chunks
     assert VIRTUAL not in every_attribute_value(memory.get_finished_spans())
 
 
