@@ -84,7 +84,16 @@ def receiving() -> Iterator[Receiver]:
         receiver.server.server_close()
 
 
-def config_for(upstream, endpoint: str, model_headers: dict[str, str] | None = None, **otel: Any):
+HOOKS = ("hook_classes:PreCallEditor", "hook_classes:CallInfoHeaders")
+
+
+def config_for(
+    upstream,
+    endpoint: str,
+    model_headers: dict[str, str] | None = None,
+    callbacks: tuple[str, ...] = HOOKS,
+    **otel: Any,
+):
     return make_config(
         server={"master_key": MASTER},
         models=[
@@ -107,7 +116,7 @@ def config_for(upstream, endpoint: str, model_headers: dict[str, str] | None = N
                 "params": {"patterns": ["ID-[0-9]{9}"]},
             }
         ],
-        hooks={"callbacks": ["hook_classes:PreCallEditor", "hook_classes:CallInfoHeaders"]},
+        hooks={"callbacks": list(callbacks)},
         otel={"endpoint": endpoint, "headers": {"x-export-key": EXPORT_SECRET}, **otel},
     )
 
@@ -339,3 +348,27 @@ async def test_an_unreachable_collector_never_holds_a_call_nor_the_shutdown(upst
         closing = trio.current_time()
     # The export thread would retry for export_timeout_s; the shutdown waits for it a few seconds at most.
     assert trio.current_time() - closing < SHUTDOWN_TIMEOUT_S + 5
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "operation"),
+    [
+        ("/v1/messages", {"model": "gpt", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}, "chat"),
+        ("/v1/embeddings", {"model": "gpt", "input": "hi"}, "embeddings"),
+        ("/v1/completions", {"model": "gpt", "prompt": "hi"}, "text_completion"),
+    ],
+)
+async def test_every_route_is_traced_the_same_way(upstream, path, body, operation):
+    with receiving() as receiver:
+        config = config_for(upstream, receiver.url, callbacks=("hook_classes:CallInfoHeaders",))
+        async with client_and_gateway(config) as (client, gateway):
+            memory = in_memory(gateway)
+            response = await client.post(path, json=body, headers={"authorization": f"Bearer {VIRTUAL}"})
+            assert response.status_code == 200, response.text
+            (call,) = await eventually(lambda: named(memory.get_finished_spans(), "gateway call"))
+    assert call.attributes["gen_ai.operation.name"] == operation
+    assert call.attributes["http.route"] == path
+    assert call.attributes["gateway.status"] == "success"
+    assert call.attributes["gen_ai.usage.input_tokens"] > 0
+    (attempt,) = named(memory.get_finished_spans(), "attempt")
+    assert upstream.received[0].headers["traceparent"].split("-")[2] == f"{attempt.context.span_id:016x}"
