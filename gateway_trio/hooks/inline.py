@@ -384,13 +384,14 @@ class HookSet:
 
     async def run_post_failure(
         self, data: dict[str, Any], error: Exception, user: UserAPIKeyAuth, traceback_str: str | None,
-        active: Active = None,
+        active: Active = None, trace: CallTrace | None = None,
     ) -> Exception:
         for hook in self._chosen(self.post_failure, active):
             ran, result = await self._guarded(
                 hook, "async_post_call_failure_hook",
                 bind(hook, "async_post_call_failure_hook", request_data=data, original_exception=error,
                      user_api_key_dict=user, traceback_str=traceback_str),
+                trace,
             )
             if ran is RAN and isinstance(result, Exception):
                 error = result

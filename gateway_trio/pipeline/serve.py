@@ -192,7 +192,7 @@ class Pipeline:
             provider = call.deployment.provider if call.deployment else None
             handed = as_litellm(error, llm_provider=provider, model=call.upstream_model or call.model)
             replaced = await self.hooks.run_post_failure(
-                call.body, handed, call.user, traceback.format_exc(), self._active(call)
+                call.body, handed, call.user, traceback.format_exc(), self._active(call), call.trace
             )
             if replaced is not handed:
                 error = rejection(replaced)

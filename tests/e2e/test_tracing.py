@@ -244,10 +244,15 @@ async def test_without_a_client_traceparent_a_new_trace_starts_and_reaches_the_u
     assert upstream.received[0].headers["traceparent"] == f"00-{trace_id}-{attempt.context.span_id:016x}-01"
 
 
+class Failures(CustomLogger):
+    async def async_post_call_failure_hook(self, request_data, original_exception, user_api_key_dict, traceback_str):
+        return None
+
+
 async def test_a_failed_call_span_says_so(upstream):
     upstream.default = Behavior(status=500)
     with receiving() as receiver:
-        async with client_and_gateway(config_for(upstream, receiver.url)) as (client, gateway):
+        async with client_and_gateway(config_for(upstream, receiver.url), hooks=[Failures()]) as (client, gateway):
             memory = in_memory(gateway)
             response = await client.post(
                 "/v1/chat/completions", json=chat("gpt"), headers={"authorization": f"Bearer {VIRTUAL}"}
@@ -259,6 +264,8 @@ async def test_a_failed_call_span_says_so(upstream):
     assert call.attributes["http.response.status_code"] == 502
     assert call.attributes["error.type"] == "UpstreamError"
     assert len(named(memory.get_finished_spans(), "attempt")) == 2
+    (hook,) = named(memory.get_finished_spans(), "hook Failures.async_post_call_failure_hook")
+    assert hook.parent.span_id == call.context.span_id
 
 
 async def test_spans_are_exported_over_otlp_http(upstream):

@@ -138,6 +138,15 @@ def test_otel_endpoint_must_be_an_http_url():
     assert "a-secret-value" not in repr(config.otel)
 
 
+def test_an_endpoint_without_opentelemetry_installed_is_a_load_error(monkeypatch):
+    from gateway_trio.gateway import Gateway
+    from gateway_trio.pipeline import tracing
+
+    monkeypatch.setattr(tracing.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"otel.endpoint: .*gateway-trio\[otel\]"):
+        Gateway(make_config(otel={"endpoint": "http://127.0.0.1:4318"}))
+
+
 def test_off_by_default_nothing_of_opentelemetry_is_imported():
     code = (
         "import sys\n"
