@@ -359,8 +359,9 @@ class OtelConfig(_Strict):
     @field_validator("endpoint")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
-            raise ValueError("must be an http:// or https:// URL (the collector's OTLP/HTTP endpoint)")
+        if value is not None and not re.fullmatch(r"https?://[^/\s?#@]+(/[^\s?#@]*)?", value):
+            # No user:password@ either: the exporter's log lines name the URL; credentials go in `headers`.
+            raise ValueError("must be an http:// or https:// URL without credentials (put those in otel.headers)")
         return value
 
 

@@ -132,6 +132,9 @@ async def test_aclose_exports_what_is_queued():
 def test_otel_endpoint_must_be_an_http_url():
     with pytest.raises(ConfigError, match="otel.endpoint"):
         make_config(otel={"endpoint": "collector:4318"})
+    with pytest.raises(ConfigError, match="without credentials") as refused:
+        make_config(otel={"endpoint": "http://user:hunter2-password@collector:4318"})
+    assert "hunter2" not in str(refused.value)
     with pytest.raises(ConfigError, match="unknown key 'otel.endpont'"):
         make_config(otel={"endpont": "http://collector:4318"})
     config = make_config(otel={"endpoint": "http://collector:4318", "headers": {"x-key": "a-secret-value"}})
