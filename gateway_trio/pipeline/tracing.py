@@ -153,10 +153,11 @@ def close_call(call: Call, record: SpendRecord, response: dict[str, Any] | None,
         if isinstance(response, dict):
             if isinstance(response.get("id"), str):
                 attributes["gen_ai.response.id"] = response["id"]
-            if trace.capture_content:
-                attributes["gen_ai.output.messages"] = _json(
-                    response.get("choices") or response.get("content") or response.get("output") or response
-                )
+            # The answer's text: chat's choices, Anthropic's content, Responses' output (never an
+            # embedding's vectors or an image's bytes).
+            output = response.get("choices") or response.get("content") or response.get("output")
+            if trace.capture_content and output:
+                attributes["gen_ai.output.messages"] = _json(output)
         if record.status == "success":
             attributes["http.response.status_code"] = 200
         elif isinstance(error, GatewayError):
