@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gateway_trio.apis.wires import Wire
     from gateway_trio.control.admission import Admission
     from gateway_trio.control.records import Tenant
+    from gateway_trio.runtime.tracing import CallTrace
 
 # Headers that carry credentials: never forwarded to hooks, logs or upstreams.
 CREDENTIAL_HEADERS = frozenset(
@@ -89,6 +90,7 @@ class Call:
     overrides: Overrides = NO_OVERRIDES  # LiteLLM's per-request parameters (body and headers)
     drop_params: bool | None = None  # the body's `drop_params` (None: not sent); the adapters decide
     api_call_start_time: float | None = None  # unix seconds its latest attempt went upstream (hooks' kwargs)
+    trace: CallTrace | None = None  # its spans, with `[otel]` on (pipeline/tracing.py); carried, never implicit
 
     @property
     def call_type(self) -> str:

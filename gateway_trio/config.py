@@ -402,6 +402,30 @@ class TeamConfig(_Strict):
     members_with_roles: list[TeamMemberConfig] = []
 
 
+class OtelConfig(_Strict):
+    """`[otel]`: OpenTelemetry traces over OTLP/HTTP (SPEC §11), off while `endpoint` is unset.
+
+    Spans leave through a bounded queue to an exporting thread: a slow or absent collector
+    costs dropped spans (counted in `/metrics`), never a wait on the event loop.
+    """
+
+    endpoint: str | None = None  # the collector's base URL (http://host:4318), or its full /v1/traces URL
+    headers: dict[str, Secret] = {}  # sent with every export (a vendor's API key): secrets, never logged
+    service_name: str = Field("gateway-trio", min_length=1)
+    capture_content: bool = False  # true: prompts and answers go into span attributes
+    sample_ratio: float = Field(1.0, ge=0, le=1)  # of the traces the gateway starts; a client's flag wins
+    max_queue: int = Field(2048, ge=1)  # spans waiting for export; past it they are dropped and counted
+    export_timeout_s: float = Field(10, gt=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s?#@]+(/[^\s?#@]*)?", value):
+            # No user:password@ either: the exporter's log lines name the URL; credentials go in `headers`.
+            raise ValueError("must be an http:// or https:// URL without credentials (put those in otel.headers)")
+        return value
+
+
 def _duplicates(values: list[Any]) -> list[str]:
     seen: set[Any] = set()
     return sorted({str(v) for v in values if v is not None and (v in seen or seen.add(v))})
@@ -420,6 +444,7 @@ class GatewayConfig(_Strict):
     pass_through: list[PassThroughConfig] = []
     keys: list[KeyConfig] = []
     teams: list[TeamConfig] = []
+    otel: OtelConfig = OtelConfig()
     source: str = Field("<memory>", exclude=True)
 
     @field_validator("guardrails")

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import trio
@@ -37,12 +37,16 @@ from gateway_trio.pipeline.conversations import ConversationStage
 from gateway_trio.pipeline.dispatch import Dispatcher
 from gateway_trio.pipeline.metrics import CallMetrics
 from gateway_trio.pipeline.serve import Pipeline
+from gateway_trio.pipeline.tracing import check_tracing, tracing_for
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
 from gateway_trio.runtime.turns import Turnstile
 from gateway_trio.spend.spool import Spool
 from gateway_trio.spend.store import check_store
 from gateway_trio.spend.writer import SpendWriter
 from gateway_trio.upstream.redaction import Redactor, configured_secrets
+
+if TYPE_CHECKING:
+    from gateway_trio.runtime.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,7 @@ class Gateway:
         master_key = config.server.master_key
         self.authenticate = Authenticator(master_key.get_secret_value() if master_key is not None else None)
         self.deployments = deployments_of(config)
+        check_tracing(config.otel)
         try:
             check_store(config.database.url)
         except ValueError as error:  # UnsupportedDatabaseUrl, DatabaseUnavailable: never the url itself
@@ -148,6 +153,7 @@ class Gateway:
         self.ready = trio.Event()
         # The admin operations of the control plane (SPEC §9), over the store `run` opens.
         self.admin: Admin | None = None
+        self.tracing: Tracing | None = None  # `[otel]`, made by `run` (pipeline/tracing.py)
 
     def _shared_state(self, config: GatewayConfig) -> RedisLink:
         """`[redis]`: the link, the limits actor and the invalidations, built (not connected:
@@ -190,6 +196,7 @@ class Gateway:
                 await nursery.start(self.routing_sync.run)
             for actor in self.deployment_actors.values():
                 await nursery.start(actor.run)
+            self.tracing = self.pipeline.tracing = tracing_for(self.config.otel)
             self.ready.set()
             if self.authenticate.master_key is None:
                 log.warning("no server.master_key configured: every caller is admitted")
@@ -236,6 +243,8 @@ class Gateway:
                 nursery.start_soon(self.control.limits.flush, 2.0)
         await self.guardrails.aclose()
         await self.database.aclose()
+        if self.tracing is not None:  # after the last call's span has ended
+            await self.tracing.aclose()
 
 
 # --- building from the config: every failure names its key ------------------------------------

@@ -76,6 +76,8 @@ class DeploymentActor:
         self._timeouts = {"timeout": self.client.timeout.as_dict()}
         self._urls: dict[str, tuple[httpx.URL, bytes]] = {}
         self._inbox_send, self._inbox = trio.open_memory_channel[Dispatch](INBOX_SIZE)
+        # A `traceparent` the operator configured for the deployment is never replaced by ours.
+        self._sends_traceparent = not any(name.lower() == "traceparent" for name in deployment.headers)
 
     async def dispatch(self, message: Dispatch) -> None:
         """Queue an attempt (the caller waits off its turn: see `Dispatcher._attempt`)."""
@@ -104,7 +106,8 @@ class DeploymentActor:
                     body = self.adapter.response(message.adapter_method, spec.local_answer, message.model)
                     await hand_over(message.reply, Reply(body, self._usage(message.adapter_method, body)))
                     return
-                request = self._request(spec, message.client_headers)
+                traceparent = message.traceparent if self._sends_traceparent else None
+                request = self._request(spec, message.client_headers, traceparent)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return  # the caller stopped listening
             except Exception as error:  # before the slot: what cannot be sent need not queue
@@ -174,7 +177,9 @@ class DeploymentActor:
         finally:
             await _aclose_now(response)
 
-    def _request(self, spec: UpstreamRequest, client_headers: dict[str, str]) -> httpx.Request:
+    def _request(
+        self, spec: UpstreamRequest, client_headers: dict[str, str], traceparent: str | None = None
+    ) -> httpx.Request:
         if client_headers:
             spec.headers = with_client_headers(spec.headers, client_headers)
         known = self._urls.get(spec.url)
@@ -192,8 +197,12 @@ class DeploymentActor:
             lowered = name.lower()
             if lowered == "user-agent":
                 agent = value.encode("latin-1")
+            elif lowered == "traceparent" and traceparent is not None:
+                continue  # a forwarded client's: the attempt's own, below, continues its trace
             elif lowered not in _SET_HERE:
                 headers.append((name.encode("latin-1"), value.encode("latin-1")))
+        if traceparent is not None:
+            headers.append((b"traceparent", traceparent.encode("latin-1")))
         headers.append((b"User-Agent", agent))
         headers.append(ACCEPT_IDENTITY)  # a compressed reply is refused (see upstream_body)
         return httpx.Request(spec.method, url, headers=headers, content=spec.content, extensions=self._timeouts)

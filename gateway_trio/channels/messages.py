@@ -121,6 +121,8 @@ class Dispatch:
     sent: trio.Event = field(default_factory=trio.Event)
     # Client headers the provider reads (`anthropic-beta`), added to what the adapter builds.
     client_headers: dict[str, str] = field(default_factory=dict)
+    # The attempt span's W3C trace context for the upstream (`[otel]` on), None otherwise.
+    traceparent: str | None = None
 
 
 # --- from a deployment actor -----------------------------------------------------------------

@@ -343,7 +343,8 @@ class GuardrailStage:
 
     async def _moderate(self, moderation: HookSet, hook: Any, call: Call) -> None:
         try:
-            await moderation.run_moderation(private_copy(call.body), call.user, call.call_type, hooks=[hook])
+            await moderation.run_moderation(private_copy(call.body), call.user, call.call_type, hooks=[hook],
+                                            trace=call.trace)
         except Exception as error:
             raise final(rejection(error)) from error
 
@@ -431,6 +432,12 @@ def record(call: Call, guardrail: Guardrail, mode: str, status: str, started: fl
            detail: str | None) -> None:
     duration = 0.0 if status == "not_run" else (trio.current_time() - clock) * 1000
     call.guardrail_runs.append(GuardrailRun(guardrail.name, mode, status, started, duration, detail))  # type: ignore[arg-type]
+    if call.trace is not None and status != "not_run":
+        # Named and timed as the run was recorded; its detail stays out (it may quote the text checked).
+        start_ns = int(started * 1e9)
+        call.trace.child(f"guardrail {guardrail.name}", start_ns, start_ns + int(duration * 1e6),
+                         {"gateway.guardrail.mode": mode, "gateway.guardrail.status": status},
+                         None if status == "success" else status)
 
 
 def private_copy(body: Any) -> Any:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
 import orjson
 import trio
@@ -28,6 +29,9 @@ from gateway_trio.errors import AuthError, BadRequest, Forbidden, GatewayError, 
 from gateway_trio.hooks import CustomLogger, DualCache, UserAPIKeyAuth
 from gateway_trio.runtime import turns
 from gateway_trio.runtime.histogram import Histogram
+
+if TYPE_CHECKING:
+    from gateway_trio.runtime.tracing import CallTrace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -231,6 +235,13 @@ Active = frozenset[str] | None  # names of the guardrails active on a call; None
 # How a guarded hook call went.
 RAN, FAILED, TIMED_OUT = "ran", "failed", "timed_out"
 RAISED = "raised"  # a deciding hook raised: its verdict on the call (a rejection), not a failure
+REJECTED = "rejected"  # a span's outcome: a deciding hook raised (its verdict), or its run was cancelled
+
+
+def _hook_span(trace: CallTrace, hook: Any, what: str, started_ns: int, outcome: str) -> None:
+    """The span `hook <Class.method>` of one in-line hook call, under its call's span."""
+    trace.child(f"hook {hook_name(hook)}.{what}", started_ns, time.time_ns(), {"gateway.hook.outcome": outcome},
+                None if outcome == RAN else outcome)
 
 
 class HookSet:
@@ -291,50 +302,70 @@ class HookSet:
         self.runs[name, outcome] += 1
         self.durations[name].observe(trio.current_time() - started)
 
-    async def _guarded(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[str, T | None]:
+    async def _guarded(
+        self, hook: Any, what: str, run: Callable[[], Awaitable[T]], trace: CallTrace | None = None
+    ) -> tuple[str, T | None]:
         """Run one hook call with the timeout; (how it went, result). Failures are counted, not raised."""
-        started = trio.current_time()
-        async with turns.off_turn():  # user code: what it waits on is not ours to order
-            with trio.move_on_after(self.timeout_s):
-                try:
-                    result = await run()
-                except Exception as error:
-                    self._timed(hook, what, FAILED, started)
-                    self.count_failure(hook, what, error)
-                    return FAILED, None
-                self._timed(hook, what, RAN, started)
-                return RAN, result
-        self._timed(hook, what, TIMED_OUT, started)
-        self.count_failure(hook, what, None)
-        return TIMED_OUT, None
+        started, started_ns = trio.current_time(), (time.time_ns() if trace is not None else 0)
+        outcome: str | None = None  # None: cancelled (not a run to count)
+        try:
+            async with turns.off_turn():  # user code: what it waits on is not ours to order
+                with trio.move_on_after(self.timeout_s):
+                    try:
+                        result = await run()
+                    except Exception as error:
+                        outcome = FAILED
+                        self.count_failure(hook, what, error)
+                        return FAILED, None
+                    outcome = RAN
+                    return RAN, result
+            outcome = TIMED_OUT
+            self.count_failure(hook, what, None)
+            return TIMED_OUT, None
+        finally:
+            if outcome is not None:
+                self._timed(hook, what, outcome, started)
+            if trace is not None:
+                _hook_span(trace, hook, what, started_ns, outcome or FAILED)
 
-    async def _deciding(self, hook: Any, what: str, run: Callable[[], Awaitable[T]]) -> tuple[str, T | None]:
+    async def _deciding(
+        self, hook: Any, what: str, run: Callable[[], Awaitable[T]], trace: CallTrace | None = None
+    ) -> tuple[str, T | None]:
         """Run one call of a hook meant to stop calls: what it raises is raised (its verdict);
         a timeout is counted and the call goes on, as for any hook."""
-        started = trio.current_time()
-        async with turns.off_turn():
-            with trio.move_on_after(self.timeout_s):
-                try:
-                    result = await run()
-                except Exception:
-                    self._timed(hook, what, RAISED, started)  # its verdict (a refusal), not a failure
-                    raise
-                self._timed(hook, what, RAN, started)
-                return RAN, result
-        self._timed(hook, what, TIMED_OUT, started)
-        self.count_failure(hook, what, None)
-        return TIMED_OUT, None
+        started, started_ns = trio.current_time(), (time.time_ns() if trace is not None else 0)
+        outcome: str | None = None  # None: cancelled (not a run to count)
+        try:
+            async with turns.off_turn():
+                with trio.move_on_after(self.timeout_s):
+                    try:
+                        result = await run()
+                    except Exception:
+                        outcome = RAISED  # its verdict (a refusal), not a failure
+                        raise
+                    outcome = RAN
+                    return RAN, result
+            outcome = TIMED_OUT
+            self.count_failure(hook, what, None)
+            return TIMED_OUT, None
+        finally:
+            if outcome is not None:
+                self._timed(hook, what, outcome, started)
+            if trace is not None:
+                _hook_span(trace, hook, what, started_ns, REJECTED if outcome in (None, RAISED) else outcome)
 
     # --- pre call ------------------------------------------------------------------------
 
     async def run_pre_call(
-        self, user: UserAPIKeyAuth, data: dict[str, Any], call_type: str, active: Active = None
+        self, user: UserAPIKeyAuth, data: dict[str, Any], call_type: str, active: Active = None,
+        trace: CallTrace | None = None,
     ) -> dict[str, Any]:
         """Let each hook edit, refuse (HookRefusal) or reject (its exception) the request."""
         for hook in self._chosen(self.pre_call, active):
             ran, result = await self._deciding(
                 hook, "async_pre_call_hook",
                 bind(hook, "async_pre_call_hook", user_api_key_dict=user, cache=self.cache, data=data, call_type=call_type),
+                trace,
             )
             if ran is not RAN:
                 continue
@@ -347,7 +378,8 @@ class HookSet:
     # --- during the call -------------------------------------------------------------------
 
     async def run_moderation(
-        self, data: dict[str, Any], user: UserAPIKeyAuth, call_type: str, hooks: Iterable[Any] | None = None
+        self, data: dict[str, Any], user: UserAPIKeyAuth, call_type: str, hooks: Iterable[Any] | None = None,
+        trace: CallTrace | None = None,
     ) -> None:
         """Each `async_moderation_hook` (or those of `hooks`), while the upstream works on the
         call: what one raises rejects the call (the caller cancels the upstream call); what
@@ -356,16 +388,21 @@ class HookSet:
             await self._deciding(
                 hook, "async_moderation_hook",
                 bind(hook, "async_moderation_hook", data=data, user_api_key_dict=user, call_type=call_type),
+                trace,
             )
 
     # --- after the answer ----------------------------------------------------------------
 
-    async def run_post_success(self, data: dict[str, Any], user: UserAPIKeyAuth, response: Any, active: Active = None) -> Any:
+    async def run_post_success(
+        self, data: dict[str, Any], user: UserAPIKeyAuth, response: Any, active: Active = None,
+        trace: CallTrace | None = None,
+    ) -> Any:
         """Each success hook may replace the response; what one raises rejects the answer."""
         for hook in self._chosen(self.post_success, active):
             ran, result = await self._deciding(
                 hook, "async_post_call_success_hook",
                 bind(hook, "async_post_call_success_hook", data=data, user_api_key_dict=user, response=response),
+                trace,
             )
             if ran is RAN and result is not None:
                 response = result
@@ -373,13 +410,14 @@ class HookSet:
 
     async def run_post_failure(
         self, data: dict[str, Any], error: Exception, user: UserAPIKeyAuth, traceback_str: str | None,
-        active: Active = None,
+        active: Active = None, trace: CallTrace | None = None,
     ) -> Exception:
         for hook in self._chosen(self.post_failure, active):
             ran, result = await self._guarded(
                 hook, "async_post_call_failure_hook",
                 bind(hook, "async_post_call_failure_hook", request_data=data, original_exception=error,
                      user_api_key_dict=user, traceback_str=traceback_str),
+                trace,
             )
             if ran is RAN and isinstance(result, Exception):
                 error = result
@@ -393,13 +431,14 @@ class HookSet:
         request_headers: dict[str, str],
         call_info: dict[str, Any],
         active: Active = None,
+        trace: CallTrace | None = None,
     ) -> dict[str, str]:
         """Merged headers from every headers hook; later hooks win."""
         merged: dict[str, str] = {}
         for hook in self._chosen(self.header_hooks, active):
             run = bind(hook, "async_post_call_response_headers_hook", data=data, user_api_key_dict=user,
                        response=response, request_headers=request_headers, call_info=call_info)
-            ran, headers = await self._guarded(hook, "async_post_call_response_headers_hook", run)
+            ran, headers = await self._guarded(hook, "async_post_call_response_headers_hook", run, trace)
             if ran is RAN and isinstance(headers, dict):
                 merged.update({str(k): str(v) for k, v in headers.items()})
         return merged

@@ -41,6 +41,7 @@ from gateway_trio.guardrails.stage import GuardrailStage
 from gateway_trio.pipeline import mocked
 from gateway_trio.pipeline.provider_fit import fit_to_provider
 from gateway_trio.pipeline.stream import CHUNK_BUFFER, Stream
+from gateway_trio.pipeline.tracing import close_attempt, open_attempt
 from gateway_trio.runtime import turns
 
 log = logging.getLogger(__name__)
@@ -224,10 +225,12 @@ class Dispatcher:
             # Refused here, before anything is sent, when the provider cannot honour a parameter.
             body, client_headers = fit_to_provider(call, deployment, self.config.drop_params)
             self.callbacks.pre_api_call(call)
+            traceparent = open_attempt(call, deployment) if call.trace is not None else None
             # `wait` is the upstream's, counted by the deployment actor from the moment it sends; here,
             # queued for a slot or not, only the whole request's deadline applies.
             dispatch = Dispatch(
-                call.api.adapter_method, body, model, call.stream, reply, scope, wait, client_headers=client_headers
+                call.api.adapter_method, body, model, call.stream, reply, scope, wait, client_headers=client_headers,
+                traceparent=traceparent,
             )
             # The dispatch seam: the call waits on the upstream off its turn, and takes it again
             # to turn the answer into the client's response.
@@ -329,6 +332,8 @@ class Dispatcher:
         deployment = call.deployment
         if deployment is None:
             return
+        if call.trace is not None:  # every attempt's end passes here: its span ends with it
+            close_attempt(call, ok, error)
         tokens = reported_tokens(call.usage, "total_tokens") or 0
         latency = (call.first_chunk_at or trio.current_time()) - call.started_at
         rate_limited = isinstance(error, GatewayError) and error.status == 429

@@ -13,7 +13,7 @@ import logging
 import traceback
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
 import orjson
 import trio
@@ -39,9 +39,13 @@ from gateway_trio.pipeline.headers import gateway_headers, with_litellm_names
 from gateway_trio.pipeline.metrics import CallMetrics
 from gateway_trio.pipeline.shutdown import Shutdown
 from gateway_trio.pipeline.stream import Stream
+from gateway_trio.pipeline.tracing import close_call, open_call
 from gateway_trio.runtime import turns
 from gateway_trio.spend.accounting import spend_record
 from gateway_trio.spend.writer import SpendWriter
+
+if TYPE_CHECKING:
+    from gateway_trio.runtime.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,7 @@ class Pipeline:
         self.conversations = conversations if conversations is not None else ConversationStage(None)
         self.litellm_headers = False  # `[server] litellm_headers`: also LiteLLM's header names
         self.access_log = False  # `[server] access_log`: a line per call (pipeline/access.py)
+        self.tracing: Tracing | None = None  # `[otel]`: each call's spans (pipeline/tracing.py)
         self.dispatcher = dispatcher
         self.hooks = hooks
         self.callbacks = callbacks
@@ -98,6 +103,8 @@ class Pipeline:
 
     async def serve(self, call: Call) -> Answer:
         self.metrics.started += 1  # in flight until `finish`
+        if self.tracing is not None:
+            open_call(self.tracing, call)
         try:
             return await self._serve(call)
         except Exception as error:
@@ -132,7 +139,9 @@ class Pipeline:
     async def _pre_call(self, call: Call) -> None:
         asked = call.body.get("model") if isinstance(call.body, dict) else None
         try:
-            call.body = await self.hooks.run_pre_call(call.user, call.body, call.call_type, self._active(call))
+            call.body = await self.hooks.run_pre_call(
+                call.user, call.body, call.call_type, self._active(call), call.trace
+            )
         except (HookRefusal, GatewayError):
             raise
         except Exception as error:
@@ -159,7 +168,9 @@ class Pipeline:
             response = response_object(body, hidden_params(call))
             if self.hooks.post_success:
                 try:
-                    response = await self.hooks.run_post_success(call.body, call.user, response, self._active(call))
+                    response = await self.hooks.run_post_success(
+                        call.body, call.user, response, self._active(call), call.trace
+                    )
                 except Exception as error:  # the hook rejects the answer (LiteLLM's way for post-call checks)
                     raise rejection(error) from error
                 body = unwrap(response)
@@ -184,7 +195,7 @@ class Pipeline:
             provider = call.deployment.provider if call.deployment else None
             handed = as_litellm(error, llm_provider=provider, model=call.upstream_model or call.model)
             replaced = await self.hooks.run_post_failure(
-                call.body, handed, call.user, traceback.format_exc(), self._active(call)
+                call.body, handed, call.user, traceback.format_exc(), self._active(call), call.trace
             )
             if replaced is not handed:
                 error = rejection(replaced)
@@ -248,13 +259,15 @@ class Pipeline:
         if not self.hooks.header_hooks:
             return {}
         return await self.hooks.run_response_headers(
-            call.body, call.user, response, call.request_headers, call_info(call), self._active(call)
+            call.body, call.user, response, call.request_headers, call_info(call), self._active(call), call.trace
         )
 
     # --- streams ------------------------------------------------------------------------
 
     async def _frames(self, call: Call, stream: Stream) -> AsyncIterator[bytes]:
         wants_response = self.callbacks.wants_responses or self.conversations.wants_answer(call)
+        if call.trace is not None and call.trace.capture_content:  # the answer's text goes on its span
+            wants_response = True
         assembler = call.api.assembler() if wants_response else None
         guard = self.guardrails.stream_guard(call) if self.guardrails else None
         self.shutdown.add(stream)
@@ -429,6 +442,8 @@ class Pipeline:
         self.callbacks.finished(call, record, response, error)
         if self.access_log:
             log_access(record, call.route)
+        if call.trace is not None:  # last: the record and the event are out whatever it does
+            close_call(call, record, response, error)
 
 
 def estimated_usage(call: Call, chunks: int) -> dict[str, Any]:

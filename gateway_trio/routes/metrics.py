@@ -53,6 +53,7 @@ class GatewaySnapshot:
     database: DatabaseSnapshot | None = None
     redis: RedisCounters | None = None  # None: no [redis] configured
     limits: tuple[int, int, int] = (0, 0, 0)  # shared admissions, local (Redis away), batches sent
+    otel_spans_dropped: int = 0  # `[otel]`: spans dropped because the export queue was full
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ async def gateway_snapshot(gateway: Gateway) -> GatewaySnapshot:
             [(name, h.snapshot()) for name, h in hooks.durations.items()] + list(callbacks.durations)
         )),
         database=database_snapshot(gateway),
+        otel_spans_dropped=gateway.tracing.dropped if gateway.tracing is not None else 0,
         **_redis_of(gateway),
     )
 
@@ -165,6 +167,11 @@ class SnapshotCollector:
             family = CounterMetricFamily(name, text)
             family.add_metric([], value)
             yield family
+
+        spans_dropped = CounterMetricFamily("gateway_otel_spans_dropped",
+                                            "OpenTelemetry spans dropped: the export queue was full")
+        spans_dropped.add_metric([], snapshot.otel_spans_dropped)
+        yield spans_dropped
 
         log_drops = CounterMetricFamily("gateway_log_lines_dropped", "Log lines dropped: the queue to stderr was full")
         log_drops.add_metric([], snapshot.log_lines_dropped)
