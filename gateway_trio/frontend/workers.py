@@ -31,10 +31,9 @@ from gateway_trio.frontend.serving import (
     shutdown_trigger,
     tune_garbage_collector,
 )
-from gateway_trio.runtime.worker_samples import DIRECTORY_ENV
+from gateway_trio.runtime.worker_samples import DIRECTORY_ENV, WORKERS_ENV
 
 STOP_POLL_S = 0.1
-WORKERS_ENV = "GATEWAY_WORKERS"  # how many workers serve: each gateway says whether limits are shared
 # What a worker may take beyond the graceful timeout to write its last records and exit.
 EXIT_SLACK_S = 15.0
 

@@ -31,6 +31,7 @@ GaugeMode = Literal["sum", "max", "min"]
 SampleKey = tuple[str, tuple[tuple[str, str], ...]]
 
 DIRECTORY_ENV = "GATEWAY_METRICS_DIR"  # set by the multi-worker runner for its workers
+WORKERS_ENV = "GATEWAY_WORKERS"  # and how many they are: each gateway says whether limits are shared
 INTERVAL_S = 1.0
 # Reading or writing a few kB of JSON: one thread at a time is plenty.
 FILE_LIMITER = trio.CapacityLimiter(1)
@@ -123,4 +124,4 @@ def _replace(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-__all__ = ["DIRECTORY_ENV", "GaugeMode", "WorkerSamples", "combine"]
+__all__ = ["DIRECTORY_ENV", "WORKERS_ENV", "GaugeMode", "WorkerSamples", "combine"]
