@@ -18,7 +18,7 @@ from typing import Iterable, Union
 import trio
 
 from gateway_trio.actors.strategies import STRATEGIES, Load
-from gateway_trio.channels.messages import AskSnapshot, DeploymentLoad, Outcome, Pick, RouterSnapshot
+from gateway_trio.channels.messages import AskSnapshot, DeploymentLoad, Health, Outcome, Pick, RouterSnapshot
 from gateway_trio.config import RouterConfig
 from gateway_trio.deployment import Deployment
 from gateway_trio.errors import GatewayError, InternalError, NoDeployment, NotFound
@@ -50,7 +50,10 @@ class RouterActor:
         self.choose = STRATEGIES[config.strategy]
         self.rng = random.Random(seed)
         self.dropped_outcomes = 0
-        self._inbox_send, self._inbox = trio.open_memory_channel[Union[Pick, Outcome, AskSnapshot]](INBOX_SIZE)
+        # Deployments the background health check found down (`Health`): skipped while another
+        # of their group is up; a group with none up is tried anyway (the probe may be wrong).
+        self.unhealthy: set[str] = set()
+        self._inbox_send, self._inbox = trio.open_memory_channel[Union[Pick, Outcome, Health, AskSnapshot]](INBOX_SIZE)
         self._running = False
 
     # --- the caller's side ---------------------------------------------------------------
@@ -73,6 +76,13 @@ class RouterActor:
         except trio.WouldBlock:
             self.dropped_outcomes += 1
             log.warning("router inbox full: dropped an outcome (%d so far)", self.dropped_outcomes)
+
+    def report_health(self, health: Health) -> None:
+        """Tell the router how a background probe went; never blocks."""
+        try:
+            self._inbox_send.send_nowait(health)
+        except trio.WouldBlock:
+            log.warning("router inbox full: dropped a health check result of %s", health.deployment_id)
 
     async def snapshot(self) -> RouterSnapshot:
         """The loads and cooldowns, as the router's own task sees them.
@@ -130,6 +140,8 @@ class RouterActor:
                     # The caller was cancelled while waiting: give the slot back.
                     if isinstance(answer, Deployment):
                         self.loads[answer.id].inflight -= 1
+            elif isinstance(message, Health):
+                self._health(message)
             else:
                 self._record(message)
 
@@ -152,6 +164,8 @@ class RouterActor:
             # call with another model (and fallback groups never hold the pinned one).
             candidates = [d for d in candidates if d.id == pick.pinned] or candidates
         healthy = [d for d in candidates if self._available(d, now, minute, pick.input_tokens)]
+        if self.unhealthy and healthy:
+            healthy = [d for d in healthy if d.id not in self.unhealthy] or healthy
         if not healthy:
             return self._nothing_available(group, now)
         fresh = [d for d in healthy if d.id not in pick.tried] or healthy
@@ -224,6 +238,17 @@ class RouterActor:
         ):
             return
         self.cool_down(outcome.deployment_id, now)
+
+    def _health(self, health: Health) -> None:
+        if health.deployment_id not in self.loads:
+            return
+        if health.healthy:
+            if health.deployment_id in self.unhealthy:
+                self.unhealthy.discard(health.deployment_id)
+                log.info("health check: deployment %s answers again", health.deployment_id)
+        elif health.deployment_id not in self.unhealthy:
+            self.unhealthy.add(health.deployment_id)
+            log.warning("health check: deployment %s marked unhealthy", health.deployment_id)
 
     def cool_down(self, deployment_id: str, now: float) -> None:
         load = self.loads[deployment_id]

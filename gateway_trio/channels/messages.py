@@ -60,6 +60,15 @@ class RouterSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Health:
+    """How a background health probe of a deployment went: an unhealthy one is skipped by the
+    router until a later probe answers."""
+
+    deployment_id: str
+    healthy: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AskSnapshot:
     """Ask the router for a `RouterSnapshot`, answered on `reply` between two messages."""
 

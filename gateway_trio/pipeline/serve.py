@@ -89,12 +89,14 @@ class Pipeline:
         self.spend = spend
         self.shutdown = Shutdown()
         self.finished: Counter[tuple[str, str]] = Counter()  # (call_type, status): for /metrics
+        self.inflight = 0  # calls served and not finished: a reload retires this pipeline at 0
 
     def finished_counts(self) -> tuple[tuple[str, str, int], ...]:
         """(call_type, status, calls) so far, a frozen copy for `/metrics`."""
         return tuple((call_type, status, count) for (call_type, status), count in sorted(self.finished.items()))
 
     async def serve(self, call: Call) -> Answer:
+        self.inflight += 1  # `finish` takes it back, once per call
         try:
             return await self._serve(call)
         except Exception as error:
@@ -416,6 +418,7 @@ class Pipeline:
         if call.finished:
             return
         call.finished = True
+        self.inflight -= 1
         self.finished[call.call_type, status] += 1
         record = spend_record(call, status, error)
         self.admission.settle(call, record)

@@ -60,7 +60,6 @@ async def read_body(api: Api) -> Any:
 def llm_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("llm", __name__)
     caller = gateway.control.caller
-    pipeline = gateway.pipeline
 
     def handler(api: Api, content: Callable[[], Awaitable[Any]]) -> Handler:
         async def serve() -> Response:
@@ -75,7 +74,8 @@ def llm_routes(gateway: Gateway) -> Blueprint:
             call.user = user
             call.tenant = tenant
             call.route = request.path
-            return to_response(await pipeline.serve(call))
+            # The current config's pipeline, taken once: the call keeps it to its end (a reload).
+            return to_response(await gateway.pipeline.serve(call))
         return serve
 
     for api in apis.APIS:
