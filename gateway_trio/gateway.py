@@ -105,6 +105,7 @@ class Generation:
         self.pipeline.access_log = config.server.access_log
         self.health = HealthChecks(self.dispatcher, self.router, self.deployments, config.router)
         self._scope = trio.CancelScope()
+        self._checking = trio.CancelScope()  # the background health check, stopped first on retiring
 
     def summary(self) -> dict[str, Any]:
         """What this generation serves, as `POST /config/reload` reports it."""
@@ -119,9 +120,17 @@ class Generation:
                 for actor in self.deployment_actors.values():
                     await nursery.start(actor.run)
                 if self.config.router.health_check_interval_s:
-                    nursery.start_soon(self.health.run)
+                    nursery.start_soon(self._check_health)
                 task_status.started()
                 await trio.sleep_forever()
+
+    async def _check_health(self) -> None:
+        with self._checking:
+            await self.health.run()
+
+    def longest_call_s(self) -> float:
+        """The longest a call of this generation can last: its deadline, then its hooks."""
+        return self.config.router.timeout_s + self.config.hooks.timeout_s
 
     def stop(self) -> None:
         """Stop the actors at once (a generation built but never put in service)."""
@@ -130,6 +139,7 @@ class Generation:
     async def retire(self, grace_s: float, keep: list[Any]) -> None:
         """Once its calls are done (at most `grace_s`), deliver its hook events, close its
         guardrails and the hook objects the next generation does not keep, stop its actors."""
+        self._checking.cancel()
         with trio.move_on_after(grace_s):
             while self.pipeline.inflight > 0:
                 await trio.sleep(RETIRE_POLL_S)
@@ -165,6 +175,17 @@ async def close_hook(hook: Any, timeout_s: float) -> None:
                 await result
     except Exception:
         log.exception("reload: closing the replaced hook %s failed", hook_name(hook))
+
+
+def carry_over(old: RouterActor, new: RouterActor) -> None:
+    """Deployments a reload keeps (same id) stay cooled down, or unhealthy, as they were.
+
+    Before the new router runs (nobody else touches its state then); the old one's is only read.
+    """
+    for deployment_id, load in new.loads.items():
+        if (before := old.loads.get(deployment_id)) is not None:
+            load.cooled_until = before.cooled_until
+    new.unhealthy = {d for d in old.unhealthy if d in new.loads}
 
 
 def restart_only_changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
@@ -301,6 +322,7 @@ class Gateway:
                 generation = Generation(config, self, self._transports, self._extra_hooks)
             except ConfigError as error:
                 raise ConfigError(f"{config.source}: {error}") from None
+            carry_over(old.router, generation.router)
             await self._nursery.start(generation.run)
             try:
                 done = await self._store.run(lambda blocking: reconcile(blocking, config))
@@ -312,7 +334,7 @@ class Gateway:
             self.current = generation  # the swap: the next call takes this one
             self._priced(generation)
             self.control.forget_all_keys()  # a config key's record may have changed
-            self._nursery.start_soon(old.retire, config.server.graceful_timeout_s, generation.hooks.hooks)
+            self._nursery.start_soon(old.retire, old.longest_call_s(), generation.hooks.hooks)
             log.info("config reloaded from %s: %d deployments in %d groups; keys and teams: %s",
                      config.source, len(generation.deployments), len(generation.router.groups), done)
             return generation.summary()

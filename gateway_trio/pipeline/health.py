@@ -32,8 +32,7 @@ Entry = dict[str, object]
 
 def probed(deployments: Sequence[Deployment]) -> list[Deployment]:
     """The deployments a probe can call: not pass-through routes, wildcards or unprobed modes."""
-    return [d for d in deployments
-            if d.provider != "pass_through" and "*" not in d.model and d.info.mode in PROBES]
+    return [d for d in deployments if d.provider != "pass_through" and "*" not in d.model and d.info.mode in PROBES]
 
 
 async def probe_all(
@@ -46,8 +45,12 @@ async def probe_all(
     limit = trio.CapacityLimiter(PROBE_CONCURRENCY)
 
     async def probe(deployment: Deployment) -> None:
-        entry: Entry = {"model_group": deployment.group, "model_id": deployment.id,
-                        "provider": deployment.provider, "api_base": deployment.public_api_base}
+        entry: Entry = {
+            "model_group": deployment.group,
+            "model_id": deployment.id,
+            "provider": deployment.provider,
+            "api_base": deployment.public_api_base,
+        }
         api = PROBES[deployment.info.mode]
         body = {"model": deployment.model, **api.probe[1]}
         async with limit:
@@ -97,6 +100,10 @@ class HealthChecks:
             self.router.report_health(Health(str(entry["model_id"]), True))
         for entry in unhealthy:
             self.router.report_health(Health(str(entry["model_id"]), False))
-            log.warning("health check: deployment %s of %s failed its probe: %s",
-                        entry["model_id"], entry["model_group"], entry["error"])
+            log.warning(
+                "health check: deployment %s of %s failed its probe: %s",
+                entry["model_id"],
+                entry["model_group"],
+                entry["error"],
+            )
         self.rounds += 1

@@ -21,10 +21,15 @@ def toml(tmp_path, models, *, extra=""):
     change there), `models` as (group, upstream model) pairs against the mock upstream."""
     server = f'[server]\ngraceful_timeout_s = 5\nmaster_key = "{MASTER}"\n'
     database = f'[database]\nurl = "sqlite:///{tmp_path}/spend.db"\nspool_dir = "{tmp_path}/spool"\n'
-    return server + database + "".join(
-        f'[[models]]\nname = "{name}"\nmodel = "openai/{model}"\napi_base = "{{base}}/v1"\n{more}\n'
-        for name, model, more in models
-    ) + extra
+    return (
+        server
+        + database
+        + "".join(
+            f'[[models]]\nname = "{name}"\nmodel = "openai/{model}"\napi_base = "{{base}}/v1"\n{more}\n'
+            for name, model, more in models
+        )
+        + extra
+    )
 
 
 def write(path, text, upstream):
@@ -42,17 +47,25 @@ async def model_names(client):
 
 
 async def test_post_reload_swaps_models_and_guardrails_for_the_next_call(upstream, tmp_path):
-    guard = '[[guardrails]]\nname = "words"\nguardrail = "regex"\nmode = "pre_call"\n' \
-            '[guardrails.params]\npatterns = ["{word}"]\n'
+    guard = (
+        '[[guardrails]]\nname = "words"\nguardrail = "regex"\nmode = "pre_call"\n'
+        '[guardrails.params]\npatterns = ["{word}"]\n'
+    )
     guarded = 'guardrails = ["words"]'
-    path = config_file(tmp_path, upstream, [("gpt", "gpt-a", guarded), ("old", "old-model", "")],
-                       extra=guard.format(word="apple"))
+    path = config_file(
+        tmp_path, upstream, [("gpt", "gpt-a", guarded), ("old", "old-model", "")], extra=guard.format(word="apple")
+    )
     async with serving(load_config(path)) as (base_url, _):
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             assert sorted(await model_names(client)) == ["gpt", "old"]
-            assert (await client.post("/v1/chat/completions", json=chat("gpt", "an apple"), headers=ADMIN)).status_code == 400
-            write(path, toml(tmp_path, [("gpt", "gpt-a", guarded), ("new", "new-model", "")])
-                  + guard.format(word="banana"), upstream)
+            assert (
+                await client.post("/v1/chat/completions", json=chat("gpt", "an apple"), headers=ADMIN)
+            ).status_code == 400
+            write(
+                path,
+                toml(tmp_path, [("gpt", "gpt-a", guarded), ("new", "new-model", "")]) + guard.format(word="banana"),
+                upstream,
+            )
             reloaded = await client.post("/config/reload", headers=ADMIN)
             assert reloaded.status_code == 200, reloaded.text
             assert reloaded.json() == {"status": "reloaded", "groups": ["gpt", "new"], "deployments": 2}
@@ -61,7 +74,9 @@ async def test_post_reload_swaps_models_and_guardrails_for_the_next_call(upstrea
             assert gone.status_code == 404 and gone.json()["error"]["code"] == "model_not_found"
             assert (await client.post("/v1/chat/completions", json=chat("new"), headers=ADMIN)).status_code == 200
             # The changed guardrail applies: apples pass now, bananas do not.
-            assert (await client.post("/v1/chat/completions", json=chat("gpt", "an apple"), headers=ADMIN)).status_code == 200
+            assert (
+                await client.post("/v1/chat/completions", json=chat("gpt", "an apple"), headers=ADMIN)
+            ).status_code == 200
             banana = await client.post("/v1/chat/completions", json=chat("gpt", "a banana"), headers=ADMIN)
             assert banana.status_code == 400 and banana.json()["error"]["type"] == "guardrail_blocked"
     assert upstream.received[-1].model != "old-model"
@@ -82,8 +97,7 @@ async def test_streams_under_way_finish_on_their_config_with_zero_failed_calls(u
     streams_done: list[list[str]] = []
     plain: list[int] = []
     async with serving(load_config(path)) as (base_url, gateway):
-        async with httpx.AsyncClient(base_url=base_url, timeout=60,
-                                     limits=httpx.Limits(max_connections=100)) as client:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=100)) as client:
             first_chunks = trio.Semaphore(0)
 
             async def one_stream() -> None:
@@ -111,7 +125,9 @@ async def test_streams_under_way_finish_on_their_config_with_zero_failed_calls(u
                         streams.start_soon(one_stream)
                     for _ in range(20):
                         await first_chunks.acquire()  # every stream is under way
-                    write(path, toml(tmp_path, [("steady", "steady-model", ""), ("fresh", "fresh-model", "")]), upstream)
+                    write(
+                        path, toml(tmp_path, [("steady", "steady-model", ""), ("fresh", "fresh-model", "")]), upstream
+                    )
                     reloaded = await client.post("/config/reload", headers=ADMIN)
                     assert reloaded.status_code == 200, reloaded.text
                     assert old.pipeline.inflight > 0  # the streams are still on the old config
@@ -151,7 +167,8 @@ async def test_a_broken_file_is_refused_naming_the_error_and_the_old_config_serv
 
 async def test_replaced_hook_objects_are_closed(upstream, tmp_path):
     module = "reload_hooks_closed"
-    (tmp_path / f"{module}.py").write_text(textwrap.dedent("""
+    (tmp_path / f"{module}.py").write_text(
+        textwrap.dedent("""
         from gateway_trio.hooks import CustomLogger
 
         made = []
@@ -163,7 +180,8 @@ async def test_replaced_hook_objects_are_closed(upstream, tmp_path):
 
             async def aclose(self):
                 self.closed = True
-    """))
+    """)
+    )
     hooks = f'[hooks]\ncallbacks = ["{module}:Closing"]\n'
     path = config_file(tmp_path, upstream, [("gpt", "gpt-a", "")], extra=hooks)
     try:
@@ -186,6 +204,7 @@ async def test_config_declared_keys_are_added_and_removed_on_reload(upstream, tm
     path = config_file(tmp_path, upstream, [("gpt", "gpt-a", "")], extra=keys("sk-key-one-0123456789"))
     async with serving(load_config(path)) as (base_url, _):
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+
             async def status(secret):
                 headers = {"authorization": f"Bearer {secret}"}
                 return (await client.post("/v1/chat/completions", json=chat("gpt"), headers=headers)).status_code
@@ -203,8 +222,10 @@ async def sighup_reloads(upstream, tmp_path, workers):
     serves it."""
     async with served_process(upstream, tmp_path, graceful_timeout_s=5, workers=workers) as (process, base_url):
         path = tmp_path / "gateway.toml"
-        path.write_text(path.read_text() + f'[[models]]\nname = "added"\nmodel = "openai/added-model"\n'
-                                           f'api_base = "{upstream.base_url}/v1"\n')
+        path.write_text(
+            path.read_text() + f'[[models]]\nname = "added"\nmodel = "openai/added-model"\n'
+            f'api_base = "{upstream.base_url}/v1"\n'
+        )
         process.send_signal(signal.SIGHUP)
         seen: set[int] = set()
         with trio.fail_after(30):
@@ -227,3 +248,17 @@ async def test_sighup_reloads_a_single_process(upstream, tmp_path):
 
 async def test_sighup_to_the_parent_reloads_every_worker(upstream, tmp_path):
     await sighup_reloads(upstream, tmp_path, workers=2)
+
+
+async def test_a_kept_deployment_stays_cooled_down_across_a_reload(upstream, tmp_path):
+    path = config_file(tmp_path, upstream, [("gpt", "gpt-a", ""), ("gpt", "gpt-b", ""), ("other", "o", "")])
+    async with serving(load_config(path)) as (_, gateway):
+        old = gateway.router
+        cooled = old.groups["gpt"][0].id
+        old.cool_down(cooled, trio.current_time())
+        write(path, toml(tmp_path, [("gpt", "gpt-a", ""), ("gpt", "gpt-b", "")]), upstream)
+        await gateway.reload()
+        new = gateway.router
+        assert new is not old
+        assert new.loads[cooled].cooled_until == old.loads[cooled].cooled_until > trio.current_time()
+        assert new.loads[new.groups["gpt"][1].id].cooled_until == 0
