@@ -5,8 +5,10 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -177,6 +179,40 @@ async def close_hook(hook: Any, timeout_s: float) -> None:
         log.exception("reload: closing the replaced hook %s failed", hook_name(hook))
 
 
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What a generation's own objects counted that `/metrics` shows as counters: carried into
+    the next generation, so that no counter goes backwards at a reload."""
+
+    hook_failures: Counter[str]
+    hooks_skipped: Counter[str]
+    callback_failures: Counter[str]
+    dropped: int
+    dropped_at_shutdown: int
+    delivered: int
+    invalid_usage: dict[str, int]
+
+    @classmethod
+    def of(cls, generation: Generation) -> Counts:
+        hooks, callbacks = generation.hooks, generation.callbacks
+        return cls(Counter(hooks.failures), Counter(hooks.skipped), Counter(callbacks.failures), callbacks.dropped,
+                   callbacks.dropped_at_shutdown, callbacks.delivered,
+                   {i: actor.check_usage.invalid for i, actor in generation.deployment_actors.items()})
+
+    def add_to(self, generation: Generation, less: Counts | None = None) -> None:
+        """Add these counts (less `less`, counted already) to `generation`'s."""
+        hooks, callbacks = generation.hooks, generation.callbacks
+        hooks.failures.update(self.hook_failures - (less.hook_failures if less else Counter()))
+        hooks.skipped.update(self.hooks_skipped - (less.hooks_skipped if less else Counter()))
+        callbacks.failures.update(self.callback_failures - (less.callback_failures if less else Counter()))
+        callbacks.dropped += self.dropped - (less.dropped if less else 0)
+        callbacks.dropped_at_shutdown += self.dropped_at_shutdown - (less.dropped_at_shutdown if less else 0)
+        callbacks.delivered += self.delivered - (less.delivered if less else 0)
+        for deployment_id, invalid in self.invalid_usage.items():
+            if (actor := generation.deployment_actors.get(deployment_id)) is not None:
+                actor.check_usage.invalid += invalid - (less.invalid_usage.get(deployment_id, 0) if less else 0)
+
+
 def carry_over(old: RouterActor, new: RouterActor) -> None:
     """Deployments a reload keeps (same id) stay cooled down, or unhealthy, as they were.
 
@@ -331,13 +367,22 @@ class Gateway:
                 raise ConfigError(f"{config.source}: keys and teams: {one_line(error)}") from None
             generation.pipeline.shutdown = self._shutdown
             generation.pipeline.finished = self._finished
+            at_swap = Counts.of(old)
+            at_swap.add_to(generation)
             self.current = generation  # the swap: the next call takes this one
             self._priced(generation)
             self.control.forget_all_keys()  # a config key's record may have changed
-            self._nursery.start_soon(old.retire, old.longest_call_s(), generation.hooks.hooks)
+            self._nursery.start_soon(self._retire, old, at_swap, generation.hooks.hooks)
             log.info("config reloaded from %s: %d deployments in %d groups; keys and teams: %s",
                      config.source, len(generation.deployments), len(generation.router.groups), done)
             return generation.summary()
+
+    async def _retire(self, old: Generation, at_swap: Counts, keep: list[Any]) -> None:
+        """Retire `old`; what it counted since the swap (its last calls) goes to the current one."""
+        try:
+            await old.retire(old.longest_call_s(), keep)
+        finally:
+            Counts.of(old).add_to(self.current, less=at_swap)
 
     def _user_code(self) -> dict[Any, str]:
         """The code operators bring (hooks, guardrails, callbacks, actors): a stall names it."""

@@ -262,3 +262,28 @@ async def test_a_kept_deployment_stays_cooled_down_across_a_reload(upstream, tmp
         assert new is not old
         assert new.loads[cooled].cooled_until == old.loads[cooled].cooled_until > trio.current_time()
         assert new.loads[new.groups["gpt"][1].id].cooled_until == 0
+
+
+async def test_counters_of_the_old_config_carry_over_so_metrics_never_go_backwards(upstream, tmp_path):
+    upstream.behaviors["slow-model"] = Behavior(chunks=10, chunk_delay_s=0.05)
+    path = config_file(tmp_path, upstream, [("gpt", "slow-model", "")])
+    async with serving(load_config(path)) as (base_url, gateway):
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            old = gateway.current
+            old.hooks.failures["some_hook.async_log_success_event"] += 2
+            body = chat("gpt", stream=True)
+            async with client.stream("POST", "/v1/chat/completions", json=body, headers=ADMIN) as response:
+                assert response.status_code == 200
+                lines = response.aiter_lines()
+                async for line in lines:
+                    if line.startswith("data: "):
+                        break
+                assert (await client.post("/config/reload", headers=ADMIN)).status_code == 200
+                assert gateway.hooks.failures["some_hook.async_log_success_event"] == 2
+                old.hooks.failures["some_hook.async_log_success_event"] += 1  # counted while retiring
+                rest = [line async for line in lines]
+            assert sse_payloads("\n".join(rest))[-1:] == ["[DONE]"], rest
+            await eventually(lambda: gateway.hooks.failures["some_hook.async_log_success_event"] == 3, timeout=10)
+            metrics = (await client.get("/metrics", headers=ADMIN)).text
+            assert 'gateway_hook_failures_total{hook="some_hook.async_log_success_event"} 3.0' in metrics
+            assert 'status="success"} 1.0' in metrics  # the stream, finished on the old config, counted once
