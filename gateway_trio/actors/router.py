@@ -148,7 +148,8 @@ class RouterActor:
     def _snapshot(self) -> RouterSnapshot:
         now = trio.current_time()
         return RouterSnapshot(tuple(
-            DeploymentLoad(group, d.id, self.loads[d.id].inflight, self.loads[d.id].cooled_until > now)
+            DeploymentLoad(group, d.id, self.loads[d.id].inflight, self.loads[d.id].cooled_until > now,
+                           d.id in self.unhealthy)
             for group, deployments in sorted(self.groups.items()) for d in deployments
         ))
 

@@ -50,6 +50,7 @@ class DeploymentLoad:
     deployment_id: str
     inflight: int
     cooling_down: bool
+    unhealthy: bool = False  # the background health check found it down
 
 
 @dataclass(frozen=True, slots=True)

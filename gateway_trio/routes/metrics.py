@@ -162,11 +162,16 @@ class SnapshotCollector:
                                       labels=["model_group", "model_id"])
         cooling = GaugeMetricFamily("gateway_deployment_cooling_down", "1 while a deployment cools down",
                                     labels=["model_group", "model_id"])
+        unhealthy = GaugeMetricFamily("gateway_deployment_unhealthy",
+                                      "1 while the background health check finds a deployment down",
+                                      labels=["model_group", "model_id"])
         for load in snapshot.router.loads:
             in_flight.add_metric([load.group, load.deployment_id], load.inflight)
             cooling.add_metric([load.group, load.deployment_id], 1.0 if load.cooling_down else 0.0)
+            unhealthy.add_metric([load.group, load.deployment_id], 1.0 if load.unhealthy else 0.0)
         yield in_flight
         yield cooling
+        yield unhealthy
 
 
 # Gauges that workers do not add up when /metrics combines them (`runtime.worker_samples`):
@@ -174,6 +179,7 @@ class SnapshotCollector:
 GAUGE_MODES: dict[str, GaugeMode] = {
     "gateway_event_loop_longest_stall_seconds": "max",
     "gateway_deployment_cooling_down": "max",
+    "gateway_deployment_unhealthy": "max",
     "gateway_database_up": "min",
 }
 

@@ -44,6 +44,8 @@ async def test_background_checks_mark_a_down_deployment_unhealthy_before_users_c
     async with client_and_gateway(config) as (client, gateway):
         router = gateway.router
         await eventually(lambda: sick in router.unhealthy, timeout=10)
+        metrics = (await client.get("/metrics")).text
+        assert f'gateway_deployment_unhealthy{{model_group="gpt",model_id="{sick}"}} 1.0' in metrics
         probes = len(upstream.received)
         # Without the check half of these would go to the sick deployment and fail (no retries).
         answers = [await client.post("/v1/chat/completions", json=chat("gpt")) for _ in range(12)]
