@@ -17,6 +17,7 @@ import trio
 from gateway_trio.actors.callbacks import CallbackActor
 from gateway_trio.actors.deployment import DeploymentActor
 from gateway_trio.actors.router import RouterActor
+from gateway_trio.apis import APIS
 from gateway_trio.auth import Authenticator
 from gateway_trio.config import ConfigError, GatewayConfig, RouterConfig, load_config
 from gateway_trio.control.admin import Admin
@@ -106,6 +107,8 @@ class Generation:
         self.pipeline.litellm_headers = config.server.litellm_headers
         self.pipeline.access_log = config.server.access_log
         self.health = HealthChecks(self.dispatcher, self.router, self.deployments, config.router)
+        # Each API as this config serves it (a moderation route's default model, say), by name.
+        self.apis = {api.name: api.configured(config) for api in APIS}
         self._scope = trio.CancelScope()
         self._checking = trio.CancelScope()  # the background health check, stopped first on retiring
 
@@ -371,6 +374,8 @@ class Gateway:
             at_swap.add_to(generation)
             self.current = generation  # the swap: the next call takes this one
             self._priced(generation)
+            if self.stalls is not None:
+                self.stalls.user_code = {**self.stalls.user_code, **self._user_code()}
             self.control.forget_all_keys()  # a config key's record may have changed
             self._nursery.start_soon(self._retire, old, at_swap, generation.hooks.hooks)
             log.info("config reloaded from %s: %d deployments in %d groups; keys and teams: %s",

@@ -65,7 +65,9 @@ def llm_routes(gateway: Gateway) -> Blueprint:
         async def serve() -> Response:
             try:
                 user, tenant = await caller(request.headers, allow_x_api_key=api.x_api_key)
-                call = api.parse(await content())
+                body = await content()
+                # As the current config serves it (a reload may change it); pass-through as built.
+                call = gateway.current.apis.get(api.name, api).parse(body)
                 call.request_headers = public_headers(request.headers)
                 apply_headers(call)  # x-gateway-timeout and kin, checked like the body
             except GatewayError as error:

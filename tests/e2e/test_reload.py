@@ -287,3 +287,17 @@ async def test_counters_of_the_old_config_carry_over_so_metrics_never_go_backwar
             metrics = (await client.get("/metrics", headers=ADMIN)).text
             assert 'gateway_hook_failures_total{hook="some_hook.async_log_success_event"} 3.0' in metrics
             assert 'status="success"} 1.0' in metrics  # the stream, finished on the old config, counted once
+
+
+async def test_an_api_that_follows_the_config_follows_a_reload(upstream, tmp_path):
+    """The moderation route's default model is the config's first moderation deployment."""
+    moderation = '[models.info]\nmode = "moderation"'
+    path = config_file(tmp_path, upstream, [("mod-a", "mod-a-model", moderation)])
+    async with serving(load_config(path)) as (base_url, _):
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            before = await client.post("/v1/moderations", json={"input": "hi"}, headers=ADMIN)
+            write(path, toml(tmp_path, [("mod-b", "mod-b-model", moderation)]), upstream)
+            assert (await client.post("/config/reload", headers=ADMIN)).status_code == 200
+            after = await client.post("/v1/moderations", json={"input": "hi"}, headers=ADMIN)
+    assert before.status_code == after.status_code == 200
+    assert [before.headers["x-gateway-model-group"], after.headers["x-gateway-model-group"]] == ["mod-a", "mod-b"]
