@@ -300,16 +300,43 @@ class Gateway:
         self._nursery: trio.Nursery | None = None
         self._reloading = trio.Lock()
 
-    # What a call or a route reads goes to the current generation, read once where it is used.
-    config = property(lambda self: self.current.config)
-    deployments = property(lambda self: self.current.deployments)
-    guardrails = property(lambda self: self.current.guardrails)
-    hooks = property(lambda self: self.current.hooks)
-    callbacks = property(lambda self: self.current.callbacks)
-    router = property(lambda self: self.current.router)
-    deployment_actors = property(lambda self: self.current.deployment_actors)
-    dispatcher = property(lambda self: self.current.dispatcher)
-    pipeline = property(lambda self: self.current.pipeline)
+    # What a call or a route reads is the current generation's, read once where it is used.
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.current.config
+
+    @property
+    def deployments(self) -> list[Deployment]:
+        return self.current.deployments
+
+    @property
+    def guardrails(self) -> GuardrailStage:
+        return self.current.guardrails
+
+    @property
+    def hooks(self) -> HookSet:
+        return self.current.hooks
+
+    @property
+    def callbacks(self) -> CallbackActor:
+        return self.current.callbacks
+
+    @property
+    def router(self) -> RouterActor:
+        return self.current.router
+
+    @property
+    def deployment_actors(self) -> dict[str, DeploymentActor]:
+        return self.current.deployment_actors
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.current.dispatcher
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.current.pipeline
 
     def _priced(self, generation: Generation) -> None:
         """Admission prices and resolves model names by the generation's groups."""
