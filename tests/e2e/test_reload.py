@@ -301,3 +301,21 @@ async def test_an_api_that_follows_the_config_follows_a_reload(upstream, tmp_pat
             after = await client.post("/v1/moderations", json={"input": "hi"}, headers=ADMIN)
     assert before.status_code == after.status_code == 200
     assert [before.headers["x-gateway-model-group"], after.headers["x-gateway-model-group"]] == ["mod-a", "mod-b"]
+
+
+async def test_sighup_with_a_broken_file_logs_the_error_and_the_old_config_serves(upstream, tmp_path):
+    async with served_process(upstream, tmp_path, graceful_timeout_s=5) as (process, base_url):
+        path = tmp_path / "gateway.toml"
+        path.write_text(path.read_text() + "[router]\nnum_retries = -1\n")
+        process.send_signal(signal.SIGHUP)
+        seen = bytearray()
+        with trio.fail_after(30):
+            while b"config not reloaded" not in seen:
+                seen += await process.stderr.receive_some()
+            while b"\n" not in seen[seen.index(b"config not reloaded") :]:
+                seen += await process.stderr.receive_some()
+        line = seen[seen.index(b"config not reloaded") :].split(b"\n")[0].decode()
+        assert "router.num_retries" in line, line
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            assert (await client.post("/v1/chat/completions", json=chat("gpt"))).status_code == 200
+        assert process.returncode is None
