@@ -187,6 +187,10 @@ class RouterConfig(_Strict):
     # Responses stream's last event carries the whole reply); past it the call is a 502.
     # It bounds the memory one hostile or broken upstream can make a call hold.
     max_response_mb: float = Field(64, gt=0)
+    # `/health` gives each probe this long; the background check too (at most its interval).
+    health_check_timeout_s: float = Field(10, gt=0)
+    # Probe every deployment this often in the background, feeding the router (0: off).
+    health_check_interval_s: float = Field(0, ge=0)
 
     @property
     def max_response_bytes(self) -> int:

@@ -22,6 +22,7 @@ from gateway_trio.channels.messages import (
     AskSnapshot,
     DeploymentLoad,
     ExchangeLoads,
+    Health,
     LocalLoad,
     Outcome,
     Pick,
@@ -59,9 +60,12 @@ class RouterActor:
         self.choose = STRATEGIES[config.strategy]
         self.rng = random.Random(seed)
         self.dropped_outcomes = 0
-        self._inbox_send, self._inbox = trio.open_memory_channel[Union[Pick, Outcome, AskSnapshot, ExchangeLoads]](
-            INBOX_SIZE
-        )
+        # Deployments the background health check found down (`Health`): skipped while another
+        # of their group is up; a group with none up is tried anyway (the probe may be wrong).
+        self.unhealthy: set[str] = set()
+        self._inbox_send, self._inbox = trio.open_memory_channel[
+            Union[Pick, Outcome, Health, AskSnapshot, ExchangeLoads]
+        ](INBOX_SIZE)
         self._running = False
 
     # --- the caller's side ---------------------------------------------------------------
@@ -84,6 +88,13 @@ class RouterActor:
         except trio.WouldBlock:
             self.dropped_outcomes += 1
             log.warning("router inbox full: dropped an outcome (%d so far)", self.dropped_outcomes)
+
+    def report_health(self, health: Health) -> None:
+        """Tell the router how a background probe went; never blocks."""
+        try:
+            self._inbox_send.send_nowait(health)
+        except trio.WouldBlock:
+            log.warning("router inbox full: dropped a health check result of %s", health.deployment_id)
 
     async def snapshot(self) -> RouterSnapshot:
         """The loads and cooldowns, as the router's own task sees them.
@@ -151,6 +162,8 @@ class RouterActor:
                     # The caller was cancelled while waiting: give the slot back.
                     if isinstance(answer, Deployment):
                         self.loads[answer.id].inflight -= 1
+            elif isinstance(message, Health):
+                self._health(message)
             else:
                 self._record(message)
 
@@ -173,7 +186,7 @@ class RouterActor:
     def _snapshot(self) -> RouterSnapshot:
         now = trio.current_time()
         return RouterSnapshot(tuple(
-            _load_of(group, d.id, self.loads[d.id], now)
+            _load_of(group, d.id, self.loads[d.id], now, unhealthy=d.id in self.unhealthy)
             for group, deployments in sorted(self.groups.items()) for d in deployments
         ))
 
@@ -189,6 +202,8 @@ class RouterActor:
             # call with another model (and fallback groups never hold the pinned one).
             candidates = [d for d in candidates if d.id == pick.pinned] or candidates
         healthy = [d for d in candidates if self._available(d, now, minute, pick.input_tokens)]
+        if self.unhealthy and healthy:
+            healthy = [d for d in healthy if d.id not in self.unhealthy] or healthy
         if not healthy:
             return self._nothing_available(group, now)
         fresh = [d for d in healthy if d.id not in pick.tried] or healthy
@@ -272,6 +287,17 @@ class RouterActor:
             return
         self.cool_down(outcome.deployment_id, now)
 
+    def _health(self, health: Health) -> None:
+        if health.deployment_id not in self.loads:
+            return
+        if health.healthy:
+            if health.deployment_id in self.unhealthy:
+                self.unhealthy.discard(health.deployment_id)
+                log.info("health check: deployment %s answers again", health.deployment_id)
+        elif health.deployment_id not in self.unhealthy:
+            self.unhealthy.add(health.deployment_id)
+            log.warning("health check: deployment %s marked unhealthy", health.deployment_id)
+
     def cool_down(self, deployment_id: str, now: float) -> None:
         load = self.loads[deployment_id]
         load.cooled_until = now + self.config.cooldown_s
@@ -281,7 +307,7 @@ class RouterActor:
         load.cooldowns += 1
 
 
-def _load_of(group: str, deployment_id: str, load: Load, now: float) -> DeploymentLoad:
+def _load_of(group: str, deployment_id: str, load: Load, now: float, *, unhealthy: bool = False) -> DeploymentLoad:
     cooling = load.cooled_until > now
     failing = not cooling and any(now - t < FAILURE_WINDOW_S for t in load.recent_failures)
-    return DeploymentLoad(group, deployment_id, load.inflight, cooling, load.cooldowns, failing)
+    return DeploymentLoad(group, deployment_id, load.inflight, cooling, load.cooldowns, failing, unhealthy)

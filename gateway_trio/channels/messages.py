@@ -52,6 +52,7 @@ class DeploymentLoad:
     cooling_down: bool
     cooldowns: int = 0  # times it was cooled down since start
     failing: bool = False  # not cooling, but failed in the last minute (toward a cooldown)
+    unhealthy: bool = False  # the background health check found it down
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,15 @@ class RouterSnapshot:
     """The router's state at one moment, for `/metrics`: every Outcome sent before it counts."""
 
     loads: tuple[DeploymentLoad, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """How a background health probe of a deployment went: an unhealthy one is skipped by the
+    router until a later probe answers."""
+
+    deployment_id: str
+    healthy: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from gateway_trio.config import ConfigError, GatewayConfig
 from gateway_trio.errors import BadRequest, GatewayError, NotFound
 from gateway_trio.frontend.handler import GatewayApp
 from gateway_trio.frontend.intake import reading_bodies, too_large
+from gateway_trio.frontend.serving import reload_on_sighup
 from gateway_trio.gateway import Gateway
 from gateway_trio.routes.admin import admin_routes
 from gateway_trio.routes.customers import customer_routes
@@ -65,6 +66,7 @@ def create_app(
     @app.before_serving
     async def start_actors() -> None:
         await app.nursery.start(gateway.run)
+        app.nursery.start_soon(reload_on_sighup, gateway)
         if workers is not None:
             await app.nursery.start(workers.run, partial(metric_families, gateway))
 

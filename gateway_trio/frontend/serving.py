@@ -188,6 +188,26 @@ async def wait_for_termination() -> None:
             return
 
 
+async def reload_on_sighup(gateway: Gateway) -> None:
+    """`SIGHUP` reloads the config (each worker process gets its own from the parent); a config
+    that cannot work is logged, naming its key, and the old one keeps serving."""
+    from gateway_trio.config import ConfigError
+
+    try:
+        receiver = trio.open_signal_receiver(signal.SIGHUP)
+    except RuntimeError:  # not the main thread (an embedding app's): no signals to take
+        return
+    with receiver as signals:
+        async for _ in signals:
+            log.info("received SIGHUP: reloading the config")
+            try:
+                await gateway.reload()
+            except ConfigError as error:
+                log.error("config not reloaded, the old one keeps serving: %s", error)
+            except Exception:  # the reload's own failure must not end the server
+                log.exception("config not reloaded, the old one keeps serving")
+
+
 def tune_garbage_collector() -> None:
     """Many calls in flight mean many live objects; the default thresholds make the cyclic
     collector rescan them all every few hundred allocations."""

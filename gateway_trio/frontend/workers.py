@@ -58,8 +58,10 @@ def run_processes(hyper: GatewayHypercornConfig, workers: int) -> int:
     sockets = hyper.create_sockets()
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
-    # The workers inherit an ignored SIGINT: the parent alone decides when they stop.
+    # The workers inherit an ignored SIGINT: the parent alone decides when they stop.  And an
+    # ignored SIGHUP until their gateway listens for it (a reload must never kill one).
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     processes = [context.Process(target=serve_worker, args=(hyper, sockets, stop)) for _ in range(workers)]
     for process in processes:
         process.start()
@@ -67,8 +69,14 @@ def run_processes(hyper: GatewayHypercornConfig, workers: int) -> int:
     def shutdown(*_: Any) -> None:
         stop.set()
 
+    def reload(*_: Any) -> None:
+        for process in processes:  # each worker reloads its own gateway
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signal.SIGHUP)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, shutdown)
+    signal.signal(signal.SIGHUP, reload)
     try:
         wait([process.sentinel for process in processes])  # until asked to stop, or a worker ends
         stop.set()
@@ -80,6 +88,7 @@ def run_processes(hyper: GatewayHypercornConfig, workers: int) -> int:
                 process.join()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
         for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
             sock.close()
     return next((p.exitcode for p in processes if p.exitcode), 0)

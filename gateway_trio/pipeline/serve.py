@@ -96,6 +96,7 @@ class Pipeline:
         self.shutdown = Shutdown()
         self.finished: Counter[tuple[str, str]] = Counter()  # (call_type, status): for /metrics
         self.metrics = CallMetrics()  # the per-call figures of /metrics; the gateway configures it
+        self.inflight = 0  # calls served and not finished: a reload retires this pipeline at 0
 
     def finished_counts(self) -> tuple[tuple[str, str, int], ...]:
         """(call_type, status, calls) so far, a frozen copy for `/metrics`."""
@@ -105,6 +106,7 @@ class Pipeline:
         self.metrics.started += 1  # in flight until `finish`
         if self.tracing is not None:
             open_call(self.tracing, call)
+        self.inflight += 1  # `finish` takes it back, once per call
         try:
             return await self._serve(call)
         except Exception as error:
@@ -432,6 +434,7 @@ class Pipeline:
         if call.finished:
             return
         call.finished = True
+        self.inflight -= 1
         self.finished[call.call_type, status] += 1
         record = spend_record(call, status, error)
         self.admission.settle(call, record)

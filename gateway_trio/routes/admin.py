@@ -1,19 +1,19 @@
-"""Routes about the gateway itself: models and health."""
+"""Routes about the gateway itself: models, health and reloading its config."""
 
 from __future__ import annotations
 
 import os
 
 import orjson
-import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Blueprint, Response, current_app, request
 
-from gateway_trio.apis import APIS
+from gateway_trio.config import ConfigError
 from gateway_trio.control.admission import allows_model
 from gateway_trio.deployment import Deployment
-from gateway_trio.errors import GatewayError
+from gateway_trio.errors import BadRequest
 from gateway_trio.gateway import Gateway
+from gateway_trio.pipeline.health import probe_all
 from gateway_trio.routes.errors import JSON, errors_as_responses
 from gateway_trio.routes.metrics import metrics_text
 from gateway_trio.runtime.worker_samples import WorkerSamples
@@ -86,10 +86,24 @@ def admin_routes(gateway: Gateway, workers: WorkerSamples | None = None) -> Blue
     @errors_as_responses
     async def health() -> Response:
         await gateway.control.require_master(request.headers, "probe deployments")
-        healthy, unhealthy = await probe_all(gateway)
+        generation = gateway.current
+        healthy, unhealthy = await probe_all(generation.dispatcher, generation.deployments,
+                                             generation.config.router.health_check_timeout_s)
         body = {"healthy_endpoints": healthy, "unhealthy_endpoints": unhealthy,
                 "healthy_count": len(healthy), "unhealthy_count": len(unhealthy)}
         return Response(orjson.dumps(body), 200, content_type=JSON)
+
+    @routes.post("/config/reload")
+    @errors_as_responses
+    async def reload_config() -> Response:
+        """Read the config file again and serve it from the next call on (master key); a config
+        that cannot work is a 400 naming its key, and the old one keeps serving."""
+        await gateway.control.require_master(request.headers, "reload the config")
+        try:
+            summary = await gateway.reload()
+        except ConfigError as error:
+            raise BadRequest(f"config not reloaded: {error}", code="invalid_config") from None
+        return Response(orjson.dumps({"status": "reloaded", **summary}), 200, content_type=JSON)
 
     @routes.get("/metrics")
     @errors_as_responses
@@ -136,35 +150,3 @@ def group_summary(name: str, members: list[Deployment]) -> dict[str, object]:
         "tpm": total([d.tpm for d in members]),
         "rpm": total([d.rpm for d in members]),
     }
-
-
-# Each deployment mode's probe: the API it is probed through, with that API's probe body.
-PROBES = {api.probe[0]: api for api in APIS if api.probe is not None}
-PROBE_TIMEOUT_S = 10.0
-PROBE_CONCURRENCY = 16
-
-
-async def probe_all(gateway: Gateway) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """Call every deployment once, a few at a time; which answered and which did not."""
-    healthy: list[dict[str, object]] = []
-    unhealthy: list[dict[str, object]] = []
-    limit = trio.CapacityLimiter(PROBE_CONCURRENCY)
-
-    async def probe(deployment: Deployment) -> None:
-        entry: dict[str, object] = {"model_group": deployment.group, "model_id": deployment.id,
-                                    "provider": deployment.provider, "api_base": deployment.public_api_base}
-        api = PROBES[deployment.info.mode]
-        body = {"model": deployment.model, **api.probe[1]}
-        async with limit:
-            try:
-                await gateway.dispatcher.probe(deployment, api.adapter_method, body, PROBE_TIMEOUT_S)
-            except GatewayError as error:
-                unhealthy.append({**entry, "error": error.message})
-                return
-        healthy.append(entry)
-
-    async with trio.open_nursery() as nursery:
-        for deployment in gateway.deployments:
-            if deployment.provider != "pass_through" and "*" not in deployment.model and deployment.info.mode in PROBES:
-                nursery.start_soon(probe, deployment)
-    return healthy, unhealthy

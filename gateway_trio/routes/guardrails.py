@@ -15,7 +15,6 @@ from gateway_trio.routes.errors import JSON, errors_as_responses
 
 def guardrail_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("guardrails", __name__)
-    stage = gateway.guardrails
 
     async def require_master() -> None:
         await gateway.control.require_master(request.headers, "manage guardrails")
@@ -24,7 +23,7 @@ def guardrail_routes(gateway: Gateway) -> Blueprint:
     @errors_as_responses
     async def list_guardrails() -> Response:
         await require_master()
-        body = {"guardrails": [g.describe() for g in stage.by_name.values()]}
+        body = {"guardrails": [g.describe() for g in gateway.guardrails.by_name.values()]}
         return Response(orjson.dumps(body), 200, content_type=JSON)
 
     @routes.post("/guardrails/apply_guardrail")
@@ -37,6 +36,7 @@ def guardrail_routes(gateway: Gateway) -> Blueprint:
             raise BadRequest("'guardrail_name' is required", param="guardrail_name")
         if not isinstance(text, str):
             raise BadRequest("'text' is required and must be a string", param="text")
+        stage = gateway.guardrails  # the current config's
         guardrail = stage.by_name.get(name)
         if guardrail is None:
             raise NotFound(f"no guardrail named {name!r}", param="guardrail_name")

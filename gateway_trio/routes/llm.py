@@ -60,13 +60,14 @@ async def read_body(api: Api) -> Any:
 def llm_routes(gateway: Gateway) -> Blueprint:
     routes = Blueprint("llm", __name__)
     caller = gateway.control.caller
-    pipeline = gateway.pipeline
 
     def handler(api: Api, content: Callable[[], Awaitable[Any]]) -> Handler:
         async def serve() -> Response:
             try:
                 user, tenant = await caller(request.headers, allow_x_api_key=api.x_api_key)
-                call = api.parse(await content())
+                body = await content()
+                # As the current config serves it (a reload may change it); pass-through as built.
+                call = gateway.current.apis.get(api.name, api).parse(body)
                 call.request_headers = public_headers(request.headers)
                 apply_headers(call)  # x-gateway-timeout and kin, checked like the body
             except GatewayError as error:
@@ -76,7 +77,8 @@ def llm_routes(gateway: Gateway) -> Blueprint:
             call.user = user
             call.tenant = tenant
             call.route = request.path
-            return to_response(await pipeline.serve(call))
+            # The current config's pipeline, taken once: the call keeps it to its end (a reload).
+            return to_response(await gateway.pipeline.serve(call))
         return serve
 
     for api in apis.APIS:

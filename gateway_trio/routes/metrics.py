@@ -210,11 +210,16 @@ class SnapshotCollector:
                                       labels=["model_group", "model_id"])
         cooling = GaugeMetricFamily("gateway_deployment_cooling_down", "1 while a deployment cools down",
                                     labels=["model_group", "model_id"])
+        unhealthy = GaugeMetricFamily("gateway_deployment_unhealthy",
+                                      "1 while the background health check finds a deployment down",
+                                      labels=["model_group", "model_id"])
         for load in snapshot.router.loads:
             in_flight.add_metric([load.group, load.deployment_id], load.inflight)
             cooling.add_metric([load.group, load.deployment_id], 1.0 if load.cooling_down else 0.0)
+            unhealthy.add_metric([load.group, load.deployment_id], 1.0 if load.unhealthy else 0.0)
         yield in_flight
         yield cooling
+        yield unhealthy
         if snapshot.redis is not None:
             yield from _redis_families(snapshot.redis, snapshot.limits)
 
@@ -257,7 +262,7 @@ def deployment_families(router: RouterSnapshot) -> Iterator[Metric]:
     cooldowns = CounterMetricFamily("gateway_cooldowns", "Times a deployment was cooled down", labels=DEPLOYMENT)
     for load in router.loads:
         labels = [load.group, load.deployment_id]
-        now = "cooling" if load.cooling_down else "unhealthy" if load.failing else "healthy"
+        now = "cooling" if load.cooling_down else "unhealthy" if load.failing or load.unhealthy else "healthy"
         for name in DEPLOYMENT_STATES:
             state.add_metric([*labels, name], 1.0 if name == now else 0.0)
         cooldowns.add_metric(labels, load.cooldowns)
@@ -369,6 +374,7 @@ GAUGE_MODES: dict[str, GaugeMode] = {
     "gateway_deployment_state": "max",
     **{f"gateway_{who}_{what}": "min" for who in ("key", "team")
        for what in ("budget_remaining_usd", "rpm_headroom", "tpm_headroom")},
+    "gateway_deployment_unhealthy": "max",
     "gateway_database_up": "min",
     "gateway_redis_up": "min",
 }
