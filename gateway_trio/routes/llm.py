@@ -63,6 +63,8 @@ def llm_routes(gateway: Gateway) -> Blueprint:
 
     def handler(api: Api, content: Callable[[], Awaitable[Any]]) -> Handler:
         async def serve() -> Response:
+            # The current config's pipeline, taken once: the call keeps it to its end (a reload).
+            pipeline = gateway.pipeline
             try:
                 user, tenant = await caller(request.headers, allow_x_api_key=api.x_api_key)
                 body = await content()
@@ -77,8 +79,7 @@ def llm_routes(gateway: Gateway) -> Blueprint:
             call.user = user
             call.tenant = tenant
             call.route = request.path
-            # The current config's pipeline, taken once: the call keeps it to its end (a reload).
-            return to_response(await gateway.pipeline.serve(call))
+            return to_response(await pipeline.serve(call))
         return serve
 
     for api in apis.APIS:
