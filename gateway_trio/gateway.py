@@ -383,6 +383,10 @@ class Gateway:
     def pipeline(self) -> Pipeline:
         return self.current.pipeline
 
+    @property
+    def routing_sync(self) -> RoutingSync | None:
+        return self.current.routing_sync
+
     def _priced(self, generation: Generation) -> None:
         """Admission prices and resolves model names by the generation's groups."""
         self.control.admitter = Admitter(self.control.ledger, PriceBook(generation.router.groups),
