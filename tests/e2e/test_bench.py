@@ -170,15 +170,17 @@ def test_a_quick_run_measures_every_matrix_cell(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     matrix = json.loads(figures.read_text())["matrix"]
     assert {(row["target"], row["stream"], row["conns"]) for row in matrix} == {
-        (target, stream, conns) for target in (*bench.TARGETS, bench.KEY_TARGET)
+        (target, stream, conns) for target in (*bench.TARGETS, bench.KEY_TARGET, bench.REDIS_KEY_TARGET)
         for stream in (False, True) for conns in (1, 32)
-    }
+    }  # redis-server is there: scripts/test installs it, and the Redis rows need it
     for row in matrix:
         assert row["rps"] > 0 and row["errors"] == 0, row
         if row["target"] in ("gateway", bench.KEY_TARGET):
             assert row["cpu_ms_per_request"] > 0 and row["cpu_ratio_gateway_over_floor"] > 0, row
         if row["target"] == bench.KEY_TARGET:
             assert row["cpu_ratio_key_over_master"] > 0, row
+        if row["target"] == bench.REDIS_KEY_TARGET:
+            assert row["cpu_ms_per_request"] > 0, row
     assert "gw-key" in run.stdout and "virtual key vs master key" in run.stdout
 
 
