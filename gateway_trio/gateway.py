@@ -206,6 +206,8 @@ class Counts:
     hook_failures: Counter[str]
     hooks_skipped: Counter[str]
     callback_failures: Counter[str]
+    hook_runs: Counter[tuple[str, str]]
+    callback_runs: Counter[tuple[str, str]]
     dropped: int
     dropped_at_shutdown: int
     delivered: int
@@ -214,7 +216,8 @@ class Counts:
     @classmethod
     def of(cls, generation: Generation) -> Counts:
         hooks, callbacks = generation.hooks, generation.callbacks
-        return cls(Counter(hooks.failures), Counter(hooks.skipped), Counter(callbacks.failures), callbacks.dropped,
+        return cls(Counter(hooks.failures), Counter(hooks.skipped), Counter(callbacks.failures),
+                   Counter(hooks.runs), Counter(callbacks.runs), callbacks.dropped,
                    callbacks.dropped_at_shutdown, callbacks.delivered,
                    {i: actor.check_usage.invalid for i, actor in generation.deployment_actors.items()})
 
@@ -224,6 +227,8 @@ class Counts:
         hooks.failures.update(self.hook_failures - (less.hook_failures if less else Counter()))
         hooks.skipped.update(self.hooks_skipped - (less.hooks_skipped if less else Counter()))
         callbacks.failures.update(self.callback_failures - (less.callback_failures if less else Counter()))
+        hooks.runs.update(self.hook_runs - (less.hook_runs if less else Counter()))
+        callbacks.runs.update(self.callback_runs - (less.callback_runs if less else Counter()))
         callbacks.dropped += self.dropped - (less.dropped if less else 0)
         callbacks.dropped_at_shutdown += self.dropped_at_shutdown - (less.dropped_at_shutdown if less else 0)
         callbacks.delivered += self.delivered - (less.delivered if less else 0)

@@ -271,6 +271,7 @@ async def test_counters_of_the_old_config_carry_over_so_metrics_never_go_backwar
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             old = gateway.current
             old.hooks.failures["some_hook.async_log_success_event"] += 2
+            old.hooks.runs["some_hook.async_pre_call_hook", "ran"] += 4
             body = chat("gpt", stream=True)
             async with client.stream("POST", "/v1/chat/completions", json=body, headers=ADMIN) as response:
                 assert response.status_code == 200
@@ -286,6 +287,7 @@ async def test_counters_of_the_old_config_carry_over_so_metrics_never_go_backwar
             await eventually(lambda: gateway.hooks.failures["some_hook.async_log_success_event"] == 3, timeout=10)
             metrics = (await client.get("/metrics", headers=ADMIN)).text
             assert 'gateway_hook_failures_total{hook="some_hook.async_log_success_event"} 3.0' in metrics
+            assert 'gateway_hook_runs_total{hook="some_hook.async_pre_call_hook",outcome="ran"} 4.0' in metrics
             assert 'status="success"} 1.0' in metrics  # the stream, finished on the old config, counted once
 
 
