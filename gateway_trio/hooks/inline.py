@@ -306,6 +306,18 @@ class HookSet:
         self, hook: Any, what: str, run: Callable[[], Awaitable[T]], trace: CallTrace | None = None
     ) -> tuple[str, T | None]:
         """Run one hook call with the timeout; (how it went, result). Failures are counted, not raised."""
+        return await self._run(hook, what, run, trace, deciding=False)
+
+    async def _deciding(
+        self, hook: Any, what: str, run: Callable[[], Awaitable[T]], trace: CallTrace | None = None
+    ) -> tuple[str, T | None]:
+        """Run one call of a hook meant to stop calls: what it raises is raised (its verdict);
+        a timeout is counted and the call goes on, as for any hook."""
+        return await self._run(hook, what, run, trace, deciding=True)
+
+    async def _run(
+        self, hook: Any, what: str, run: Callable[[], Awaitable[T]], trace: CallTrace | None, *, deciding: bool
+    ) -> tuple[str, T | None]:
         started, started_ns = trio.current_time(), (time.time_ns() if trace is not None else 0)
         outcome: str | None = None  # None: cancelled (not a run to count)
         try:
@@ -314,6 +326,9 @@ class HookSet:
                     try:
                         result = await run()
                     except Exception as error:
+                        if deciding:
+                            outcome = RAISED  # its verdict (a refusal), not a failure
+                            raise
                         outcome = FAILED
                         self.count_failure(hook, what, error)
                         return FAILED, None
@@ -326,33 +341,11 @@ class HookSet:
             if outcome is not None:
                 self._timed(hook, what, outcome, started)
             if trace is not None:
-                _hook_span(trace, hook, what, started_ns, outcome or FAILED)
-
-    async def _deciding(
-        self, hook: Any, what: str, run: Callable[[], Awaitable[T]], trace: CallTrace | None = None
-    ) -> tuple[str, T | None]:
-        """Run one call of a hook meant to stop calls: what it raises is raised (its verdict);
-        a timeout is counted and the call goes on, as for any hook."""
-        started, started_ns = trio.current_time(), (time.time_ns() if trace is not None else 0)
-        outcome: str | None = None  # None: cancelled (not a run to count)
-        try:
-            async with turns.off_turn():
-                with trio.move_on_after(self.timeout_s):
-                    try:
-                        result = await run()
-                    except Exception:
-                        outcome = RAISED  # its verdict (a refusal), not a failure
-                        raise
-                    outcome = RAN
-                    return RAN, result
-            outcome = TIMED_OUT
-            self.count_failure(hook, what, None)
-            return TIMED_OUT, None
-        finally:
-            if outcome is not None:
-                self._timed(hook, what, outcome, started)
-            if trace is not None:
-                _hook_span(trace, hook, what, started_ns, REJECTED if outcome in (None, RAISED) else outcome)
+                if deciding:
+                    spanned = REJECTED if outcome in (None, RAISED) else outcome
+                else:
+                    spanned = outcome or FAILED
+                _hook_span(trace, hook, what, started_ns, spanned)
 
     # --- pre call ------------------------------------------------------------------------
 
