@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from gateway_trio.control.ledger import Account
+from gateway_trio.control.shared_ledger import AccountView
+from gateway_trio.control.windows import SlidingWindow
 
 if TYPE_CHECKING:
     from gateway_trio.control.plane import ControlPlane
 
 UNNAMED = "unnamed"
+WINDOW_S = 60.0  # the rpm/tpm windows' length
 N = TypeVar("N", int, float)
 
 
@@ -54,16 +57,30 @@ _Room = tuple[float, float | None, int | None, int | None]
 
 
 def headroom(plane: ControlPlane, max_series: int) -> tuple[tuple[Headroom, ...], tuple[Headroom, ...]]:
-    """(keys, teams): the limited ones this instance knows, at most `max_series` of each."""
+    """(keys, teams): the limited ones this instance knows, at most `max_series` of each.
+
+    With `[redis]` up, an account is as the shared ledger's script last told this instance
+    (at its latest admission here), not this instance's own ledger, which shared admissions
+    do not fill.
+    """
     ledger = plane.ledger
     now = ledger.clock()
+    limits = plane.limits
+    if limits is not None and limits.link.up:
+        shared = limits.seen
+
+        def account_of(level: str, entity: str) -> Account | None:
+            found = shared.get((level, entity))
+            return None if found is None else _as_account(*found, now)
+    else:
+        account_of = ledger.get
     keys: dict[tuple[str, str], _Room] = {}
     teams: dict[tuple[str, str], _Room] = {}
     for tenant in plane.keys.cached():
         key = tenant.key
         if key.max_budget is not None or key.rpm_limit is not None or key.tpm_limit is not None:
             labels = (key.key_alias or UNNAMED, key.team_id or "")
-            room = _room(key, ledger.get("key", key.token), now)
+            room = _room(key, account_of("key", key.token), now)
             old = keys.get(labels)
             keys[labels] = room if old is None else _least(old, room)
         team = tenant.team
@@ -72,7 +89,7 @@ def headroom(plane: ControlPlane, max_series: int) -> tuple[tuple[Headroom, ...]
             and (team.max_budget is not None or team.rpm_limit is not None or team.tpm_limit is not None)
             and ("", team.team_id) not in teams
         ):
-            teams["", team.team_id] = _room(team, ledger.get("team", team.team_id), now)
+            teams["", team.team_id] = _room(team, account_of("team", team.team_id), now)
     return _nearest(keys, max_series), _nearest(teams, max_series)
 
 
@@ -99,6 +116,17 @@ def _room(limits: _Limited, account: Account | None, now: float) -> _Room:
         tpm = max(0, limits.tpm_limit - (window.tokens if window is not None else 0))
         share = min(share, tpm / limits.tpm_limit if limits.tpm_limit else 0.0)
     return share, budget, rpm, tpm
+
+
+def _as_account(seen_at: float, view: AccountView, now: float) -> Account:
+    """A shared account's view, read like a local `Account`: its window as it was then, empty
+    once a whole window has passed since (its calls have all left it by now)."""
+    account = Account(view.spend, None, seen_at)
+    if view.window is not None and now - seen_at < WINDOW_S:
+        window = SlidingWindow()
+        window.add(now, view.window.requests, view.window.tokens)
+        account.window = window
+    return account
 
 
 def _least(a: _Room, b: _Room) -> _Room:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ from gateway_trio.control.estimate import WorstCase
 from gateway_trio.control.ledger import Claim, Hold, Ledger, Verdict
 from gateway_trio.control.ledger_script import LEDGER_SCRIPT
 from gateway_trio.control.redis_client import RedisLink, RedisRefused, RedisUnavailable
-from gateway_trio.control.shared_ledger import BatchBuilder, EncodedClaims, Encoder, verdict_of
+from gateway_trio.control.shared_ledger import AccountView, BatchBuilder, EncodedClaims, Encoder, verdict_of
 from gateway_trio.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,10 @@ class LimitsActor:
         self._settles: deque[dict[str, Any]] = deque()
         self._bell = trio.Event()
         self._sending = False  # a batch is out: what it holds is not sent until it answers
+        # (level, entity) -> (unix seconds, the account as the script last left it): what
+        # /metrics shows of a shared account (control/headroom.py), bounded like the ledger.
+        self.seen: OrderedDict[tuple[str, str], tuple[float, AccountView]] = OrderedDict()
+        self.max_seen = local.max_accounts
 
     # --- what callers use -------------------------------------------------------------------
 
@@ -194,7 +198,17 @@ class LimitsActor:
                     self._decide_locally(pending)
                 continue
             self.shared_admissions += 1
+            self._remember(pending.encoded.claims, verdict, now)
             self._fill(pending, verdict)
+
+    def _remember(self, claims: tuple[Claim, ...], verdict: Verdict, now: float) -> None:
+        seen = self.seen
+        for claim, view in zip(claims, verdict.accounts):
+            key = (claim.level, claim.entity)
+            seen[key] = (now, view)  # type: ignore[assignment]
+            seen.move_to_end(key)
+        while len(seen) > self.max_seen:
+            seen.popitem(last=False)
 
     def _decide_locally(self, pending: _Pending) -> None:
         try:

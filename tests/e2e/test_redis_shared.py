@@ -84,6 +84,17 @@ async def test_rpm_limit_of_twenty_through_two_instances_admits_exactly_twenty(u
         assert gateway_a.control.limits.local_admissions == gateway_b.control.limits.local_admissions == 0
 
 
+async def test_metrics_show_the_shared_rpm_headroom_of_a_key(upstream, redis_server, tmp_path):
+    config = config_for(upstream, redis_server, tmp_path, {"key": KEY, "key_alias": "shared", "rpm_limit": 10})
+    async with two(config) as ((a, _), (b, _)):
+        statuses = await statuses_of([(a, chat("gpt")), (b, chat("gpt")), (b, chat("gpt"))])
+        assert statuses == [200, 200, 200]
+        await statuses_of([(a, chat("gpt"))])
+        metrics = (await a.get("/metrics", headers=bearer(MASTER))).text
+    # A's last admission saw all four calls of both instances: six of ten are left.
+    assert 'gateway_key_rpm_headroom{key_alias="shared",team=""} 6.0' in metrics
+
+
 async def test_budget_for_ten_admits_at_most_ten_of_fifty_across_both(upstream, redis_server, tmp_path):
     upstream.behaviors["gpt-4o-mini"] = Behavior(delay_s=1.0)  # every call is in flight at once
     config = config_for(upstream, redis_server, tmp_path, {"key": KEY, "max_budget": 10 * MAX_TOKENS * OUTPUT_PRICE})
