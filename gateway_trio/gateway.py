@@ -45,6 +45,7 @@ from gateway_trio.pipeline.health import HealthChecks
 from gateway_trio.pipeline.metrics import CallMetrics
 from gateway_trio.pipeline.serve import Pipeline
 from gateway_trio.pipeline.tracing import check_tracing, tracing_for
+from gateway_trio.runtime.histogram import Histogram
 from gateway_trio.runtime.stalls import StallWatch, user_code_of
 from gateway_trio.runtime.turns import Turnstile
 from gateway_trio.spend.spool import Spool
@@ -208,6 +209,8 @@ class Counts:
     callback_failures: Counter[str]
     hook_runs: Counter[tuple[str, str]]
     callback_runs: Counter[tuple[str, str]]
+    hook_durations: dict[str, tuple[list[int], float]]
+    callback_durations: dict[str, tuple[list[int], float]]
     dropped: int
     dropped_at_shutdown: int
     delivered: int
@@ -217,7 +220,8 @@ class Counts:
     def of(cls, generation: Generation) -> Counts:
         hooks, callbacks = generation.hooks, generation.callbacks
         return cls(Counter(hooks.failures), Counter(hooks.skipped), Counter(callbacks.failures),
-                   Counter(hooks.runs), Counter(callbacks.runs), callbacks.dropped,
+                   Counter(hooks.runs), Counter(callbacks.runs), _histograms(hooks.durations),
+                   _histograms(callbacks.durations), callbacks.dropped,
                    callbacks.dropped_at_shutdown, callbacks.delivered,
                    {i: actor.check_usage.invalid for i, actor in generation.deployment_actors.items()})
 
@@ -229,12 +233,29 @@ class Counts:
         callbacks.failures.update(self.callback_failures - (less.callback_failures if less else Counter()))
         hooks.runs.update(self.hook_runs - (less.hook_runs if less else Counter()))
         callbacks.runs.update(self.callback_runs - (less.callback_runs if less else Counter()))
+        _add_histograms(hooks.durations, self.hook_durations, less.hook_durations if less else {})
+        _add_histograms(callbacks.durations, self.callback_durations, less.callback_durations if less else {})
         callbacks.dropped += self.dropped - (less.dropped if less else 0)
         callbacks.dropped_at_shutdown += self.dropped_at_shutdown - (less.dropped_at_shutdown if less else 0)
         callbacks.delivered += self.delivered - (less.delivered if less else 0)
         for deployment_id, invalid in self.invalid_usage.items():
             if (actor := generation.deployment_actors.get(deployment_id)) is not None:
                 actor.check_usage.invalid += invalid - (less.invalid_usage.get(deployment_id, 0) if less else 0)
+
+
+def _histograms(durations: dict[str, Histogram]) -> dict[str, tuple[list[int], float]]:
+    return {name: (list(histogram.counts), histogram.sum) for name, histogram in durations.items()}
+
+
+def _add_histograms(into: dict[str, Histogram], counted: dict[str, tuple[list[int], float]],
+                    less: dict[str, tuple[list[int], float]]) -> None:
+    """Add the histograms `counted` (less what `less` holds of them) into `into`, by name."""
+    for name, (counts, total) in counted.items():
+        before, before_total = less.get(name, ([0] * len(counts), 0.0))
+        histogram = into.setdefault(name, Histogram())
+        for index, (count, already) in enumerate(zip(counts, before)):
+            histogram.counts[index] += count - already
+        histogram.sum += total - before_total
 
 
 def carry_over(old: RouterActor, new: RouterActor) -> None:

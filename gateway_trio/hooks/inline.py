@@ -298,7 +298,7 @@ class HookSet:
         name = self._names.get((id(hook), what))
         if name is None:
             name = self._names[id(hook), what] = f"{hook_name(hook)}.{what}"
-            self.durations[name] = Histogram()
+            self.durations.setdefault(name, Histogram())  # one carried over by a reload stays
         self.runs[name, outcome] += 1
         self.durations[name].observe(trio.current_time() - started)
 

@@ -10,6 +10,7 @@ import trio
 from harness import chat, eventually, served_process, serving, sse_payloads
 
 from gateway_trio.config import load_config
+from gateway_trio.runtime.histogram import Histogram
 from gateway_trio.testing import Behavior
 
 MASTER = "sk-master-reload"
@@ -272,6 +273,8 @@ async def test_counters_of_the_old_config_carry_over_so_metrics_never_go_backwar
             old = gateway.current
             old.hooks.failures["some_hook.async_log_success_event"] += 2
             old.hooks.runs["some_hook.async_pre_call_hook", "ran"] += 4
+            timing = old.hooks.durations["some_hook.async_pre_call_hook"] = Histogram()
+            timing.observe(0.3)
             body = chat("gpt", stream=True)
             async with client.stream("POST", "/v1/chat/completions", json=body, headers=ADMIN) as response:
                 assert response.status_code == 200
@@ -288,6 +291,7 @@ async def test_counters_of_the_old_config_carry_over_so_metrics_never_go_backwar
             metrics = (await client.get("/metrics", headers=ADMIN)).text
             assert 'gateway_hook_failures_total{hook="some_hook.async_log_success_event"} 3.0' in metrics
             assert 'gateway_hook_runs_total{hook="some_hook.async_pre_call_hook",outcome="ran"} 4.0' in metrics
+            assert 'gateway_hook_duration_seconds_count{hook="some_hook.async_pre_call_hook"} 1.0' in metrics
             assert 'status="success"} 1.0' in metrics  # the stream, finished on the old config, counted once
 
 
